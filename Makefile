@@ -1,0 +1,54 @@
+# Village Workbench. Two commands do everything on a fresh machine with python3, pip and make:
+#   make demo   generate the synthetic data sets and ingest them into data/workbench.duckdb
+#   make test   run every test
+# The environment (.venv) is built by uv from uv.lock; uv itself is installed if missing.
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+export UV_PYTHON_DOWNLOADS := never
+# make demo STORE=duckdb://other.duckdb uses another store (else workbench.toml's).
+STORE ?=
+STORE_FLAG := $(if $(STORE),--store $(STORE))
+
+.PHONY: demo test bench lint format sync clean help
+
+help:
+	@echo "make demo    generate music, ads and metrics data and ingest them into the store"
+	@echo "make test    run every test (pytest: unit, processes, notebooks, doctests)"
+	@echo "make bench   run the benchmarks and print workbench vs reference"
+	@echo "make lint    ruff check and format check"
+
+.venv/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv \
+		|| python3 -m pip install --user --quiet --break-system-packages uv
+	$(UV) sync --frozen --compile-bytecode
+	@touch $@
+
+sync: .venv/.synced
+
+demo: sync
+	$(UV) run --frozen workbench init $(STORE_FLAG)
+	$(UV) run --frozen workbench generate music $(STORE_FLAG)
+	$(UV) run --frozen workbench generate ads $(STORE_FLAG)
+	$(UV) run --frozen workbench generate metrics $(STORE_FLAG)
+	$(UV) run --frozen workbench status $(STORE_FLAG)
+
+test: sync
+	$(UV) run --frozen pytest
+
+bench: sync
+	$(UV) run --frozen python benchmarks/bench_ingest.py
+
+lint: sync
+	$(UV) run --frozen ruff check workbench tests benchmarks
+	$(UV) run --frozen ruff format --check workbench tests benchmarks
+
+format: sync
+	$(UV) run --frozen ruff format workbench tests benchmarks
+	$(UV) run --frozen ruff check --fix workbench tests benchmarks
+
+clean:
+	rm -rf .venv .pytest_cache data/*.duckdb data/*.duckdb.* reports/*

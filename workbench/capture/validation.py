@@ -1,0 +1,404 @@
+"""Validation: SQL that turns a staged input into a table's typed columns and reasons.
+
+Everything here is derived from the table's declaration (:mod:`workbench.schema`),
+so every ingestable table gets the same treatment. The SQL has two layers: the
+first parses each source column once (``__wb_p_<column>``), the second decides
+the final value and collects, per row, every reason it cannot be accepted. A
+value is never coerced: text that is not a number, a fraction where a whole
+number is declared, a time outside the accepted range, all become reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from workbench.capture.staging import EXTRAS, INTERNAL_COLUMNS, PARSE_ERROR, RAW, ROW, STAGE
+from workbench.exceptions import IngestError
+from workbench.schema import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP, TableSpec
+
+if TYPE_CHECKING:
+    import duckdb
+
+EPOCH_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000}
+
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+)
+
+
+@dataclass
+class Plan:
+    """The SQL of one batch's validation.
+
+    ``select_sql`` yields one row per staged row: its row number, the table's
+    columns, and ``__wb_reason`` (NULL when the row is acceptable). ``raw_sql``
+    gives the original row's text from the staged input aliased ``st``.
+    """
+
+    select_sql: str
+    columns: list[str]
+    key: tuple[str, ...]
+    raw_sql: str
+
+
+@dataclass
+class _Column:
+    """How one table column is read from the input: parsed once, then judged."""
+
+    parsed: str | None  # SQL over the staged row, or None when final needs no parse step
+    final: str  # SQL over the parsed layer; {p} stands for the parsed value
+    reasons: list[str]  # SQL yielding a reason or NULL; {p} stands for the parsed value
+
+
+def q(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """Quote an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _shown(expr: str) -> str:
+    """SQL for a value as it appears in a reason: quoted, cut to 60 characters.
+
+    Only the message is cut; the quarantined row keeps the whole original text.
+    """
+    text = f"CAST({expr} AS VARCHAR)"
+    return (
+        f"'''' || left({text}, 60) || CASE WHEN length({text}) > 60 THEN '...' ELSE '' END || ''''"
+    )
+
+
+def build_plan(
+    raw: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    mapping: Mapping[str, str],
+    *,
+    name: str,
+    batch_id: str,
+    now: datetime,
+    epoch_unit: str,
+) -> Plan:
+    """Build the validation SQL for the staged input against ``spec``."""
+    if epoch_unit not in EPOCH_UNITS:
+        raise IngestError(f"epoch_unit {epoch_unit!r} is not one of {', '.join(EPOCH_UNITS)}.")
+    types = {
+        column: sql_type for column, sql_type, *_ in raw.execute(f"DESCRIBE {STAGE}").fetchall()
+    }
+    source_columns = [c for c in types if c not in INTERNAL_COLUMNS]
+    provided = _match_columns(spec, mapping, source_columns)
+    extras = [c for c in source_columns if c not in set(provided.values())]
+
+    columns: dict[str, _Column] = {}
+    for column, sql_type in spec.columns.items():
+        kind = spec.defaults.get(column)
+        if column == spec.extras_column:
+            columns[column] = _extras_column(column, provided.get(column), extras, types)
+        elif column in provided:
+            source = provided[column]
+            label = column if column == source else f"{column} (from {source})"
+            columns[column] = _convert(label, q(source), types[source], sql_type, epoch_unit)
+            if column in spec.required:
+                columns[column].reasons.append(
+                    f"CASE WHEN {_is_empty(q(source), types[source])} THEN '{column} is missing' END"
+                )
+        elif kind == "now":
+            columns[column] = _Column(None, f"TIMESTAMP {lit(now.isoformat(sep=' '))}", [])
+        elif kind == "batch":
+            columns[column] = _Column(None, lit(batch_id), [])
+        elif kind == "source":
+            columns[column] = _Column(None, lit(name), [])
+        else:
+            columns[column] = _Column(None, f"CAST(NULL AS {sql_type})", [])
+    for column, (condition, message) in _checks(spec).items():
+        if column in provided:
+            columns[column].reasons.append(
+                f"CASE WHEN {{p}} IS NOT NULL AND NOT ({condition.format(v='{p}')}) "
+                f"THEN '{column} ' || {_shown('{p}')} || ' {message}' END"
+            )
+
+    parsed = [
+        f"{col.parsed} AS {q('__wb_p_' + name_)}"
+        for name_, col in columns.items()
+        if col.parsed is not None
+    ]
+    finals = {name_: _fill(col.final, name_, col) for name_, col in columns.items()}
+    # Derived defaults are computed from the other columns' final values.
+    for column, kind in spec.defaults.items():
+        if column in provided:
+            continue
+        if kind == "content_hash":
+            parts = [
+                f"coalesce(CAST({finals[c]} AS VARCHAR), '')"
+                for c in spec.columns
+                if c != column and spec.defaults.get(c) not in ("batch", "source")
+            ]
+            finals[column] = f"md5(concat_ws(chr(31), {', '.join(parts)}))"
+        elif kind == "series_point":
+            finals[column] = _series_point(finals["series_id"], finals["ts"])
+    reasons = [_fill(r, name_, col) for name_, col in columns.items() for r in col.reasons]
+    reason = f"nullif(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
+    if PARSE_ERROR in types:
+        # A row that could not be parsed has no values to judge: its parse error says it all.
+        reason = f"coalesce({PARSE_ERROR}, {reason})"
+    select_list = ", ".join(f"{expr} AS {q(c)}" for c, expr in finals.items())
+    parsed_list = ", ".join(
+        [
+            ROW,
+            *[q(c) for c in source_columns],
+            *([PARSE_ERROR] if PARSE_ERROR in types else []),
+            *([EXTRAS] if EXTRAS in types else []),
+            *parsed,
+        ]
+    )
+    select_sql = (
+        f"WITH parsed AS (SELECT {parsed_list} FROM {STAGE}) "
+        f"SELECT {ROW}, {select_list}, {reason} AS __wb_reason FROM parsed"
+    )
+    # The original row, read from the staged input under the alias "st".
+    if RAW in types:
+        raw_sql = f"st.{RAW}"
+    elif source_columns:
+        pairs = ", ".join(f"{lit(c)}, st.{q(c)}" for c in source_columns)
+        raw_sql = f"CAST(json_object({pairs}) AS VARCHAR)"
+    else:
+        raw_sql = "'{}'"
+    return Plan(select_sql, list(finals), spec.key, raw_sql)
+
+
+def _fill(template: str, column: str, col: _Column) -> str:
+    return template.replace("{p}", q("__wb_p_" + column)) if col.parsed is not None else template
+
+
+def _match_columns(
+    spec: TableSpec, mapping: Mapping[str, str], source_columns: list[str]
+) -> dict[str, str]:
+    """Table column -> source column, from the mapping and same-named columns."""
+    unknown_targets = [t for t in mapping if t not in spec.columns]
+    if unknown_targets:
+        raise IngestError(
+            f"--map names {unknown_targets}, which table {spec.name!r} does not have; its "
+            f"columns are {', '.join(spec.columns)}."
+        )
+    missing_sources = [s for s in mapping.values() if s not in source_columns]
+    if missing_sources:
+        raise IngestError(
+            f"--map uses {missing_sources}, which the input does not have; its columns are "
+            f"{', '.join(source_columns) or '(none)'}."
+        )
+    provided: dict[str, str] = {}
+    for column in spec.columns:
+        if spec.defaults.get(column) == "batch":
+            continue  # always this batch's id; an input column of that name goes to extras
+        if column in mapping:
+            provided[column] = mapping[column]
+        elif column in source_columns and column not in mapping.values():
+            provided[column] = column
+    missing = [c for c in spec.required if c not in provided and c not in spec.defaults]
+    if missing:
+        hints = " ".join(f"--map {c}=COLUMN" for c in missing)
+        raise IngestError(
+            f"The input has no column for {', '.join(missing)}, required by table {spec.name!r}. "
+            f"Its columns are {', '.join(source_columns) or '(none)'}; name the right ones "
+            f"with {hints}."
+        )
+    return provided
+
+
+def _is_empty(source: str, source_type: str) -> str:
+    if source_type == "VARCHAR":
+        return f"nullif({source}, '') IS NULL"
+    return f"{source} IS NULL"
+
+
+def _checks(spec: TableSpec) -> dict[str, tuple[str, str]]:
+    """Rules beyond types: column -> (SQL condition on ``{v}``, what the value must be)."""
+    if spec.name == "labels":
+        return {"label": ("{v} IN (0, 1)", "must be 1 (anomalous) or 0 (normal)")}
+    if spec.name == "deliveries":
+        return {
+            "propensity": ("{v} > 0 AND {v} <= 1", "must be a probability in (0, 1]"),
+            "position": ("{v} >= 0", "must be 0 or more"),
+        }
+    return {}
+
+
+def _is_numeric(source_type: str) -> bool:
+    return source_type in _NUMERIC or source_type.startswith("DECIMAL")
+
+
+def _not_parsed(label: str, s: str, what: str) -> str:
+    return f"CASE WHEN {s} IS NOT NULL AND {{p}} IS NULL THEN '{label} ' || {_shown(s)} || ' {what}' END"
+
+
+def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str) -> _Column:
+    """How to read one declared column from a source column of ``source_type``."""
+    numeric = _is_numeric(source_type)
+    as_text = s if source_type == "VARCHAR" else f"CAST({s} AS VARCHAR)"
+    if target == "VARCHAR":
+        # Empty text is no id: it counts as missing, not as the id "".
+        value = f"nullif({s}, '')" if source_type == "VARCHAR" else as_text
+        return _Column(
+            value,
+            "{p}",
+            [
+                f"CASE WHEN length({{p}}) > {MAX_ID_LENGTH} THEN '{label} is ' || "
+                f"format('{{:,}}', length({{p}})) || ' characters long; at most {MAX_ID_LENGTH} are accepted' END"
+            ],
+        )
+    if target == "TIMESTAMP":
+        return _convert_timestamp(label, s, source_type, epoch_unit)
+    if target == "DOUBLE":
+        parsed = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST(trim({as_text}) AS DOUBLE)"
+        reasons = [] if numeric else [_not_parsed(label, s, "is not a number")]
+        reasons.append(
+            f"CASE WHEN NOT isfinite({{p}}) THEN '{label} ' || {_shown(s)} || ' is not a finite number' END"
+        )
+        return _Column(parsed, "CASE WHEN isfinite({p}) THEN {p} END", reasons)
+    if target in ("TINYINT", "INTEGER", "BIGINT"):
+        # Read as a number first: DuckDB would round '1.5' to 2 when casting to an integer.
+        parsed = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST(trim({as_text}) AS DOUBLE)"
+        final = f"CASE WHEN {{p}} = round({{p}}) THEN TRY_CAST({{p}} AS {target}) END"
+        return _Column(
+            parsed,
+            final,
+            [
+                f"CASE WHEN {s} IS NOT NULL AND ({final}) IS NULL THEN '{label} ' || {_shown(s)} || "
+                f"' is not a whole number in range' END"
+            ],
+        )
+    if target == "BOOLEAN":
+        return _Column(
+            f"TRY_CAST({s} AS BOOLEAN)", "{p}", [_not_parsed(label, s, "is not true/false")]
+        )
+    raise IngestError(f"Column {label} of type {target} cannot be ingested.")
+
+
+def _convert_timestamp(label: str, s: str, source_type: str, epoch_unit: str) -> _Column:
+    scale = EPOCH_UNITS[epoch_unit]
+    low, high = f"TIMESTAMP '{MIN_TIMESTAMP}'", f"TIMESTAMP '{MAX_TIMESTAMP}'"
+    span = f"between {MIN_TIMESTAMP[:10]} and {MAX_TIMESTAMP[:10]}"
+    epoch_hint = (
+        f"is not a time {span} when read as {epoch_unit} since 1970; if it counts other "
+        "units, pass --epoch-unit s, ms or us"
+    )
+
+    def from_epoch(number: str) -> str:
+        # Range-check the number before converting it, so huge values cannot overflow.
+        return (
+            f"CASE WHEN {number} >= epoch({low}) * {scale} AND {number} < epoch({high}) * {scale} "
+            f"THEN make_timestamp(CAST(round({number} * {1_000_000 // scale}) AS BIGINT)) END"
+        )
+
+    in_range = "CASE WHEN {p} >= " + low + " AND {p} < " + high + " THEN {p} END"
+    out_of_range = (
+        f"CASE WHEN {{p}} < {low} OR {{p}} >= {high} THEN '{label} ' || {_shown(s)} || "
+        f"' is outside the accepted range ({span})' END"
+    )
+    if _is_numeric(source_type):
+        return _Column(
+            from_epoch(f"CAST({s} AS DOUBLE)"), "{p}", [_not_parsed(label, s, epoch_hint)]
+        )
+    if source_type == "TIMESTAMP WITH TIME ZONE":
+        return _Column(f"CAST(({s} AT TIME ZONE 'UTC') AS TIMESTAMP)", in_range, [out_of_range])
+    if source_type.startswith("TIMESTAMP") or source_type == "DATE":
+        return _Column(f"CAST({s} AS TIMESTAMP)", in_range, [out_of_range])
+    text = f"trim(CAST({s} AS VARCHAR))"
+    is_number = f"regexp_full_match({text}, '-?[0-9]+(\\.[0-9]+)?')"
+    # Text: seconds (or --epoch-unit) since 1970 when it is a plain number, else ISO 8601;
+    # a time without an offset is UTC (the connection's time zone is UTC).
+    parsed = (
+        f"CASE WHEN {is_number} THEN {from_epoch(f'TRY_CAST({text} AS DOUBLE)')} "
+        f"ELSE CAST((TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') AS TIMESTAMP) END"
+    )
+    unparsed = (
+        f"CASE WHEN {s} IS NOT NULL AND {{p}} IS NULL THEN '{label} ' || {_shown(s)} || "
+        f"CASE WHEN {is_number} THEN ' {epoch_hint}' ELSE ' is not a time; use ISO 8601 "
+        f"(2026-01-31T12:00:00Z) or seconds since 1970' END END"
+    )
+    return _Column(parsed, in_range, [unparsed, out_of_range])
+
+
+def _extras_column(
+    column: str, source: str | None, extras: list[str], types: dict[str, str]
+) -> _Column:
+    """The JSON column: the input's own JSON object, plus every undeclared input column."""
+    reasons: list[str] = []
+    own = None
+    if source is not None:
+        s = q(source)
+        if types[source] in ("VARCHAR", "JSON"):
+            own = f"CAST(TRY_CAST(nullif(trim(CAST({s} AS VARCHAR)), '') AS JSON) AS VARCHAR)"
+            reasons.append(
+                f"CASE WHEN nullif(trim(CAST({s} AS VARCHAR)), '') IS NOT NULL AND "
+                f"({{p}} IS NULL OR json_type({{p}}) <> 'OBJECT') THEN "
+                f"'{column} ' || {_shown(s)} || ' is not a JSON object' END"
+            )
+        else:
+            own = f"CAST(to_json({s}) AS VARCHAR)"
+    if EXTRAS in types:
+        # JSON-lines input: the record itself (JSON types kept), less its declared keys.
+        extra = _jsonl_extras([lit(k) for k in _declared(types, extras)])
+    elif extras:
+        extra = (
+            "CAST(json_object(" + ", ".join(f"{lit(c)}, {q(c)}" for c in extras) + ") AS VARCHAR)"
+        )
+    else:
+        extra = None
+    if own is None and extra is None:
+        return _Column(None, "CAST(NULL AS JSON)", reasons)
+    if own is None:
+        return _Column(extra, "CAST({p} AS JSON)", reasons)
+    judged = "CASE WHEN json_type({p}) = 'OBJECT' THEN {p} END"
+    if extra is None:
+        return _Column(own, f"CAST({judged} AS JSON)", reasons)
+    # Both: the input's object stays as it is, the other columns go under "source_columns",
+    # so no key of one can overwrite a key of the other.
+    combined = (
+        f"CASE WHEN {extra} IS NULL THEN {judged} "
+        f"WHEN ({judged}) IS NULL OR {{p}} = '{{}}' THEN '{{\"source_columns\":' || {extra} || '}}' "
+        f"ELSE left({{p}}, length({{p}}) - 1) || ',\"source_columns\":' || {extra} || '}}' END"
+    )
+    return _Column(own, f"CAST({combined} AS JSON)", reasons)
+
+
+def _declared(types: dict[str, str], extras: list[str]) -> list[str]:
+    """Input columns used as declared columns (everything that is not an extra)."""
+    return [c for c in types if c not in INTERNAL_COLUMNS and c not in extras]
+
+
+def _jsonl_extras(used: list[str]) -> str:
+    """SQL for a JSON-lines record without its declared keys, null values kept."""
+    if not used:
+        return f"CAST({EXTRAS} AS VARCHAR)"
+    keep = f"list_filter(json_keys({EXTRAS}), k -> NOT list_contains([{', '.join(used)}], k))"
+    return (
+        f"CASE WHEN {EXTRAS} IS NULL OR len({keep}) = 0 THEN NULL ELSE "
+        f"'{{' || array_to_string(list_transform({keep}, k -> to_json(k) || ':' || "
+        f"json_extract({EXTRAS}, '$.\"' || replace(k, '\"', '\\\"') || '\"')), ',') || '}}' END"
+    )
+
+
+def _series_point(series_id: str, ts: str) -> str:
+    """SQL for a series point's label target, ``series_id@ISO-time`` in UTC."""
+    micros = f"microsecond({ts}) % 1000000"
+    return (
+        f"{series_id} || '@' || strftime({ts}, '%Y-%m-%dT%H:%M:%S') || "
+        f"CASE WHEN {micros} <> 0 THEN '.' || lpad(CAST({micros} AS VARCHAR), 6, '0') ELSE '' END "
+        f"|| '+00:00'"
+    )

@@ -1,0 +1,241 @@
+"""A/B(/n) tests on ad creatives with a known lift, and hash-based variant assignment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from workbench.datasets._common import (
+    DAY_US,
+    SyntheticDataset,
+    check_int,
+    check_range,
+    events_table,
+    ids,
+    start_us,
+    timestamps,
+)
+from workbench.exceptions import InvalidArgument
+
+__all__ = ["assign_variant", "make_ads"]
+
+_BUCKETS = 10_000
+
+
+def assign_variant(
+    unit_id: str,
+    *,
+    experiment: str,
+    variants: Sequence[str],
+    weights: Sequence[float] | None = None,
+) -> str:
+    """Assign a unit to a variant, deterministically, by hashing.
+
+    The bucket is ``sha256(f"{experiment}:{unit_id}")`` mod 10,000; the
+    buckets are split among the variants in order, in proportion to
+    ``weights`` (equal by default). The same unit always gets the same variant
+    in one experiment, and assignments in different experiments are independent.
+
+    Parameters
+    ----------
+    unit_id : str
+        The randomization unit, usually a user id.
+    experiment : str
+        Experiment name; it salts the hash.
+    variants : sequence of str
+        Variant names, at least one, unique.
+    weights : sequence of float, optional
+        Non-negative traffic shares, one per variant, not all zero.
+
+    Returns
+    -------
+    str
+        The variant name.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``variants`` is empty or has duplicates, or ``weights`` does not fit it.
+
+    Examples
+    --------
+    >>> assign_variant("user_0001", experiment="ads_creative", variants=["control", "treatment"])
+    'control'
+    >>> assign_variant("user_0001", experiment="ads_creative", variants=["a", "b"], weights=[1, 0])
+    'a'
+    """
+    bounds = _bucket_bounds(variants, weights)
+    return list(variants)[int(np.searchsorted(bounds, _bucket(unit_id, experiment), side="right"))]
+
+
+def _bucket(unit_id: str, experiment: str) -> int:
+    digest = hashlib.sha256(f"{experiment}:{unit_id}".encode()).hexdigest()
+    return int(digest, 16) % _BUCKETS
+
+
+def _bucket_bounds(variants: Sequence[str], weights: Sequence[float] | None) -> np.ndarray:
+    """Upper bucket bound (exclusive) of each variant, after validating both arguments."""
+    names = list(variants)
+    if not names or len(set(names)) != len(names):
+        raise InvalidArgument(f"variants must be a non-empty list of unique names, got {names!r}")
+    shares = np.ones(len(names)) if weights is None else np.asarray(weights, dtype=float)
+    if shares.shape != (len(names),) or not (shares >= 0).all() or shares.sum() <= 0:
+        raise InvalidArgument(
+            f"weights must be {len(names)} non-negative numbers, not all zero, got {weights!r}"
+        )
+    return np.round(np.cumsum(shares) / shares.sum() * _BUCKETS)
+
+
+def make_ads(
+    *,
+    users: int = 5000,
+    creatives: int = 2,
+    days: int = 14,
+    seed: int = 0,
+    base_ctr: float = 0.05,
+    lift: float = 0.10,
+    experiment: str = "ads_creative",
+    start: str | dt.date = "2026-01-01",
+) -> SyntheticDataset:
+    """Generate an A/B(/n) test on ad creatives with a known lift.
+
+    Units are split evenly by :func:`assign_variant`. Each unit sees a Poisson
+    number of impressions of its variant's creative (``creative_0`` for control,
+    ``creative_k`` for the k-th treatment) during ``days`` days from ``start``,
+    and clicks with probability ``ctr[variant] * propensity[unit]``, where
+    control's CTR is ``base_ctr``, every treatment's is ``base_ctr * (1 + lift)``,
+    and the propensity has mean 1. In the ``days`` days before ``start`` every
+    unit also sees ``creative_0`` (context ``{"period": "pre"}``) with the same
+    activity and propensity, so pre-period behaviour predicts post-period
+    behaviour and CUPED-style adjustment reduces variance.
+
+    Parameters
+    ----------
+    users : int
+        Number of units, >= 1.
+    creatives : int
+        Number of variants including control, >= 2.
+    days : int
+        Length of the experiment, and of the pre-period, in days, >= 1.
+    seed : int
+        Seed for ``numpy.random.default_rng``.
+    base_ctr : float
+        Control click-through rate, in (0, 1].
+    lift : float
+        Relative CTR lift of every treatment, >= -1 and with
+        ``base_ctr * (1 + lift) <= 1``.
+    experiment : str
+        Experiment name (salts the assignment hash).
+    start : str or datetime.date
+        First UTC day of the experiment.
+
+    Returns
+    -------
+    SyntheticDataset
+        Tables ``assignments`` (``assigned_at`` = first exposure, or ``start``
+        for a unit never exposed) and ``events`` (``impression`` and ``click``,
+        ``value`` 1.0; post-period contexts name experiment and variant).
+        Truth keys: ``experiment``, ``variants``, ``true_ctr``,
+        ``true_lift``, ``units_per_variant``.
+
+    Raises
+    ------
+    InvalidArgument
+        If an argument is outside its range.
+
+    Examples
+    --------
+    >>> ads = make_ads(users=100, creatives=3, days=2)
+    >>> ads.truth["variants"]
+    ['control', 'treatment_1', 'treatment_2']
+    >>> sum(ads.truth["units_per_variant"].values())
+    100
+    """
+    users = check_int("users", users, 1)
+    creatives = check_int("creatives", creatives, 2)
+    days = check_int("days", days, 1)
+    base_ctr = check_range("base_ctr", base_ctr, 0.0, 1.0, open_low=True)
+    lift = check_range("lift", lift, -1.0, 1.0 / base_ctr - 1.0, open_low=False)
+    origin = start_us(start)
+    rng = np.random.default_rng(seed)
+
+    variants = (
+        ["control", "treatment"]
+        if creatives == 2
+        else (["control"] + [f"treatment_{k}" for k in range(1, creatives)])
+    )
+    ctr = np.array([base_ctr] + [base_ctr * (1.0 + lift)] * (creatives - 1))
+    user_ids = ids("user_", users)
+    # The same buckets and bounds as assign_variant, hashed per unit (not per event).
+    buckets = np.array([_bucket(u, experiment) for u in user_ids.to_pylist()])
+    variant_of = np.searchsorted(_bucket_bounds(variants, None), buckets, side="right")
+
+    # The propensity is bounded so ctr * propensity never exceeds 1: clipping
+    # would pull the realized CTR below the planted one.
+    spread = min(0.8, 1.0 / ctr.max() - 1.0)
+    propensity = 1.0 + spread * (2.0 * rng.beta(2.0, 2.0, users) - 1.0)
+    activity = rng.gamma(2.0, 0.3, users)  # impressions per day, mean 0.6, shared by both periods
+
+    def period(begin: int, creative_of_unit: np.ndarray) -> tuple[np.ndarray, ...]:
+        unit = np.repeat(np.arange(users), rng.poisson(activity * days))
+        ts = begin + rng.integers(0, days * DAY_US, unit.size)
+        shown = creative_of_unit[unit]
+        clicked = rng.random(unit.size) < ctr[shown] * propensity[unit]
+        # A click follows its impression within a minute, without crossing the period's end.
+        click_ts = np.minimum(
+            ts[clicked] + rng.integers(1_000_000, 60_000_000, clicked.sum()),
+            begin + days * DAY_US - 1,
+        )
+        return unit, ts, shown, clicked, click_ts
+
+    # Before the experiment everyone saw the control creative.
+    pre = period(origin - days * DAY_US, np.zeros(users, dtype=np.int64))
+    post = period(origin, variant_of)
+    first_seen = np.full(users, np.iinfo(np.int64).max)
+    np.minimum.at(first_seen, post[0], post[1])
+    assigned_at = np.where(first_seen == np.iinfo(np.int64).max, origin, first_seen)
+
+    units, stamps, types, creative, context = [], [], [], [], []
+    for in_post, (unit, ts, shown, clicked, click_ts) in enumerate([pre, post]):
+        units += [unit, unit[clicked]]
+        stamps += [ts, click_ts]
+        types += [np.zeros(unit.size, dtype=np.int64), np.ones(clicked.sum(), dtype=np.int64)]
+        creative += [shown, shown[clicked]]
+        # context 0 is the pre-period; 1 + k is the post-period in variant k
+        context += [in_post * (1 + shown), in_post * (1 + shown[clicked])]
+    creatives_used = np.concatenate(creative)
+    events = events_table(
+        "ads",
+        np.concatenate(stamps),
+        user_ids,
+        np.concatenate(units),
+        ids("creative_", creatives, width=1),
+        creatives_used,
+        ("impression", "click"),
+        np.concatenate(types),
+        np.ones(creatives_used.size),
+        [{"period": "pre"}]
+        + [{"experiment": experiment, "period": "post", "variant": v} for v in variants],
+        np.concatenate(context),
+    )
+    assignments = pa.table(
+        {
+            "experiment": pa.repeat(pa.scalar(experiment, pa.string()), users),
+            "unit_id": user_ids,
+            "variant": pa.array(variants, pa.string()).take(pa.array(variant_of)),
+            "assigned_at": timestamps(assigned_at),
+        }
+    )
+    counts = np.bincount(variant_of, minlength=creatives)
+    truth = {
+        "experiment": experiment,
+        "variants": variants,
+        "true_ctr": dict(zip(variants, ctr.tolist(), strict=True)),
+        "true_lift": lift,
+        "units_per_variant": dict(zip(variants, counts.tolist(), strict=True)),
+    }
+    return SyntheticDataset("ads", {"assignments": assignments, "events": events}, truth)

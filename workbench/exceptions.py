@@ -1,0 +1,51 @@
+"""Every error the workbench raises, rooted at :class:`WorkbenchError`.
+
+Each message says what happened, the offending value, and what to do next.
+The CLI turns any ``WorkbenchError`` into one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of every error raised on purpose by the workbench."""
+
+
+class ConfigError(WorkbenchError, ValueError):
+    """A setting (store URL, workbench.toml, a parameter) cannot be used."""
+
+
+class StoreError(WorkbenchError):
+    """The store cannot be opened, migrated or queried."""
+
+
+class StoreLocked(StoreError, TimeoutError):
+    """Another process held the store for longer than the lock timeout.
+
+    ``holders`` describes who held it: a list of dicts with ``pid``,
+    ``command`` and ``since`` (ISO time), as far as they could be found.
+    """
+
+    def __init__(self, message: str, *, holders: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.holders = holders or []
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer workbench than this one."""
+
+
+class TableNotFound(StoreError, LookupError):
+    """A table that was asked for does not exist in the store."""
+
+
+class IngestError(WorkbenchError, ValueError):
+    """An input cannot be ingested at all (missing file, unknown format, bad mapping).
+
+    Problems with single rows never raise: those rows go to ``quarantine``
+    with a reason.
+    """
+
+
+class InvalidArgument(WorkbenchError, ValueError):
+    """An argument is outside what a function accepts; the message names the allowed range."""

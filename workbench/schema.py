@@ -1,0 +1,360 @@
+"""Declared schemas of the store's tables, and the migrations between versions.
+
+Every table the workbench reads or writes is declared here once: its columns
+and DuckDB types, which columns an input must provide, which columns identify
+a row (the dedup key), and which JSON column keeps the source columns a table
+does not declare. Capture validates inputs against these declarations, so
+adding a table here is all it takes to make it ingestable.
+
+A fresh store is created at :data:`SCHEMA_VERSION` from the declarations; an
+older store is brought forward by :data:`MIGRATIONS`, one version at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: Version of the layout described by :data:`TABLES`.
+SCHEMA_VERSION = 2
+
+#: Catalog alias under which the store file is attached to the in-process engine.
+CATALOG = "wb"
+
+META_TABLE = "_workbench_meta"
+
+#: Longest accepted identifier (ids, names, event types), in characters.
+MAX_ID_LENGTH = 1024
+
+#: Accepted range of event/observation times (UTC). Outside it a row is quarantined:
+#: such times come from unit mix-ups (milliseconds read as seconds) or placeholders.
+MIN_TIMESTAMP = "1970-01-01 00:00:00"
+MAX_TIMESTAMP = "2100-01-01 00:00:00"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The declaration of one store table.
+
+    Attributes
+    ----------
+    name
+        Table name in the store.
+    columns
+        Column name -> DuckDB type, in table order.
+    required
+        Columns every input row must provide (non-null).
+    key
+        Columns that identify a row; an input row whose key is already stored,
+        or repeats an earlier row of the same input, is counted as a duplicate.
+    extras_column
+        JSON column that keeps the input columns this table does not declare.
+    defaults
+        Column -> how it is filled when the input has no such column at all:
+        ``"now"`` (ingest time), ``"batch"`` (the batch id), ``"source"`` (the
+        input's name), ``"content_hash"`` (a digest of the row's declared
+        values, so identical rows dedup), ``"series_point"`` (``series_id@ts``).
+    ingestable
+        Whether ``workbench ingest --table NAME`` accepts it.
+    """
+
+    name: str
+    columns: dict[str, str]
+    required: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    extras_column: str | None = None
+    defaults: dict[str, str] = field(default_factory=dict)
+    ingestable: bool = False
+    description: str = ""
+
+    def create_sql(self, catalog: str = CATALOG) -> str:
+        """``CREATE TABLE`` statement for this declaration."""
+        cols = ", ".join(f'"{name}" {sql_type}' for name, sql_type in self.columns.items())
+        return f'CREATE TABLE IF NOT EXISTS {catalog}.main."{self.name}" ({cols})'
+
+    def ibis_schema(self):
+        """The declaration as an :class:`ibis.Schema`."""
+        import ibis
+
+        return ibis.schema({name: _IBIS_TYPES[t] for name, t in self.columns.items()})
+
+
+_IBIS_TYPES = {
+    "VARCHAR": "string",
+    "TIMESTAMP": "timestamp",
+    "DOUBLE": "float64",
+    "BIGINT": "int64",
+    "INTEGER": "int32",
+    "TINYINT": "int8",
+    "BOOLEAN": "boolean",
+    "JSON": "json",
+}
+
+_BATCH = {"batch_id": "VARCHAR"}
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in [
+        TableSpec(
+            META_TABLE,
+            {"key": "VARCHAR", "value": "VARCHAR"},
+            description="Schema version and other facts about the store itself.",
+        ),
+        TableSpec(
+            "events",
+            {
+                "event_id": "VARCHAR",
+                "ts": "TIMESTAMP",
+                "user_id": "VARCHAR",
+                "item_id": "VARCHAR",
+                "event_type": "VARCHAR",
+                "value": "DOUBLE",
+                "context": "JSON",
+                "source": "VARCHAR",
+                **_BATCH,
+            },
+            required=("event_id", "ts", "user_id", "event_type"),
+            key=("event_id",),
+            extras_column="context",
+            defaults={"event_id": "content_hash", "source": "source", "batch_id": "batch"},
+            ingestable=True,
+            description="Feedback events: plays, clicks, ratings, purchases ...",
+        ),
+        TableSpec(
+            "quarantine",
+            {
+                "batch_id": "VARCHAR",
+                "table_name": "VARCHAR",
+                "row_number": "BIGINT",
+                "raw": "VARCHAR",
+                "reason": "VARCHAR",
+            },
+            description="Input rows that were not accepted, with the original text and why.",
+        ),
+        TableSpec(
+            "batches",
+            {
+                "batch_id": "VARCHAR",
+                "table_name": "VARCHAR",
+                "source": "VARCHAR",
+                "format": "VARCHAR",
+                "content_sha256": "VARCHAR",
+                "rows_in": "BIGINT",
+                "accepted": "BIGINT",
+                "quarantined": "BIGINT",
+                "duplicates": "BIGINT",
+                "started_at": "TIMESTAMP",
+                "finished_at": "TIMESTAMP",
+                "status": "VARCHAR",
+            },
+            description="One row per ingest: where it came from and where every row went.",
+        ),
+        TableSpec(
+            "items",
+            {"item_id": "VARCHAR", "attributes": "JSON", "updated_at": "TIMESTAMP", **_BATCH},
+            required=("item_id", "updated_at"),
+            key=("item_id", "updated_at"),
+            extras_column="attributes",
+            defaults={"updated_at": "now", "batch_id": "batch"},
+            ingestable=True,
+            description="Catalog items and their attributes, versioned by updated_at.",
+        ),
+        TableSpec(
+            "users",
+            {"user_id": "VARCHAR", "attributes": "JSON", "updated_at": "TIMESTAMP", **_BATCH},
+            required=("user_id", "updated_at"),
+            key=("user_id", "updated_at"),
+            extras_column="attributes",
+            defaults={"updated_at": "now", "batch_id": "batch"},
+            ingestable=True,
+            description="Users and their attributes, versioned by updated_at.",
+        ),
+        TableSpec(
+            "observations",
+            {
+                "series_id": "VARCHAR",
+                "ts": "TIMESTAMP",
+                "value": "DOUBLE",
+                "context": "JSON",
+                **_BATCH,
+            },
+            required=("series_id", "ts", "value"),
+            key=("series_id", "ts"),
+            extras_column="context",
+            defaults={"batch_id": "batch"},
+            ingestable=True,
+            description="Metric time series for anomaly detection.",
+        ),
+        TableSpec(
+            "labels",
+            {
+                "target": "VARCHAR",
+                "series_id": "VARCHAR",
+                "ts": "TIMESTAMP",
+                "label": "TINYINT",
+                "source": "VARCHAR",
+                "labeled_at": "TIMESTAMP",
+                "context": "JSON",
+                **_BATCH,
+            },
+            required=("target", "label", "source", "labeled_at"),
+            key=("target", "source", "labeled_at"),
+            extras_column="context",
+            defaults={
+                "target": "series_point",
+                "source": "source",
+                "labeled_at": "now",
+                "batch_id": "batch",
+            },
+            ingestable=True,
+            description="Judgements: 1 anomalous / 0 normal, for an event id or a series point.",
+        ),
+        TableSpec(
+            "assignments",
+            {
+                "experiment": "VARCHAR",
+                "unit_id": "VARCHAR",
+                "variant": "VARCHAR",
+                "assigned_at": "TIMESTAMP",
+                "context": "JSON",
+                **_BATCH,
+            },
+            required=("experiment", "unit_id", "variant", "assigned_at"),
+            key=("experiment", "unit_id"),
+            extras_column="context",
+            defaults={"batch_id": "batch"},
+            ingestable=True,
+            description="Which variant of which experiment each unit was assigned to.",
+        ),
+        TableSpec(
+            "deliveries",
+            {
+                "delivery_id": "VARCHAR",
+                "ts": "TIMESTAMP",
+                "user_id": "VARCHAR",
+                "context": "JSON",
+                "item_id": "VARCHAR",
+                "position": "INTEGER",
+                "policy": "VARCHAR",
+                "propensity": "DOUBLE",
+                "model": "VARCHAR",
+                "version": "INTEGER",
+                "experiment": "VARCHAR",
+                "variant": "VARCHAR",
+                "reward": "DOUBLE",
+                **_BATCH,
+            },
+            required=("delivery_id", "ts", "user_id", "item_id"),
+            key=("delivery_id",),
+            extras_column="context",
+            defaults={"delivery_id": "content_hash", "batch_id": "batch"},
+            ingestable=True,
+            description="Every item shown to a user, with its propensity and model version.",
+        ),
+        TableSpec(
+            "model_versions",
+            {
+                "name": "VARCHAR",
+                "version": "INTEGER",
+                "created_at": "TIMESTAMP",
+                "params": "JSON",
+                "metrics": "JSON",
+                "data_digest": "VARCHAR",
+                "code_version": "VARCHAR",
+                "feature_set": "VARCHAR",
+                "signature": "JSON",
+                "artifact_path": "VARCHAR",
+                "artifact_sha256": "VARCHAR",
+            },
+            key=("name", "version"),
+            description="Immutable registered model versions.",
+        ),
+        TableSpec(
+            "model_aliases",
+            {
+                "name": "VARCHAR",
+                "alias": "VARCHAR",
+                "version": "INTEGER",
+                "updated_at": "TIMESTAMP",
+            },
+            key=("name", "alias"),
+            description="Movable aliases (champion, challenger) pointing at versions.",
+        ),
+        TableSpec(
+            "recommendations",
+            {
+                "model": "VARCHAR",
+                "version": "INTEGER",
+                "user_id": "VARCHAR",
+                "rank": "INTEGER",
+                "item_id": "VARCHAR",
+                "score": "DOUBLE",
+                "computed_at": "TIMESTAMP",
+            },
+            key=("model", "version", "user_id", "rank"),
+            description="Precomputed top-k lists per user (delivery A).",
+        ),
+        TableSpec(
+            "runs",
+            {
+                "run_id": "VARCHAR",
+                "job": "VARCHAR",
+                "notebook": "VARCHAR",
+                "params": "JSON",
+                "status": "VARCHAR",
+                "started_at": "TIMESTAMP",
+                "finished_at": "TIMESTAMP",
+                "output_path": "VARCHAR",
+                "report_path": "VARCHAR",
+                "error": "VARCHAR",
+                "results": "JSON",
+            },
+            key=("run_id",),
+            description="Notebook runs: parameters, status, outputs and recorded results.",
+        ),
+    ]
+}
+
+
+def ingestable_tables() -> list[str]:
+    """Names of the tables ``ingest`` accepts."""
+    return [name for name, spec in TABLES.items() if spec.ingestable]
+
+
+# --- migrations -------------------------------------------------------------------------
+
+#: The layout of version 1, kept verbatim so old stores can be recognised and tested.
+#: Version 1 captured events only: batches and quarantine did not say which table a
+#: batch was for, and the other tables did not exist yet.
+V1_DDL = [
+    f"CREATE TABLE {CATALOG}.main.{META_TABLE} (key VARCHAR, value VARCHAR)",
+    f"CREATE TABLE {CATALOG}.main.events (event_id VARCHAR, ts TIMESTAMP, user_id VARCHAR, "
+    "item_id VARCHAR, event_type VARCHAR, value DOUBLE, context JSON, source VARCHAR, "
+    "batch_id VARCHAR)",
+    f"CREATE TABLE {CATALOG}.main.quarantine (batch_id VARCHAR, row_number BIGINT, "
+    "raw VARCHAR, reason VARCHAR)",
+    f"CREATE TABLE {CATALOG}.main.batches (batch_id VARCHAR, source VARCHAR, "
+    "content_sha256 VARCHAR, rows_in BIGINT, accepted BIGINT, quarantined BIGINT, "
+    "duplicates BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR)",
+    f"INSERT INTO {CATALOG}.main.{META_TABLE} VALUES ('schema_version', '1')",
+]
+
+
+def _migrate_1_to_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 2 ingests every table through one path: batches say which table and format."""
+    c = f"{CATALOG}.main"
+    con.execute(f"ALTER TABLE {c}.batches ADD COLUMN table_name VARCHAR DEFAULT 'events'")
+    con.execute(f"ALTER TABLE {c}.batches ADD COLUMN format VARCHAR")
+    con.execute(f"UPDATE {c}.batches SET table_name = 'events' WHERE table_name IS NULL")
+    con.execute(f"ALTER TABLE {c}.quarantine ADD COLUMN table_name VARCHAR DEFAULT 'events'")
+    con.execute(f"UPDATE {c}.quarantine SET table_name = 'events' WHERE table_name IS NULL")
+    for spec in TABLES.values():
+        con.execute(spec.create_sql())
+
+
+#: from_version -> function that brings a store from that version to the next.
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _migrate_1_to_2}
