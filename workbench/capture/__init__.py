@@ -137,8 +137,8 @@ def ingest(
     >>> import pandas as pd
     >>> from workbench.store import Store
     >>> store = Store.open("duckdb://:memory:")
-    >>> rows = pd.DataFrame({"event_id": ["e1", "e2", "e2"], "ts": ["2026-01-01T10:00:00Z"] * 3,
-    ...                      "user_id": ["u1", "", "u2"], "event_type": "play", "device": "tv"})
+    >>> rows = pd.DataFrame({"event_id": ["e1", "e2", "e1"], "ts": ["2026-01-01T10:00:00Z"] * 3,
+    ...                      "user_id": ["u1", "", "u1"], "event_type": "play", "device": "tv"})
     >>> report = ingest(store, rows)
     >>> (report.rows_in, report.accepted, report.quarantined, report.duplicates)
     (3, 1, 1, 1)
