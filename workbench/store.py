@@ -506,7 +506,7 @@ class Store:
         Store tables are reachable unqualified (``SELECT * FROM events``).
         """
         with self._session(write=False) as raw:
-            return raw.execute(query, params or []).fetch_arrow_table()
+            return raw.execute(query, params or []).to_arrow_table()
 
     def count_rows(self) -> dict[str, int]:
         """Row count of every table, in one consistent read."""
