@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -54,13 +55,20 @@ class Plan:
     raw_sql: str
 
 
+class Reason(NamedTuple):
+    """A rule: an SQL condition that refuses a row, and SQL for the message saying why."""
+
+    condition: str
+    message: str
+
+
 @dataclass
 class _Column:
     """How one table column is read from the input: parsed once, then judged."""
 
     parsed: str | None  # SQL over the staged row, or None when final needs no parse step
     final: str  # SQL over the parsed layer; {p} stands for the parsed value
-    reasons: list[str]  # SQL yielding a reason or NULL; {p} stands for the parsed value
+    reasons: list[Reason]  # when a row is refused and why; {p} stands for the parsed value
 
 
 def q(name: str) -> str:
@@ -115,7 +123,7 @@ def build_plan(
             columns[column] = _convert(label, q(source), types[source], sql_type, epoch_unit)
             if column in spec.required:
                 columns[column].reasons.append(
-                    f"CASE WHEN {_is_empty(q(source), types[source])} THEN '{column} is missing' END"
+                    Reason(_is_empty(q(source), types[source]), f"'{column} is missing'")
                 )
         elif kind == "now":
             columns[column] = _Column(None, f"TIMESTAMP {lit(now.isoformat(sep=' '))}", [])
@@ -128,8 +136,10 @@ def build_plan(
     for column, (condition, message) in _checks(spec).items():
         if column in provided:
             columns[column].reasons.append(
-                f"CASE WHEN {{p}} IS NOT NULL AND NOT ({condition.format(v='{p}')}) "
-                f"THEN '{column} ' || {_shown('{p}')} || ' {message}' END"
+                Reason(
+                    f"{{p}} IS NOT NULL AND NOT ({condition.format(v='{p}')})",
+                    f"'{column} ' || {_shown('{p}')} || ' {message}'",
+                )
             )
 
     parsed = [
@@ -151,8 +161,12 @@ def build_plan(
             finals[column] = f"md5(concat_ws(chr(31), {', '.join(parts)}))"
         elif kind == "series_point":
             finals[column] = _series_point(finals["series_id"], finals["ts"])
-    reasons = [_fill(r, name_, col) for name_, col in columns.items() for r in col.reasons]
-    reason = f"nullif(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
+    rules = [
+        Reason(_fill(r.condition, name_, col), _fill(r.message, name_, col))
+        for name_, col in columns.items()
+        for r in col.reasons
+    ]
+    reason = _reason_sql(rules)
     if PARSE_ERROR in types:
         # A row that could not be parsed has no values to judge: its parse error says it all.
         reason = f"coalesce({PARSE_ERROR}, {reason})"
@@ -242,8 +256,21 @@ def _is_numeric(source_type: str) -> bool:
     return source_type in _NUMERIC or source_type.startswith("DECIMAL")
 
 
-def _not_parsed(label: str, s: str, what: str) -> str:
-    return f"CASE WHEN {s} IS NOT NULL AND {{p}} IS NULL THEN '{label} ' || {_shown(s)} || ' {what}' END"
+def _reason_sql(rules: list[Reason]) -> str:
+    """SQL for every reason a row is refused, joined by '; ', or NULL when there is none.
+
+    The messages are built only for rows that break a rule: the cheap conditions are
+    checked first, which keeps validation fast on clean data.
+    """
+    if not rules:
+        return "CAST(NULL AS VARCHAR)"
+    any_broken = " OR ".join(f"coalesce({r.condition}, false)" for r in rules)
+    messages = ", ".join(f"CASE WHEN {r.condition} THEN {r.message} END" for r in rules)
+    return f"CASE WHEN {any_broken} THEN concat_ws('; ', {messages}) END"
+
+
+def _not_parsed(label: str, s: str, what: str) -> Reason:
+    return Reason(f"{s} IS NOT NULL AND {{p}} IS NULL", f"'{label} ' || {_shown(s)} || ' {what}'")
 
 
 def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str) -> _Column:
@@ -257,8 +284,12 @@ def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str)
             value,
             "{p}",
             [
-                f"CASE WHEN length({{p}}) > {MAX_ID_LENGTH} THEN '{label} is ' || "
-                f"format('{{:,}}', length({{p}})) || ' characters long; at most {MAX_ID_LENGTH} are accepted' END"
+                # strlen (bytes) first: cheap, and never less than the length in characters.
+                Reason(
+                    f"strlen({{p}}) > {MAX_ID_LENGTH} AND length({{p}}) > {MAX_ID_LENGTH}",
+                    f"'{label} is ' || format('{{:,}}', length({{p}})) || "
+                    f"' characters long; at most {MAX_ID_LENGTH} are accepted'",
+                )
             ],
         )
     if target == "TIMESTAMP":
@@ -267,7 +298,7 @@ def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str)
         parsed = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST(trim({as_text}) AS DOUBLE)"
         reasons = [] if numeric else [_not_parsed(label, s, "is not a number")]
         reasons.append(
-            f"CASE WHEN NOT isfinite({{p}}) THEN '{label} ' || {_shown(s)} || ' is not a finite number' END"
+            Reason("NOT isfinite({p})", f"'{label} ' || {_shown(s)} || ' is not a finite number'")
         )
         return _Column(parsed, "CASE WHEN isfinite({p}) THEN {p} END", reasons)
     if target in ("TINYINT", "INTEGER", "BIGINT"):
@@ -278,8 +309,10 @@ def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str)
             parsed,
             final,
             [
-                f"CASE WHEN {s} IS NOT NULL AND ({final}) IS NULL THEN '{label} ' || {_shown(s)} || "
-                f"' is not a whole number in range' END"
+                Reason(
+                    f"{s} IS NOT NULL AND ({final}) IS NULL",
+                    f"'{label} ' || {_shown(s)} || ' is not a whole number in range'",
+                )
             ],
         )
     if target == "BOOLEAN":
@@ -306,16 +339,17 @@ def _convert_timestamp(label: str, s: str, source_type: str, epoch_unit: str) ->
         )
 
     in_range = "CASE WHEN {p} >= " + low + " AND {p} < " + high + " THEN {p} END"
-    out_of_range = (
-        f"CASE WHEN {{p}} < {low} OR {{p}} >= {high} THEN '{label} ' || {_shown(s)} || "
-        f"' is outside the accepted range ({span})' END"
+    out_of_range = Reason(
+        f"{{p}} < {low} OR {{p}} >= {high}",
+        f"'{label} ' || {_shown(s)} || ' is outside the accepted range ({span})'",
     )
     if _is_numeric(source_type):
         return _Column(
             from_epoch(f"CAST({s} AS DOUBLE)"), "{p}", [_not_parsed(label, s, epoch_hint)]
         )
     if source_type == "TIMESTAMP WITH TIME ZONE":
-        return _Column(f"CAST(({s} AT TIME ZONE 'UTC') AS TIMESTAMP)", in_range, [out_of_range])
+        # The instant in microseconds, rebuilt as a UTC timestamp: no time zone lookups.
+        return _Column(f"make_timestamp(epoch_us({s}))", in_range, [out_of_range])
     if source_type.startswith("TIMESTAMP") or source_type == "DATE":
         return _Column(f"CAST({s} AS TIMESTAMP)", in_range, [out_of_range])
     text = f"trim(CAST({s} AS VARCHAR))"
@@ -326,10 +360,10 @@ def _convert_timestamp(label: str, s: str, source_type: str, epoch_unit: str) ->
         f"CASE WHEN {is_number} THEN {from_epoch(f'TRY_CAST({text} AS DOUBLE)')} "
         f"ELSE CAST((TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') AS TIMESTAMP) END"
     )
-    unparsed = (
-        f"CASE WHEN {s} IS NOT NULL AND {{p}} IS NULL THEN '{label} ' || {_shown(s)} || "
-        f"CASE WHEN {is_number} THEN ' {epoch_hint}' ELSE ' is not a time; use ISO 8601 "
-        f"(2026-01-31T12:00:00Z) or seconds since 1970' END END"
+    unparsed = Reason(
+        f"{s} IS NOT NULL AND {{p}} IS NULL",
+        f"'{label} ' || {_shown(s)} || CASE WHEN {is_number} THEN ' {epoch_hint}' "
+        f"ELSE ' is not a time; use ISO 8601 (2026-01-31T12:00:00Z) or seconds since 1970' END",
     )
     return _Column(parsed, in_range, [unparsed, out_of_range])
 
@@ -338,16 +372,19 @@ def _extras_column(
     column: str, source: str | None, extras: list[str], types: dict[str, str]
 ) -> _Column:
     """The JSON column: the input's own JSON object, plus every undeclared input column."""
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     own = None
     if source is not None:
         s = q(source)
         if types[source] in ("VARCHAR", "JSON"):
+            # TRY_CAST validates and minifies, so an object is exactly text starting with "{".
             own = f"CAST(TRY_CAST(nullif(trim(CAST({s} AS VARCHAR)), '') AS JSON) AS VARCHAR)"
             reasons.append(
-                f"CASE WHEN nullif(trim(CAST({s} AS VARCHAR)), '') IS NOT NULL AND "
-                f"({{p}} IS NULL OR json_type({{p}}) <> 'OBJECT') THEN "
-                f"'{column} ' || {_shown(s)} || ' is not a JSON object' END"
+                Reason(
+                    f"nullif(trim(CAST({s} AS VARCHAR)), '') IS NOT NULL AND "
+                    f"({{p}} IS NULL OR left({{p}}, 1) <> '{{')",
+                    f"'{column} ' || {_shown(s)} || ' is not a JSON object'",
+                )
             )
         else:
             own = f"CAST(to_json({s}) AS VARCHAR)"
@@ -364,7 +401,7 @@ def _extras_column(
         return _Column(None, "CAST(NULL AS JSON)", reasons)
     if own is None:
         return _Column(extra, "CAST({p} AS JSON)", reasons)
-    judged = "CASE WHEN json_type({p}) = 'OBJECT' THEN {p} END"
+    judged = "CASE WHEN left({p}, 1) = '{' THEN {p} END"
     if extra is None:
         return _Column(own, f"CAST({judged} AS JSON)", reasons)
     # Both: the input's object stays as it is, the other columns go under "source_columns",
@@ -390,7 +427,9 @@ def _jsonl_extras(used: list[str]) -> str:
     return (
         f"CASE WHEN {EXTRAS} IS NULL OR len({keep}) = 0 THEN NULL ELSE "
         f"'{{' || array_to_string(list_transform({keep}, k -> to_json(k) || ':' || "
-        f"json_extract({EXTRAS}, '$.\"' || replace(k, '\"', '\\\"') || '\"')), ',') || '}}' END"
+        # A JSON pointer, not a '$."key"' path: any key is safe in it, even "" or "*".
+        f"json_extract({EXTRAS}, '/' || replace(replace(k, '~', '~0'), '/', '~1'))), ',') "
+        "|| '}' END"
     )
 
 
