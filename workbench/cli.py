@@ -68,7 +68,7 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
 @app.command()
 def init(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """Create the store (and a workbench.toml here if there is none)."""
-    from workbench.config import CONFIG_FILE_NAME, DEFAULT_STORE_URL
+    from workbench.config import CONFIG_FILE_NAME, resolve_store_url
 
     opened = _open(store)
     config = Path(CONFIG_FILE_NAME)
@@ -76,7 +76,7 @@ def init(store: StoreOption = None, json_output: JsonOption = False) -> None:
     if not config.exists():
         config.write_text(
             "# Village Workbench settings. WORKBENCH_STORE and --store override [store] url.\n"
-            f'[store]\nurl = "{store or DEFAULT_STORE_URL}"\n'
+            f'[store]\nurl = "{resolve_store_url(store)}"\n'
         )
         wrote_config = True
     result = {

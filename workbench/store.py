@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -82,34 +83,50 @@ class _LockFile:
     """Advisory cross-process lock beside the store file, with named holders.
 
     ``flock`` serializes units of work (shared for reads, exclusive for writes).
-    Each holder also leaves a small JSON note (pid, command, since) in a folder
-    beside the lock, so a process that waits too long can say who is in the way.
+    A second lock, the gate, keeps writers from starving: a waiting writer holds
+    the gate, so readers that arrive after it queue behind it instead of
+    overlapping each other forever. Each holder also leaves a small JSON note
+    (pid, command, since) in a folder beside the lock, so a process that waits too
+    long can say who is in the way.
     """
 
     def __init__(self, db_path: Path) -> None:
         self.path = db_path.with_name(db_path.name + ".lock")
+        self.gate_path = db_path.with_name(db_path.name + ".gate")
         self.holders_dir = db_path.with_name(db_path.name + ".holders")
 
     def acquire(self, *, exclusive: bool, deadline: float) -> tuple[int, Path]:
+        """Take the lock (waiting until ``deadline``); returns what :meth:`release` needs."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        gate = os.open(self.gate_path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self._wait_for(gate, mode, deadline)
+            try:
+                self._wait_for(fd, mode, deadline)
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            os.close(gate)
+        return fd, self._write_note(exclusive)
+
+    def _wait_for(self, fd: int, mode: int, deadline: float) -> None:
         delay = 0.005
         while True:
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
+                return
             except OSError as error:
                 if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
                     raise
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise self._locked_error() from None
-                time.sleep(delay)
-                delay = min(delay * 1.6, 0.25)
-        note = self._write_note(exclusive)
-        return fd, note
+            if time.monotonic() >= deadline:
+                raise self._locked_error()
+            time.sleep(delay)
+            delay = min(delay * 1.6, 0.25)
 
     def release(self, fd: int, note: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -133,13 +150,16 @@ class _LockFile:
         return note
 
     def holders(self) -> list[dict]:
-        """Notes of the processes holding the lock now (dead ones are skipped)."""
+        """Notes of the processes holding the lock now; notes of dead processes are removed."""
         found = []
         for note in sorted(self.holders_dir.glob("*.json")) if self.holders_dir.exists() else []:
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, KeyError):
                 info = json.loads(note.read_text())
                 if _pid_alive(int(info["pid"])):
                     found.append(info)
+                else:
+                    # Left by a process that was killed while it held the lock.
+                    note.unlink()
         return found
 
     def _locked_error(self) -> StoreLocked:
@@ -180,10 +200,12 @@ def _describe_lock(db_path: Path, holders: list[dict]) -> str:
     )
     return (
         f"The store {db_path} is busy: held by {who}. Wait for it to finish, stop it, "
-        f"or raise the wait with WORKBENCH_LOCK_TIMEOUT (seconds)."
+        f"or wait longer: WORKBENCH_LOCK_TIMEOUT=SECONDS, [store] lock_timeout in "
+        f"workbench.toml, or Store.open(..., lock_timeout=SECONDS)."
     )
 
 
+@functools.cache
 def _store_backend_class():
     """An Ibis DuckDB backend whose every execution runs inside a store session.
 
@@ -348,8 +370,11 @@ class Store:
                 yield self._raw
             finally:
                 self._depth = 0
-                self._detach(write)
-                self._lock_file.release(fd, note)
+                try:
+                    self._detach(write)
+                finally:
+                    # Even if detaching fails, never keep other processes out of the store.
+                    self._lock_file.release(fd, note)
 
     def _attach(self, write: bool) -> tuple[int, Path]:
         import duckdb
@@ -382,7 +407,13 @@ class Store:
                 raise
 
     def _detach(self, write: bool) -> None:
+        import duckdb
+
         raw = self._raw
+        # A transaction the unit of work left open (an explicit BEGIN, then an error) would
+        # make CHECKPOINT and DETACH fail; drop it, as closing a DuckDB connection does.
+        with contextlib.suppress(duckdb.TransactionException):
+            raw.execute("ROLLBACK")
         raw.execute("USE memory")
         if write:
             # Fold the write-ahead log into the file so read-only attaches see a clean file.
