@@ -14,7 +14,11 @@ from workbench.runs import read_results, record, recorded
 
 def _notebook(path, *cells: str, parameters: str = "") -> None:
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     parameter_cell = nbformat.v4.new_code_cell(parameters)
     parameter_cell.metadata["tags"] = ["parameters"]
     notebook.cells = [parameter_cell, *(nbformat.v4.new_code_cell(c) for c in cells)]
@@ -33,7 +37,9 @@ def test_results_recorded_in_a_papermill_run_can_be_read_back(tmp_path):
         "record('rows', rows * 2)  # a later record of the same name wins",
         parameters="rows = 3",
     )
-    papermill.execute_notebook(str(source), str(output), parameters={"rows": 21}, progress_bar=False)
+    papermill.execute_notebook(
+        str(source), str(output), parameters={"rows": 21}, progress_bar=False
+    )
 
     assert read_results(output) == {"rows": 42, "metrics": {"ndcg@10": 0.25, "k": 10}}
     assert read_results(source) == {}

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from workbench.capture.staging import FORMATS, ROW, STAGE, stage_input
+from workbench.capture.staging import FORMATS, ROW, STAGE, Staged, stage_input
 from workbench.capture.validation import EPOCH_UNITS, Plan, build_plan, lit, q
 from workbench.exceptions import IngestError
 from workbench.schema import CATALOG, TABLES, TableSpec, ingestable_tables
@@ -178,7 +178,7 @@ def ingest(
                     now=started,
                     epoch_unit=epoch_unit,
                 )
-                _classify(raw, spec, plan, report)
+                _classify_readable(raw, spec, plan, report, staged)
                 with store.transaction():
                     _append(raw, spec, plan, report)
             finally:
@@ -231,6 +231,31 @@ def _classify(
         f"SELECT count(*), count(__wb_reason) FROM {_CHECKED}"
     ).fetchone()
     report.duplicates = raw.execute(f"SELECT count(*) FROM {_DUPLICATES}").fetchone()[0]
+
+
+def _classify_readable(
+    raw: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    plan: Plan,
+    report: IngestReport,
+    staged: Staged,
+) -> None:
+    """:func:`_classify`, turning a Parquet file DuckDB cannot decode into an IngestError.
+
+    A damaged Parquet file can have a readable footer (so staging accepts it) and
+    broken data pages, which only fail once the rows are read here.
+    """
+    import duckdb
+
+    try:
+        _classify(raw, spec, plan, report)
+    except duckdb.Error as error:
+        if staged.parquet_path is None:
+            raise
+        raise IngestError(
+            f"{staged.parquet_path} could not be read ({error}). The file looks damaged: "
+            "re-export or re-download it. Nothing was written."
+        ) from error
 
 
 def _append(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -120,15 +121,15 @@ def _arrow_from_pandas(frame) -> pa.Table:
 
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # A column mixing types (say ints and strings) has no Arrow type: carry its
-        # values as text and let validation judge each one.
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        # A column mixing types (say ints and strings), or holding ints beyond 64 bits, has
+        # no Arrow type: carry its values as text and let validation judge each one.
         columns = {}
         for name in frame.columns:
             column = frame[name]
             try:
                 columns[str(name)] = pa.array(column, from_pandas=True)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 columns[str(name)] = pa.array(
                     [None if _is_missing(v, pd) else str(v) for v in column], pa.string()
                 )
@@ -198,12 +199,34 @@ def _stage_parquet(path: Path, digest: str) -> Staged:
 
     try:
         metadata = pq.read_metadata(path)
+        # Top-level columns: ParquetSchema.names lists nested leaves (two structs with a
+        # field "a" each would look like two columns named "a").
+        names = metadata.schema.to_arrow_schema().names
     except (OSError, ValueError) as error:
         raise IngestError(
             f"{path} is not a readable Parquet file ({error}). If it is text, pass "
             "--format csv or --format jsonl."
         ) from error
-    check_column_names(metadata.schema.names, str(path))
+    check_column_names(names, str(path))
+    if "file_row_number" in names:
+        # DuckDB numbers Parquet rows in a column of that name and refuses files that
+        # already have one: read this file into memory instead.
+        import pyarrow as pa
+
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as error:
+            raise IngestError(
+                f"{path} could not be read ({error}). If the file is damaged, re-export it."
+            ) from error
+        rows = pa.array(range(1, table.num_rows + 1), pa.int64())
+        return Staged(
+            name=path.name,
+            format="parquet",
+            sha256=digest,
+            rows=table.num_rows,
+            arrow=table.append_column(ROW, rows),
+        )
     return Staged(
         name=path.name, format="parquet", sha256=digest, rows=metadata.num_rows, parquet_path=path
     )
@@ -256,6 +279,15 @@ def _decode(data: bytes, encoding: str, path: Path) -> str:
         ) from error
 
 
+def _physical_lines(text: str) -> list[str]:
+    """Lines ended by \\n, \\r\\n or \\r only, with their endings.
+
+    Not ``str.splitlines``: it also breaks at U+2028, NEL (latin-1 byte 0x85), form
+    feeds and other characters that are ordinary text inside a CSV field or JSON string.
+    """
+    return io.StringIO(text, newline="").readlines()
+
+
 def _has_undecodable(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
@@ -297,7 +329,7 @@ def _parse_delimited(
 ) -> pa.Table:
     import pyarrow as pa
 
-    lines = _Lines(_decode(data, encoding, path).splitlines(keepends=True))
+    lines = _Lines(_physical_lines(_decode(data, encoding, path)))
     csv.field_size_limit(2**31 - 1)  # long fields are judged by validation, not cut by the parser
     columns = _read_header(lines, path, delimiter, encoding) if header is None else list(header)
     values: list[list[str | None]] = [[] for _ in columns]
@@ -352,13 +384,17 @@ def _parse_delimited(
 
 
 def _read_header(lines: _Lines, path: Path, delimiter: str, encoding: str) -> list[str]:
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    start, header = 0, []
     try:
-        header = next(csv.reader(lines, delimiter=delimiter, strict=True), None)
+        while header == []:  # blank lines before the header hold nothing
+            start = lines.position
+            header = next(reader, None)
     except csv.Error as error:
         raise IngestError(f"{path}: the header line is not valid CSV ({error}).") from error
     if header is None:
         return []
-    line = lines.lines[0]
+    line = lines.lines[start]
     if _text_problem(line, 1, encoding) or not any(h.strip() for h in header):
         raise IngestError(
             f"{path} does not start with a header of column names (its first line is "
@@ -375,7 +411,8 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
     records: list[dict | None] = []
     raws: list[str] = []
     errors: list[str | None] = []
-    for number, line in enumerate(_decode(data, encoding, path).splitlines(), start=1):
+    for number, line in enumerate(_physical_lines(_decode(data, encoding, path)), start=1):
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         error = _text_problem(line, number, encoding)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from workbench.capture.staging import EXTRAS, INTERNAL_COLUMNS, PARSE_ERROR, RAW, ROW, STAGE
 from workbench.exceptions import IngestError
@@ -112,6 +111,10 @@ def build_plan(
     provided = _match_columns(spec, mapping, source_columns)
     extras = [c for c in source_columns if c not in set(provided.values())]
 
+    required = set(spec.required)
+    if _derived_from_series_point(spec, provided):
+        # The target is series_id@ts: a row without either has no target at all.
+        required |= {"series_id", "ts"}
     columns: dict[str, _Column] = {}
     for column, sql_type in spec.columns.items():
         kind = spec.defaults.get(column)
@@ -121,7 +124,7 @@ def build_plan(
             source = provided[column]
             label = column if column == source else f"{column} (from {source})"
             columns[column] = _convert(label, q(source), types[source], sql_type, epoch_unit)
-            if column in spec.required:
+            if column in required:
                 columns[column].reasons.append(
                     Reason(_is_empty(q(source), types[source]), f"'{column} is missing'")
                 )
@@ -231,7 +234,24 @@ def _match_columns(
             f"Its columns are {', '.join(source_columns) or '(none)'}; name the right ones "
             f"with {hints}."
         )
+    for column in _derived_from_series_point(spec, provided):
+        if not {"series_id", "ts"} <= provided.keys():
+            raise IngestError(
+                f"The input has no column for {column}, nor both series_id and ts to derive it "
+                f"from, required by table {spec.name!r}. Its columns are "
+                f"{', '.join(source_columns) or '(none)'}; name them with --map {column}=COLUMN, "
+                "or --map series_id=COLUMN --map ts=COLUMN."
+            )
     return provided
+
+
+def _derived_from_series_point(spec: TableSpec, provided: Mapping[str, str]) -> list[str]:
+    """Columns (a label's target) that the input leaves to be derived as ``series_id@ts``."""
+    return [
+        column
+        for column, kind in spec.defaults.items()
+        if kind == "series_point" and column not in provided
+    ]
 
 
 def _is_empty(source: str, source_type: str) -> str:
