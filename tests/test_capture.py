@@ -699,17 +699,13 @@ def test_epoch_milliseconds_read_as_seconds_suggest_epoch_unit(memory_store, tmp
     assert stored(fresh, report)[0]["ts"] == JAN_1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap: the duplicate-content check ignores epoch_unit/encoding/mapping, so "
-    "following a quarantine reason's advice on the same file reports 'already_ingested'.",
-)
 def test_following_the_epoch_unit_advice_on_the_same_file_ingests_it(memory_store, tmp_path):
     path = write(
         tmp_path / "ms.csv", csv_text(EVENT_HEADER, ["t1", str(JAN_1_EPOCH * 1000), "u1", "play"])
     )
     assert ingest_checked(memory_store, path).quarantined == 1
     assert ingest_checked(memory_store, path, epoch_unit="ms").accepted == 1
+    assert ingest_checked(memory_store, path, epoch_unit="ms").status == "already_ingested"
 
 
 @pytest.mark.parametrize(
@@ -1354,3 +1350,43 @@ def test_messy_rows_always_reconcile_and_accepted_values_are_unaltered(
         assert _same_number(event["value"], row["value"]), (event["value"], row["value"])
         note = json.loads(event["context"])["note"]
         assert _same_note(note, row["note"], as_csv), (note, row["note"])
+
+
+def test_rule_messages_quote_the_value_as_given(memory_store):
+    labels = pd.DataFrame({"target": ["a", "b"], "label": ["2", "1"], "source": "human"})
+    report = ingest_checked(memory_store, labels, table="labels")
+    assert report.accepted == 1
+    reason = memory_store.sql("SELECT reason FROM quarantine").column("reason").to_pylist()
+    assert reason == ["label '2' must be 1 (anomalous) or 0 (normal)"]
+
+
+def test_empty_text_in_a_number_column_is_a_missing_value(memory_store):
+    rows = pd.DataFrame(
+        {
+            "event_id": ["e1", "e2"],
+            "ts": ["2026-01-01T00:00:00Z"] * 2,
+            "user_id": ["u1", "u2"],
+            "event_type": "play",
+            "value": ["", "2.5"],
+        }
+    )
+    report = ingest_checked(memory_store, rows)
+    assert report.accepted == 2
+    values = memory_store.sql("SELECT event_id, value FROM events ORDER BY event_id").to_pylist()
+    assert values == [{"event_id": "e1", "value": None}, {"event_id": "e2", "value": 2.5}]
+
+
+def test_objects_in_a_mixed_column_are_kept_as_json(memory_store):
+    rows = pd.DataFrame(
+        {
+            "event_id": ["e1", "e2"],
+            "ts": ["2026-01-01T00:00:00Z"] * 2,
+            "user_id": ["u1", "u2"],
+            "event_type": "play",
+            "context": [{"device": "tv"}, '{"device": "web"}'],
+        }
+    )
+    report = ingest_checked(memory_store, rows)
+    assert report.accepted == 2
+    contexts = memory_store.sql("SELECT context->>'device' AS d FROM events ORDER BY event_id")
+    assert contexts.column("d").to_pylist() == ["tv", "web"]

@@ -226,6 +226,8 @@ def test_mistakes_give_one_error_line_and_status_1(args, expected, tmp_path, eve
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert done.stderr.startswith("error: ")
     assert expected in done.stderr
+    # A mistyped command leaves no store behind.
+    assert not (tmp_path / "store.duckdb").exists()
 
 
 # --- where the store is ------------------------------------------------------------------

@@ -120,14 +120,20 @@ def ingest(
 ) -> None:
     """Ingest a file: every row is accepted, quarantined with a reason, or counted as a duplicate."""
     from workbench.capture import ingest as ingest_file
+    from workbench.capture import ingestable_spec
+    from workbench.capture.staging import resolve_format
 
+    # Mistakes in the command are reported before the store is opened (and so created).
+    parsed_mapping = _parse_mapping(mapping or [])
+    ingestable_spec(table)
+    resolve_format(path, format)
     opened = _open(store)
     report = ingest_file(
         opened,
         path,
         table=table,
         format=format,
-        mapping=_parse_mapping(mapping or []),
+        mapping=parsed_mapping,
         source_name=source_name,
         encoding=encoding,
         epoch_unit=epoch_unit,

@@ -143,6 +143,7 @@ TABLES: dict[str, TableSpec] = {
                 "source": "VARCHAR",
                 "format": "VARCHAR",
                 "content_sha256": "VARCHAR",
+                "options": "JSON",
                 "rows_in": "BIGINT",
                 "accepted": "BIGINT",
                 "quarantined": "BIGINT",
@@ -345,10 +346,13 @@ V1_DDL = [
 
 
 def _migrate_1_to_2(con: duckdb.DuckDBPyConnection) -> None:
-    """Version 2 ingests every table through one path: batches say which table and format."""
+    """Version 2 ingests every table through one path: batches say which table, how it was read."""
     c = f"{CATALOG}.main"
     con.execute(f"ALTER TABLE {c}.batches ADD COLUMN table_name VARCHAR DEFAULT 'events'")
     con.execute(f"ALTER TABLE {c}.batches ADD COLUMN format VARCHAR")
+    # How the bytes were read (format, mapping, encoding, epoch unit): the same file read
+    # another way is another batch. Version 1 batches read events with the defaults.
+    con.execute(f"ALTER TABLE {c}.batches ADD COLUMN options JSON")
     con.execute(f"UPDATE {c}.batches SET table_name = 'events' WHERE table_name IS NULL")
     con.execute(f"ALTER TABLE {c}.quarantine ADD COLUMN table_name VARCHAR DEFAULT 'events'")
     con.execute(f"UPDATE {c}.quarantine SET table_name = 'events' WHERE table_name IS NULL")

@@ -15,6 +15,7 @@ row from the table's declaration, and this module runs it in one transaction.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from workbench.capture.staging import FORMATS, ROW, STAGE, Staged, stage_input
+from workbench.capture.staging import FORMATS, ROW, STAGE, TEXT_FORMATS, Staged, stage_input
 from workbench.capture.validation import EPOCH_UNITS, Plan, build_plan, lit, q
 from workbench.exceptions import IngestError
 from workbench.schema import CATALOG, TABLES, TableSpec, ingestable_tables
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from workbench.store import Store
 
-__all__ = ["EPOCH_UNITS", "FORMATS", "IngestReport", "ingest"]
+__all__ = ["EPOCH_UNITS", "FORMATS", "IngestReport", "ingest", "ingestable_spec"]
 
 _CHECKED, _DUPLICATES = "__wb_checked", "__wb_duplicates"
 
@@ -52,6 +53,7 @@ class IngestReport:
     source: str
     format: str
     content_sha256: str
+    options: dict[str, Any] = field(default_factory=dict)
     rows_in: int = 0
     accepted: int = 0
     quarantined: int = 0
@@ -145,7 +147,7 @@ def ingest(
     >>> ingest(store, rows).status
     'already_ingested'
     """
-    spec = _ingestable(table)
+    spec = ingestable_spec(table)
     if epoch_unit not in EPOCH_UNITS:
         raise IngestError(f"epoch_unit {epoch_unit!r} is not one of {', '.join(EPOCH_UNITS)}.")
     started = datetime.now(UTC).replace(tzinfo=None)
@@ -156,12 +158,13 @@ def ingest(
         source=source_name or staged.name,
         format=staged.format,
         content_sha256=staged.sha256,
+        options=_reading_options(staged.format, mapping, encoding=encoding, epoch_unit=epoch_unit),
         started_at=started.isoformat(),
     )
     with store.writing() as raw:
         # Looked up while holding the store, so two processes ingesting the same file at
         # once cannot both write it.
-        report.previous_batch_id = _previous_batch(raw, spec.name, staged.sha256)
+        report.previous_batch_id = _previous_batch(raw, report)
         if report.previous_batch_id is not None:
             report.status = "already_ingested"
         elif staged.rows == 0:
@@ -189,7 +192,8 @@ def ingest(
     return report
 
 
-def _ingestable(table: str) -> TableSpec:
+def ingestable_spec(table: str) -> TableSpec:
+    """The declaration of ``table``, or an IngestError naming the tables that can be ingested."""
     if table not in TABLES or not TABLES[table].ingestable:
         raise IngestError(
             f"Cannot ingest into {table!r}: choose one of {', '.join(ingestable_tables())}."
@@ -197,11 +201,29 @@ def _ingestable(table: str) -> TableSpec:
     return TABLES[table]
 
 
-def _previous_batch(raw: duckdb.DuckDBPyConnection, table: str, sha256: str) -> str | None:
+def _reading_options(
+    format: str, mapping: Mapping[str, str] | None, *, encoding: str, epoch_unit: str
+) -> dict[str, Any]:
+    """The options that decide how an input's bytes become rows.
+
+    The same bytes read with other options (say ``epoch_unit="ms"`` after a quarantine
+    reason advised it) are a different batch, not "already ingested".
+    """
+    options: dict[str, Any] = {"format": format, "epoch_unit": epoch_unit}
+    if mapping:
+        options["mapping"] = dict(sorted(mapping.items()))
+    if format in TEXT_FORMATS:
+        options["encoding"] = encoding.lower().replace("_", "-")
+    return options
+
+
+def _previous_batch(raw: duckdb.DuckDBPyConnection, report: IngestReport) -> str | None:
+    """The committed batch that read the same bytes, with the same options, into the same table."""
     row = raw.execute(
         f"SELECT batch_id FROM {CATALOG}.main.batches WHERE table_name = ? "
-        "AND content_sha256 = ? AND status = 'committed' ORDER BY started_at LIMIT 1",
-        [table, sha256],
+        "AND content_sha256 = ? AND options = CAST(? AS JSON) AND status = 'committed' "
+        "ORDER BY started_at LIMIT 1",
+        [report.table, report.content_sha256, json.dumps(report.options, sort_keys=True)],
     ).fetchone()
     return row[0] if row else None
 
@@ -287,14 +309,15 @@ def _append(
         )
     raw.execute(
         f"INSERT INTO {CATALOG}.main.batches (batch_id, table_name, source, format, content_sha256, "
-        "rows_in, accepted, quarantined, duplicates, started_at, finished_at, status) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
+        "options, rows_in, accepted, quarantined, duplicates, started_at, finished_at, status) "
+        "VALUES (?, ?, ?, ?, ?, CAST(? AS JSON), ?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
         [
             report.batch_id,
             spec.name,
             report.source,
             report.format,
             report.content_sha256,
+            json.dumps(report.options, sort_keys=True),
             report.rows_in,
             report.accepted,
             report.quarantined,

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "movielens")
+#: Formats read as text, for which the encoding matters.
+TEXT_FORMATS = ("csv", "tsv", "jsonl", "movielens")
 MOVIELENS_COLUMNS = ("user_id", "item_id", "value", "ts")
 
 # Internal column names carried beside the input's own columns while a batch is staged.
@@ -130,10 +132,19 @@ def _arrow_from_pandas(frame) -> pa.Table:
             try:
                 columns[str(name)] = pa.array(column, from_pandas=True)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                columns[str(name)] = pa.array(
-                    [None if _is_missing(v, pd) else str(v) for v in column], pa.string()
-                )
+                columns[str(name)] = pa.array([_as_text(v, pd) for v in column], pa.string())
         return pa.table(columns)
+
+
+def _as_text(value: Any, pd) -> str | None:
+    """A value of a mixed-type column as the text validation will judge."""
+    if _is_missing(value, pd):
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return str(value)
 
 
 def _is_missing(value: Any, pd) -> bool:
@@ -156,7 +167,8 @@ def _infer_format(path: Path) -> str:
     )
 
 
-def _stage_file(path: Path, *, format: str | None, encoding: str, progress: bool) -> Staged:
+def resolve_format(path: Path, format: str | None) -> str:
+    """Check that ``path`` is a file that can be read, and return its format."""
     if not path.exists():
         raise IngestError(f"No such file: {path}. Check the path (relative to {Path.cwd()}).")
     if path.is_dir():
@@ -167,6 +179,11 @@ def _stage_file(path: Path, *, format: str | None, encoding: str, progress: bool
     fmt = format or _infer_format(path)
     if fmt not in FORMATS:
         raise IngestError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    return fmt
+
+
+def _stage_file(path: Path, *, format: str | None, encoding: str, progress: bool) -> Staged:
+    fmt = resolve_format(path, format)
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()
     if fmt == "parquet":

@@ -126,7 +126,7 @@ def build_plan(
             columns[column] = _convert(label, q(source), types[source], sql_type, epoch_unit)
             if column in required:
                 columns[column].reasons.append(
-                    Reason(_is_empty(q(source), types[source]), f"'{column} is missing'")
+                    Reason(_is_empty(q(source), types[source], sql_type), f"'{column} is missing'")
                 )
         elif kind == "now":
             columns[column] = _Column(None, f"TIMESTAMP {lit(now.isoformat(sep=' '))}", [])
@@ -138,10 +138,11 @@ def build_plan(
             columns[column] = _Column(None, f"CAST(NULL AS {sql_type})", [])
     for column, (condition, message) in _checks(spec).items():
         if column in provided:
+            final = columns[column].final
             columns[column].reasons.append(
                 Reason(
-                    f"{{p}} IS NOT NULL AND NOT ({condition.format(v='{p}')})",
-                    f"'{column} ' || {_shown('{p}')} || ' {message}'",
+                    f"({final}) IS NOT NULL AND NOT ({condition.format(v=f'({final})')})",
+                    f"'{column} ' || {_shown(q(provided[column]))} || ' {message}'",
                 )
             )
 
@@ -254,10 +255,12 @@ def _derived_from_series_point(spec: TableSpec, provided: Mapping[str, str]) -> 
     ]
 
 
-def _is_empty(source: str, source_type: str) -> str:
-    if source_type == "VARCHAR":
+def _is_empty(source: str, source_type: str, target_type: str) -> str:
+    if source_type != "VARCHAR":
+        return f"{source} IS NULL"
+    if target_type == "VARCHAR":
         return f"nullif({source}, '') IS NULL"
-    return f"{source} IS NULL"
+    return f"nullif(trim({source}), '') IS NULL"
 
 
 def _checks(spec: TableSpec) -> dict[str, tuple[str, str]]:
@@ -314,23 +317,35 @@ def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str)
         )
     if target == "TIMESTAMP":
         return _convert_timestamp(label, s, source_type, epoch_unit)
+    # Empty text in a number column is a missing value, as an empty CSV field is.
+    text = f"nullif(trim({as_text}), '')"
+    present = f"{s} IS NOT NULL" if numeric else f"{text} IS NOT NULL"
+    as_number = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST({text} AS DOUBLE)"
     if target == "DOUBLE":
-        parsed = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST(trim({as_text}) AS DOUBLE)"
-        reasons = [] if numeric else [_not_parsed(label, s, "is not a number")]
+        parsed = as_number
+        reasons = (
+            []
+            if numeric
+            else [
+                Reason(
+                    f"{present} AND {{p}} IS NULL",
+                    f"'{label} ' || {_shown(s)} || ' is not a number'",
+                )
+            ]
+        )
         reasons.append(
             Reason("NOT isfinite({p})", f"'{label} ' || {_shown(s)} || ' is not a finite number'")
         )
         return _Column(parsed, "CASE WHEN isfinite({p}) THEN {p} END", reasons)
     if target in ("TINYINT", "INTEGER", "BIGINT"):
         # Read as a number first: DuckDB would round '1.5' to 2 when casting to an integer.
-        parsed = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST(trim({as_text}) AS DOUBLE)"
         final = f"CASE WHEN {{p}} = round({{p}}) THEN TRY_CAST({{p}} AS {target}) END"
         return _Column(
-            parsed,
+            as_number,
             final,
             [
                 Reason(
-                    f"{s} IS NOT NULL AND ({final}) IS NULL",
+                    f"{present} AND ({final}) IS NULL",
                     f"'{label} ' || {_shown(s)} || ' is not a whole number in range'",
                 )
             ],
