@@ -239,15 +239,15 @@ def _classify(
     target = f"{CATALOG}.main.{q(spec.name)}"
     raw.execute(f"CREATE TEMP TABLE {_CHECKED} AS {plan.select_sql}")
     key = ", ".join(q(k) for k in plan.key)
-    same_key = " AND ".join(f"s.{q(k)} = c.{q(k)}" for k in plan.key)
-    # Duplicates: later repeats of a key within the input, and keys already stored. Only
-    # the row numbers are kept, so this stays narrow even for large batches.
+    same_key = " AND ".join(f"s.{q(k)} = v.{q(k)}" for k in plan.key)
+    # Duplicates: later repeats of a key within the input, and keys already stored, found
+    # in one pass. Only row numbers are kept, so this stays narrow for large batches.
     raw.execute(
-        f"CREATE TEMP TABLE {_DUPLICATES} AS "
-        f"SELECT {ROW} FROM {_CHECKED} WHERE __wb_reason IS NULL "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {ROW}) > 1 "
-        f"UNION SELECT c.{ROW} FROM {_CHECKED} c WHERE c.__wb_reason IS NULL "
-        f"AND EXISTS (SELECT 1 FROM {target} s WHERE {same_key})"
+        f"CREATE TEMP TABLE {_DUPLICATES} AS SELECT DISTINCT v.{ROW} FROM "
+        f"(SELECT {ROW}, {key}, row_number() OVER (PARTITION BY {key} ORDER BY {ROW}) AS __wb_n "
+        f"FROM {_CHECKED} WHERE __wb_reason IS NULL) v "
+        f"LEFT JOIN (SELECT {key}, true AS __wb_stored FROM {target}) s ON {same_key} "
+        f"WHERE v.__wb_n > 1 OR s.__wb_stored"
     )
     report.rows_in, report.quarantined = raw.execute(
         f"SELECT count(*), count(__wb_reason) FROM {_CHECKED}"
