@@ -23,7 +23,8 @@ help:
 
 .venv/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv \
-		|| python3 -m pip install --user --quiet --break-system-packages uv
+		|| python3 -m pip install --user --quiet --break-system-packages uv \
+		|| python3 -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
