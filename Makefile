@@ -41,7 +41,7 @@ test: sync
 	$(UV) run --frozen pytest
 
 bench: sync
-	$(UV) run --frozen python benchmarks/bench_ingest.py
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
 lint: sync
 	$(UV) run --frozen ruff check workbench tests benchmarks

@@ -68,7 +68,9 @@ def raw_load(parquet: Path, database: Path) -> float:
     return time.perf_counter() - started
 
 
-def workbench_ingest(parquet: Path, database: Path, *, again: Path | None = None) -> tuple[float, float | None]:
+def workbench_ingest(
+    parquet: Path, database: Path, *, again: Path | None = None
+) -> tuple[float, float | None]:
     """Seconds for `ingest` of the file into a fresh store; and of a second copy (all duplicates)."""
     store = Store.open(f"duckdb://{database}")
     started = time.perf_counter()
@@ -102,13 +104,17 @@ def main() -> None:
         raw_times, wb_times, dup_times = [], [], []
         for run in range(args.repeat):
             raw_times.append(raw_load(parquet, work / f"raw-{run}.duckdb"))
-            seconds, repeat_seconds = workbench_ingest(parquet, work / f"wb-{run}.duckdb", again=again)
+            seconds, repeat_seconds = workbench_ingest(
+                parquet, work / f"wb-{run}.duckdb", again=again
+            )
             wb_times.append(seconds)
             dup_times.append(repeat_seconds)
             for leftover in work.glob("*.duckdb*"):
                 if leftover.is_file():
                     leftover.unlink()
-            print(f"run {run + 1}: raw {raw_times[-1]:.2f}s, workbench {seconds:.2f}s, all-duplicate re-ingest {repeat_seconds:.2f}s")
+            print(
+                f"run {run + 1}: raw {raw_times[-1]:.2f}s, workbench {seconds:.2f}s, all-duplicate re-ingest {repeat_seconds:.2f}s"
+            )
 
     raw, wb, dup = (statistics.median(t) for t in (raw_times, wb_times, dup_times))
     raw_rate, wb_rate, dup_rate = args.rows / raw, args.rows / wb, args.rows / dup
@@ -151,7 +157,11 @@ def _machine() -> str:
 
 def _write_results(table: str, goal: str) -> None:
     section = f"## Ingest (`benchmarks/bench_ingest.py`)\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}.\n\n{table}\n\n{goal}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nLatest run of each benchmark (`make bench`). Ratios count; seconds depend on the machine.\n\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmark results\n\nLatest run of each benchmark (`make bench`). Ratios count; seconds depend on the machine.\n\n"
+    )
     marker = "## Ingest (`benchmarks/bench_ingest.py`)"
     if marker in text:
         before, _, rest = text.partition(marker)

@@ -213,26 +213,14 @@ def _store_backend_class():
     """
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
-    def reading(method_name):
+    def in_session(method_name: str, *, write: bool):
         base = getattr(DuckDBBackend, method_name)
 
+        @functools.wraps(base)
         def wrapper(self, *args, **kwargs):
-            with self._workbench_store._session(write=False):
+            with self._workbench_store._session(write=write):
                 return base(self, *args, **kwargs)
 
-        wrapper.__name__ = method_name
-        wrapper.__doc__ = base.__doc__
-        return wrapper
-
-    def writing(method_name):
-        base = getattr(DuckDBBackend, method_name)
-
-        def wrapper(self, *args, **kwargs):
-            with self._workbench_store._session(write=True):
-                return base(self, *args, **kwargs)
-
-        wrapper.__name__ = method_name
-        wrapper.__doc__ = base.__doc__
         return wrapper
 
     def to_pyarrow_batches(self, expr, /, *, chunk_size: int = 1_000_000, **kwargs):
@@ -241,8 +229,8 @@ def _store_backend_class():
         table = self.to_pyarrow(expr, **kwargs)
         return table.to_reader(max_chunksize=chunk_size)
 
-    namespace = {name: reading(name) for name in _READING_METHODS}
-    namespace.update({name: writing(name) for name in _WRITING_METHODS})
+    namespace = {name: in_session(name, write=False) for name in _READING_METHODS}
+    namespace.update({name: in_session(name, write=True) for name in _WRITING_METHODS})
     namespace["to_pyarrow_batches"] = to_pyarrow_batches
     return type("StoreBackend", (DuckDBBackend,), namespace)
 
