@@ -15,6 +15,7 @@ row from the table's declaration, and this module runs it in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -127,7 +128,8 @@ def ingest(
     epoch_unit
         Unit of numeric timestamps: ``s``, ``ms`` or ``us`` since 1970-01-01 UTC.
     progress
-        Show a progress bar while parsing text files.
+        Show progress on the terminal: a bar while text files are parsed, then a
+        spinner while rows are checked and appended.
 
     Returns
     -------
@@ -161,7 +163,7 @@ def ingest(
         options=_reading_options(staged.format, mapping, encoding=encoding, epoch_unit=epoch_unit),
         started_at=started.isoformat(),
     )
-    with store.writing() as raw:
+    with _working(progress, f"Checking and appending {staged.rows:,} rows"), store.writing() as raw:
         # Looked up while holding the store, so two processes ingesting the same file at
         # once cannot both write it.
         report.previous_batch_id = _previous_batch(raw, report)
@@ -190,6 +192,15 @@ def ingest(
                 staged.unregister(raw)
     report.finished_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
     return report
+
+
+def _working(enabled: bool, message: str):
+    """A spinner on stderr while ``message`` is being done (when ``enabled``)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
 
 
 def ingestable_spec(table: str) -> TableSpec:

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -305,8 +306,13 @@ def _physical_lines(text: str) -> list[str]:
     return io.StringIO(text, newline="").readlines()
 
 
+# NUL bytes (binary data) and the stand-ins surrogateescape leaves for undecodable bytes.
+_BINARY_OR_UNDECODABLE = re.compile("[\x00\udc80-\udcff]")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def _has_undecodable(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _UNDECODABLE.search(text) is not None
 
 
 def _printable(text: str) -> str:
@@ -353,11 +359,13 @@ def _parse_delimited(
     raws: list[str] = []
     errors: list[str | None] = []
     width = len(columns)
+    # Most files are clean text throughout: check once, and look line by line only if not.
+    clean_text = not _BINARY_OR_UNDECODABLE.search("".join(lines.lines[lines.position :]))
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     with _progress_bar(progress) as bar:
         task = bar.add_task(f"Parsing {path.name}", total=len(lines.lines)) if bar else None
         while lines.position < len(lines.lines):
             start = lines.position
-            reader = csv.reader(lines, delimiter=delimiter, strict=True)
             try:
                 fields = next(reader)
                 error = None
@@ -366,13 +374,14 @@ def _parse_delimited(
                 # The parser may have run to the end of the file looking for a closing
                 # quote: keep only the first line as the broken row and read on after it.
                 lines.position = start + 1
+                reader = csv.reader(lines, delimiter=delimiter, strict=True)
             except StopIteration:
                 break
             end = lines.position
             if fields == [] and error is None:
                 continue  # a blank line holds no row
-            text = "".join(lines.lines[start:end])
-            if error is None:
+            text = lines.lines[start] if end - start == 1 else "".join(lines.lines[start:end])
+            if error is None and not clean_text:
                 error = _text_problem(text, start + 1, encoding)
             if error is None and len(fields) != width:
                 if end - start > 1:
@@ -384,12 +393,15 @@ def _parse_delimited(
                     f"line {start + 1} has {len(fields)} fields but the header has {width}; "
                     "check for unquoted delimiters or stray quotes"
                 )
-            raws.append(_printable(text.rstrip("\r\n")))
+            raws.append(text.rstrip("\r\n") if clean_text else _printable(text.rstrip("\r\n")))
             errors.append(error)
-            for index in range(width):
-                value = fields[index] if error is None else None
-                values[index].append(value if value != "" else None)
-            if bar is not None:
+            if error is None:
+                for column, value in zip(values, fields, strict=True):
+                    column.append(value or None)
+            else:
+                for column in values:
+                    column.append(None)
+            if bar is not None and len(raws) % 10_000 == 0:
                 bar.update(task, completed=lines.position)
     arrays = {
         name: pa.array(column, pa.string()) for name, column in zip(columns, values, strict=True)
