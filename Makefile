@@ -22,7 +22,7 @@ help:
 	@echo "make lint    ruff check and format check"
 
 .venv/.synced: pyproject.toml uv.lock
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv \
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv 2>/dev/null \
 		|| python3 -m pip install --user --quiet --break-system-packages uv \
 		|| python3 -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
