@@ -14,23 +14,21 @@ Run with ``make bench`` (or ``uv run python benchmarks/bench_ingest.py --rows 10
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from common import write_section
 
 from workbench.capture import ingest
 from workbench.store import Store
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Ingest (`benchmarks/bench_ingest.py`)"
 GOAL_RATIO = 0.5
 GOAL_ROWS_PER_SECOND = 1_000_000
 
@@ -137,39 +135,7 @@ def main() -> None:
     print(table)
     print(goal)
     if not args.no_write:
-        _write_results(table, goal)
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"DuckDB {duckdb.__version__}, {platform.system()} {platform.machine()}"
-    )
-
-
-def _write_results(table: str, goal: str) -> None:
-    section = f"## Ingest (`benchmarks/bench_ingest.py`)\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}.\n\n{table}\n\n{goal}\n"
-    text = (
-        RESULTS.read_text()
-        if RESULTS.exists()
-        else "# Benchmark results\n\nLatest run of each benchmark (`make bench`). Ratios count; seconds depend on the machine.\n\n"
-    )
-    marker = "## Ingest (`benchmarks/bench_ingest.py`)"
-    if marker in text:
-        before, _, rest = text.partition(marker)
-        after = rest.split("\n## ", 1)
-        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+        write_section(SECTION, table, goal)
 
 
 if __name__ == "__main__":
