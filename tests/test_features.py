@@ -302,8 +302,9 @@ def pairs(expr: ibis.Table) -> list[tuple]:
     ]
 
 
-def test_training_set_takes_latest_feature_row_at_or_before_each_label():
-    result = training_set(table(LABELS), table(FEATURES))
+@pytest.mark.parametrize("method", ["portable", "asof"])
+def test_training_set_takes_latest_feature_row_at_or_before_each_label(method):
+    result = training_set(table(LABELS), table(FEATURES), method=method)
     assert list(result.columns) == ["user_id", "ts", "y", "feature_ts", "x"]
     assert pairs(result) == [
         ("u1", at("01-01 12:00"), None, None),
@@ -317,27 +318,35 @@ def test_training_set_takes_latest_feature_row_at_or_before_each_label():
     ]
 
 
-def test_training_set_ttl_drops_stale_features_and_keeps_every_label():
-    result = training_set(table(LABELS), table(FEATURES), ttl=5)
+@pytest.mark.parametrize("method", ["portable", "asof"])
+def test_training_set_ttl_drops_stale_features_and_keeps_every_label(method):
+    result = training_set(table(LABELS), table(FEATURES), ttl=5, method=method)
     got = pairs(result)
     assert len(got) == len(LABELS["ts"])
     assert got[4] == ("u1", at("01-15 00:00"), at("01-10 00:00"), 3)
     assert got[5] == ("u1", at("01-20 00:00"), None, None)  # ten days old: too stale
     assert [r[3] for r in got] == [None, 2, 2, 2, 3, None, 10, None]
-    hourly = pairs(training_set(table(LABELS), table(FEATURES), ttl=dt.timedelta(hours=12)))
+    hourly = pairs(
+        training_set(table(LABELS), table(FEATURES), ttl=dt.timedelta(hours=12), method=method)
+    )
     assert [r[3] for r in hourly] == [None, 2, None, None, None, None, None, None]
 
 
-def test_training_set_does_not_depend_on_row_order():
-    expected = pairs(training_set(table(LABELS), table(FEATURES), ttl=5))
+@pytest.mark.parametrize("method", ["portable", "asof"])
+def test_training_set_does_not_depend_on_row_order(method):
+    expected = pairs(training_set(table(LABELS), table(FEATURES), ttl=5, method=method))
     for seed in range(3):
         shuffled = training_set(
-            table(LABELS, shuffle_seed=seed), table(FEATURES, shuffle_seed=seed + 10), ttl=5
+            table(LABELS, shuffle_seed=seed),
+            table(FEATURES, shuffle_seed=seed + 10),
+            ttl=5,
+            method=method,
         )
         assert pairs(shuffled) == expected
 
 
-def test_training_set_with_a_two_column_entity():
+@pytest.mark.parametrize("method", ["portable", "asof"])
+def test_training_set_with_a_two_column_entity(method):
     features = user_item_affinity_features(events_table(AFFINITY), half_life=1)
     labels = table(
         {
@@ -346,12 +355,13 @@ def test_training_set_with_a_two_column_entity():
             "ts": [at("01-02 08:00"), at("01-02 20:00"), at("01-03 01:00")],
         }
     )
-    result = training_set(labels, features, entity=["user_id", "item_id"])
+    result = training_set(labels, features, entity=["user_id", "item_id"], method=method)
     got = records(result, by=["ts"])
     assert [r["interactions"] for r in got] == [1, None, 3]
 
 
-def test_training_set_has_no_leakage_where_a_naive_join_leaks():
+@pytest.mark.parametrize("method", ["portable", "asof"])
+def test_training_set_has_no_leakage_where_a_naive_join_leaks(method):
     # Events sit exactly at label times and later on label days, so counting any
     # event at or after a label's time changes that label's answer.
     events = events_table(
@@ -371,7 +381,7 @@ def test_training_set_has_no_leakage_where_a_naive_join_leaks():
     labels = table({"user_id": ["u1"] * 5, "ts": label_times})
     features = user_activity_features(events, windows=[30])
 
-    result = records(training_set(labels, features), by=["ts"])
+    result = records(training_set(labels, features, method=method), by=["ts"])
     strictly_before = [sum(t < label for t in event_times) for label in label_times]
     assert strictly_before == [1, 4, 4, 5, 7]
     assert [r["events_30d"] for r in result] == strictly_before
