@@ -39,6 +39,10 @@ demo: sync
 	$(UV) run --frozen workbench generate ads $(STORE_FLAG)
 	$(UV) run --frozen workbench generate metrics $(STORE_FLAG)
 	$(UV) run --frozen workbench status $(STORE_FLAG)
+	@mkdir -p reports
+	$(UV) run --frozen papermill --no-progress-bar notebooks/data_health.ipynb \
+		reports/data_health.ipynb $(if $(STORE),-p store $(STORE))
+	@echo "Data health report: reports/data_health.ipynb (open it in JupyterLab)"
 
 test: sync
 	$(UV) run --frozen pytest
