@@ -180,3 +180,12 @@ def test_row_counts_cover_every_table(memory_store):
     assert counts["events"] == 5
     assert counts["batches"] == 1
     assert set(counts) == set(TABLES) - {"_workbench_meta"}
+
+
+def test_a_store_missing_declared_columns_is_refused_with_advice(tmp_path):
+    url = f"duckdb://{tmp_path / 'odd.duckdb'}"
+    store = Store.open(url)
+    with store.transaction() as raw:
+        raw.execute("ALTER TABLE batches DROP COLUMN options")
+    with pytest.raises(SchemaVersionError, match=r"batches: options.*new store"):
+        Store.open(url)

@@ -446,6 +446,7 @@ class Store:
         if not self.in_memory and self.path.exists():
             with self._session(write=False):
                 if self._read_version() == SCHEMA_VERSION:
+                    self._check_declared_columns()
                     return
         with self.transaction() as raw:
             version = self._read_version()
@@ -468,6 +469,31 @@ class Store:
             raw.execute(
                 f"UPDATE {CATALOG}.main.{META_TABLE} SET value = ? WHERE key = 'schema_version'",
                 [str(SCHEMA_VERSION)],
+            )
+
+    def _check_declared_columns(self) -> None:
+        """Refuse a store whose tables lack declared columns although its version matches.
+
+        That happens only to stores written by an unreleased build; failing here with
+        advice beats a binder error in the middle of an ingest.
+        """
+        found: dict[str, set[str]] = {}
+        for table, column in self._raw.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
+            [CATALOG],
+        ).fetchall():
+            found.setdefault(table, set()).add(column)
+        missing = {
+            name: sorted(set(spec.columns) - found.get(name, set()))
+            for name, spec in TABLES.items()
+            if set(spec.columns) - found.get(name, set())
+        }
+        if missing:
+            detail = "; ".join(f"{table}: {', '.join(cols)}" for table, cols in missing.items())
+            raise SchemaVersionError(
+                f"The store {self.location} says schema version {SCHEMA_VERSION} but lacks "
+                f"declared columns ({detail}); it was written by a development build. Move it "
+                "aside and re-ingest its sources into a new store."
             )
 
     def _read_version(self) -> int | None:
