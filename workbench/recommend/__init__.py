@@ -1,0 +1,59 @@
+"""Recommenders that follow the scikit-learn estimator contract, plus ``recommend``.
+
+Every model trains with ``fit(X)`` on one row per interaction (a pandas
+DataFrame, Ibis table or pyarrow table with ``user_id`` and ``item_id``, and
+optionally a weight column named by the ``weight`` parameter) or on a user x
+item matrix, and answers ``recommend(users, k=10, *, exclude_seen=True)`` with
+a DataFrame of ``user_id, item_id, rank, score``. Users the model has not
+seen get no rows; serving code adds a fallback (e.g. a popularity list).
+
+Models, by their short name in :data:`MODELS`:
+
+- ``"popularity"`` :class:`PopularityRecommender`: the most interacted-with
+  items, optionally with recent interactions counting more;
+- ``"itemknn"`` :class:`ItemKNNRecommender`: items similar (cosine, Jaccard)
+  to the user's;
+- ``"ease"`` :class:`EASERecommender`: a closed-form linear item-item model;
+- ``"als"`` :class:`ALSRecommender`: implicit-feedback matrix factorization;
+- ``"bpr"`` :class:`BPRRecommender`: pairwise-ranking matrix factorization.
+
+Examples
+--------
+>>> import pandas as pd
+>>> events = pd.DataFrame(
+...     {"user_id": ["a", "a", "b", "b", "c"], "item_id": ["x", "y", "x", "z", "x"]}
+... )
+>>> model = MODELS["itemknn"]().fit(events)
+>>> model.recommend(["c"], k=2)[["user_id", "item_id", "rank"]]
+  user_id item_id  rank
+0       c       y     1
+1       c       z     2
+"""
+
+from workbench.recommend.base import BaseRecommender
+from workbench.recommend.factorization import ALSRecommender, BPRRecommender
+from workbench.recommend.interactions import InteractionMatrix
+from workbench.recommend.linear import EASERecommender
+from workbench.recommend.neighbors import ItemKNNRecommender, item_similarity
+from workbench.recommend.popularity import PopularityRecommender
+
+MODELS: dict[str, type[BaseRecommender]] = {
+    "popularity": PopularityRecommender,
+    "itemknn": ItemKNNRecommender,
+    "ease": EASERecommender,
+    "als": ALSRecommender,
+    "bpr": BPRRecommender,
+}
+"""Short name -> recommender class, for notebooks and job parameters."""
+
+__all__ = [
+    "MODELS",
+    "ALSRecommender",
+    "BPRRecommender",
+    "BaseRecommender",
+    "EASERecommender",
+    "InteractionMatrix",
+    "ItemKNNRecommender",
+    "PopularityRecommender",
+    "item_similarity",
+]
