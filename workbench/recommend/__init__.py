@@ -36,6 +36,7 @@ from workbench.recommend.interactions import InteractionMatrix
 from workbench.recommend.linear import EASERecommender
 from workbench.recommend.neighbors import ItemKNNRecommender, item_similarity
 from workbench.recommend.popularity import PopularityRecommender
+from workbench.recommend.rerank import LearningToRankRecommender
 
 MODELS: dict[str, type[BaseRecommender]] = {
     "popularity": PopularityRecommender,
@@ -54,6 +55,7 @@ __all__ = [
     "EASERecommender",
     "InteractionMatrix",
     "ItemKNNRecommender",
+    "LearningToRankRecommender",
     "PopularityRecommender",
     "item_similarity",
 ]
