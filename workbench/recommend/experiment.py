@@ -1,0 +1,276 @@
+"""One offline experiment: load interactions, split them, fit and compare recommenders.
+
+The ``train_recommender`` notebook and the MovieLens benchmark both run the
+same recipe, so it lives here::
+
+    events = load_interactions(store)
+    train, test = split_interactions(events, split="stratified", test_ratio=0.25, seed=0)
+    table = compare_models("popularity,itemknn,ease", train, test, k=10)
+    metrics = metrics_for_record(table, k=10)
+    best = best_model(table, k=10)
+
+Every test interaction is relevant (binary relevance, as in the MovieLens
+benchmark of microsoft/recommenders); items a user met in training are not
+recommended to them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from workbench.exceptions import InvalidArgument
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pandas as pd
+
+    from workbench.store import Store
+
+__all__ = [
+    "SPLITS",
+    "best_model",
+    "compare_models",
+    "comparison_at_k",
+    "load_interactions",
+    "make_models",
+    "metrics_for_record",
+    "model_names",
+    "split_interactions",
+]
+
+SPLITS = ("temporal", "leave_last", "stratified")
+"""Split kinds accepted by :func:`split_interactions`."""
+
+# Column of evaluate_recommenders' table -> name recorded (suffixed with @k where it is at k).
+_RECORDED = {
+    "precision_at_k": "precision@{k}",
+    "recall_at_k": "recall@{k}",
+    "ndcg_at_k": "ndcg@{k}",
+    "map_at_k": "map@{k}",
+    "mean_average_precision": "map",
+}
+
+
+def load_interactions(
+    store: Store, *, table: str = "events", event_types: Sequence[str] | None = None
+) -> ir.Table:
+    """The interactions to train on: rows of ``table`` (optionally of some event types).
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    table : str, default "events"
+        A table with ``event_id``, ``ts``, ``user_id`` and ``item_id``.
+    event_types : sequence of str, optional
+        Keep only these event types (e.g. ``["play", "like"]``); default all.
+
+    Returns
+    -------
+    ibis.Table
+        Not executed.
+    """
+    events = store.table(table)
+    if event_types is not None:
+        if isinstance(event_types, str):
+            event_types = [event_types]
+        events = events.filter(events["event_type"].isin(list(event_types)))
+    return events
+
+
+def split_interactions(
+    events: ir.Table,
+    *,
+    split: str = "stratified",
+    test_ratio: float = 0.25,
+    seed: int = 0,
+    last_n: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split interactions into train and test, executed to pandas.
+
+    Parameters
+    ----------
+    events : ibis.Table
+        Interactions with ``event_id``, ``ts``, ``user_id`` and ``item_id``.
+    split : {"temporal", "leave_last", "stratified"}
+        ``"stratified"``: ``test_ratio`` of each user's rows at random
+        (:func:`~workbench.features.stratified_split`, seeded by ``seed``);
+        ``"temporal"``: the latest ``test_ratio`` of all rows, cut at one moment
+        (:func:`~workbench.features.temporal_split`); ``"leave_last"``: each
+        user's last ``last_n`` rows (:func:`~workbench.features.leave_last_n_split`).
+    test_ratio : float, default 0.25
+        Share held out by the stratified and temporal splits, in (0, 1).
+    seed : int, default 0
+        Seed of the stratified split.
+    last_n : int, default 1
+        Rows per user held out by the leave-last split.
+
+    Returns
+    -------
+    (train, test) : tuple of pandas.DataFrame
+        Both with the columns of ``events``.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``split`` is unknown, or train or test comes out empty.
+    """
+    from workbench.features.splits import leave_last_n_split, stratified_split, temporal_split
+
+    if split == "stratified":
+        parts = stratified_split(events, test_ratio=test_ratio, seed=seed)
+    elif split == "temporal":
+        parts = temporal_split(events, cut=_temporal_cut(events, test_ratio))
+    elif split == "leave_last":
+        parts = leave_last_n_split(events, n=last_n)
+    else:
+        raise InvalidArgument(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
+    train, test = parts.train.to_pandas(), parts.test.to_pandas()
+    if train.empty or test.empty:
+        raise InvalidArgument(
+            f"The {split} split left {len(train)} training and {len(test)} test rows "
+            f"(of {len(train) + len(test)}); both need rows. Load more interactions "
+            "or change test_ratio."
+        )
+    return train, test
+
+
+def _temporal_cut(events: ir.Table, test_ratio: float) -> dt.datetime:
+    """The moment after which ``test_ratio`` of the rows fall."""
+    if isinstance(test_ratio, bool) or not isinstance(test_ratio, int | float):
+        raise InvalidArgument(f"test_ratio must be a number in (0, 1), got {test_ratio!r}.")
+    if not 0 < test_ratio < 1:
+        raise InvalidArgument(f"test_ratio must be in (0, 1), got {test_ratio!r}.")
+    seconds = events["ts"].epoch_seconds().quantile(1.0 - float(test_ratio)).to_pandas()
+    if seconds is None or seconds != seconds:  # no rows: NULL or NaN
+        raise InvalidArgument("There are no interactions to split.")
+    return dt.datetime.fromtimestamp(float(seconds), tz=dt.UTC)
+
+
+def model_names(models: str | Sequence[str]) -> list[str]:
+    """Model short names from ``"a,b"`` or a sequence, checked against ``MODELS``.
+
+    Examples
+    --------
+    >>> model_names(" popularity, ease ")
+    ['popularity', 'ease']
+    """
+    from workbench.recommend import MODELS
+
+    names = models.split(",") if isinstance(models, str) else list(models)
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise InvalidArgument(f"No model named in {models!r}; known: {', '.join(MODELS)}.")
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        raise InvalidArgument(
+            f"Unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(MODELS)}."
+        )
+    if len(set(names)) != len(names):
+        raise InvalidArgument(f"A model is named twice in {models!r}.")
+    return names
+
+
+def make_models(
+    models: str | Sequence[str], *, params: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Unfitted recommenders by name, with ``params[name]`` overriding their defaults.
+
+    Examples
+    --------
+    >>> make_models("ease", params={"ease": {"l2": 300.0}})
+    {'ease': EASERecommender(l2=300.0)}
+    """
+    from workbench.recommend import MODELS
+
+    params = dict(params or {})
+    names = model_names(models)
+    stray = sorted(set(params) - set(names))
+    if stray:
+        raise InvalidArgument(f"params names model(s) {stray} that are not compared: {names}.")
+    return {name: MODELS[name](**params.get(name, {})) for name in names}
+
+
+def compare_models(
+    models: str | Sequence[str],
+    train: Any,
+    test: Any,
+    *,
+    k: int = 10,
+    cutoffs: Sequence[int] = (1, 5, 10, 20),
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    n_resamples: int = 1000,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Fit each named model on ``train`` and compare them on ``test``.
+
+    Parameters
+    ----------
+    models : str or sequence of str
+        Short names from :data:`workbench.recommend.MODELS`, or ``"a,b,c"``.
+    train, test : DataFrame or Ibis table
+        Interactions; every test interaction is relevant.
+    k : int, default 10
+        The cut-off that matters; always in the table.
+    cutoffs : sequence of int
+        Further cut-offs, for :func:`~workbench.evaluate.plot_metric_by_k`.
+    params : mapping, optional
+        ``{name: {parameter: value}}`` overriding a model's defaults.
+    n_resamples, seed
+        Of the bootstrap intervals (see :func:`~workbench.evaluate.evaluate_recommenders`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~workbench.evaluate.evaluate_recommenders`' table: one row per
+        model and cut-off.
+    """
+    from workbench.evaluate import evaluate_recommenders
+
+    return evaluate_recommenders(
+        make_models(models, params=params),
+        train,
+        test,
+        k=sorted({int(k), *cutoffs}),
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def _at_k(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    rows = table[table["k"] == k]
+    if rows.empty:
+        raise InvalidArgument(
+            f"The table has no row with k={k!r}; it has k in {sorted(set(table['k']))}."
+        )
+    return rows
+
+
+def metrics_for_record(table: pd.DataFrame, k: int) -> dict[str, dict[str, float]]:
+    """``{model: {"precision@k", "recall@k", "ndcg@k", "map@k", "map", "fit_seconds"}}``.
+
+    ``map@k`` divides each user's precision sum by ``min(n_relevant, k)``;
+    ``map`` by all of the user's relevant items (both over the top ``k``), as
+    the MAP of microsoft/recommenders' MovieLens table.
+    """
+    metrics = {}
+    for row in _at_k(table, k).itertuples(index=False):
+        values = row._asdict()
+        entry = {name.format(k=k): float(values[column]) for column, name in _RECORDED.items()}
+        entry["fit_seconds"] = float(values["fit_seconds"])
+        metrics[str(values["model"])] = entry
+    return metrics
+
+
+def comparison_at_k(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The comparison table's rows at cut-off ``k``, with the columns worth reading."""
+    columns = ["model", "users", *_RECORDED, "novelty", "catalog_coverage", "fit_seconds"]
+    return _at_k(table, k)[[column for column in columns if column in table.columns]]
+
+
+def best_model(table: pd.DataFrame, k: int, *, metric: str = "ndcg_at_k") -> str:
+    """The model with the highest ``metric`` at cut-off ``k`` (the first, on a tie)."""
+    rows = _at_k(table, k).reset_index(drop=True)
+    return str(rows.loc[rows[metric].idxmax(), "model"])
