@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ __all__ = ["BaseRecommender"]
 _BATCH_CELLS = 2**22
 
 
-class BaseRecommender(BaseEstimator):
+class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
     """Base class of the recommenders: scikit-learn's estimator contract plus ``recommend``.
 
     ``fit(X)`` accepts
@@ -137,13 +138,13 @@ class BaseRecommender(BaseEstimator):
         """Raise InvalidArgument naming any parameter outside its range."""
         check_choice(self, "weight", self.weight, (None,), or_type=str)
 
+    @abstractmethod
     def _fit_interactions(self, matrix: sp.csr_array, frame: pd.DataFrame | None) -> None:
         """Learn the model's state from the training matrix (and frame, when given one)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         """Dense scores, shape ``(len(rows), n_items)``, for the users at matrix ``rows``."""
-        raise NotImplementedError
 
     # -- shared machinery ---------------------------------------------------------------
 

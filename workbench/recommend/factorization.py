@@ -7,6 +7,7 @@ the ``implicit`` object, so a fitted model is small and saves with skops.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,8 +24,9 @@ __all__ = ["ALSRecommender", "BPRRecommender"]
 class _FactorizationRecommender(BaseRecommender):
     """Fits an ``implicit`` model and scores with its user and item factors."""
 
+    @abstractmethod
     def _implicit_model(self, seed: int | None) -> Any:
-        raise NotImplementedError
+        """The unfitted ``implicit`` model with this recommender's parameters."""
 
     def _check_params(self) -> None:
         super()._check_params()
