@@ -1,40 +1,16 @@
-"""The ``workbench`` command: each command parses, calls the library, and prints.
-
-Every command takes ``--store URL`` (else ``WORKBENCH_STORE``, else
-``workbench.toml``, else ``duckdb://data/workbench.duckdb``). Commands that produce
-a result take ``--json``. A :class:`~workbench.exceptions.WorkbenchError` becomes
-one line on stderr and exit status 1.
-"""
+"""Commands about data: create the store, ingest files, generate data sets, inspect."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import click
 import typer
 
+from workbench.cli._common import JsonOption, StoreOption, open_store, parse_mapping, print_json
 from workbench.exceptions import WorkbenchError
-
-app = typer.Typer(
-    help="Village Workbench: capture events, keep them in the store, and build on them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Store URL, e.g. duckdb://data/workbench.duckdb (default: WORKBENCH_STORE, "
-        "workbench.toml, then that file).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 GENERATE_OPTIONS = {
     "music": {"users", "items", "days", "seed", "genres"},
@@ -43,34 +19,11 @@ GENERATE_OPTIONS = {
 }
 
 
-def _open(store: str | None):
-    from workbench.store import Store
-
-    return Store.open(store)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
-def _parse_mapping(pairs: list[str]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        target, sep, source = pair.partition("=")
-        if not sep or not target or not source:
-            raise WorkbenchError(
-                f"--map {pair!r} is not TABLE_COLUMN=SOURCE_COLUMN (e.g. --map user_id=customer_id)."
-            )
-        mapping[target.strip()] = source.strip()
-    return mapping
-
-
-@app.command()
 def init(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """Create the store (and a workbench.toml here if there is none)."""
     from workbench.config import CONFIG_FILE_NAME, resolve_store_url
 
-    opened = _open(store)
+    opened = open_store(store)
     config = Path(CONFIG_FILE_NAME)
     wrote_config = False
     if not config.exists():
@@ -86,14 +39,13 @@ def init(store: StoreOption = None, json_output: JsonOption = False) -> None:
         "config": str(config.resolve()) if wrote_config else None,
     }
     if json_output:
-        _print_json(result)
+        print_json(result)
         return
     typer.echo(f"Store ready at {result['store']} (schema version {result['schema_version']}).")
     if wrote_config:
         typer.echo(f"Wrote {config}.")
 
 
-@app.command()
 def ingest(
     path: Annotated[
         Path,
@@ -124,10 +76,10 @@ def ingest(
     from workbench.capture.staging import resolve_format
 
     # Mistakes in the command are reported before the store is opened (and so created).
-    parsed_mapping = _parse_mapping(mapping or [])
+    parsed_mapping = parse_mapping(mapping or [])
     ingestable_spec(table)
     resolve_format(path, format)
-    opened = _open(store)
+    opened = open_store(store)
     report = ingest_file(
         opened,
         path,
@@ -140,7 +92,7 @@ def ingest(
         progress=sys.stderr.isatty() and not json_output,
     )
     if json_output:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     typer.echo(report.summary())
     for reason, count in report.reasons.items():
@@ -149,7 +101,6 @@ def ingest(
         typer.echo(f"  see them with: workbench quarantine --batch {report.batch_id}")
 
 
-@app.command()
 def generate(
     kind: Annotated[str, typer.Argument(help="music, ads or metrics.")],
     users: Annotated[int | None, typer.Option(help="Users (music, ads).")] = None,
@@ -208,7 +159,7 @@ def generate(
         raise WorkbenchError(
             f"{flags(wrong)}: not an option of {kind}, which takes {flags(GENERATE_OPTIONS[kind])}."
         )
-    opened = _open(store)
+    opened = open_store(store)
     with _status(f"Generating {kind} data", enabled=not json_output):
         dataset = getattr(datasets, f"make_{kind}")(seed=seed, **given)
     reports = []
@@ -224,7 +175,7 @@ def generate(
             typer.echo(report.summary())
     truth_path = _write_truth(dataset, opened, truth)
     if json_output:
-        _print_json({"kind": kind, "truth": truth_path, "batches": [r.to_dict() for r in reports]})
+        print_json({"kind": kind, "truth": truth_path, "batches": [r.to_dict() for r in reports]})
     elif truth_path:
         typer.echo(f"Planted truth written to {truth_path}.")
 
@@ -249,10 +200,9 @@ def _status(message: str, *, enabled: bool):
     return Console(stderr=True).status(message)
 
 
-@app.command()
 def status(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """Show where the store is, its tables with row counts, and the latest batches."""
-    opened = _open(store)
+    opened = open_store(store)
     counts = opened.count_rows()
     batches = opened.sql(
         "SELECT batch_id, table_name, source, rows_in, accepted, quarantined, duplicates, "
@@ -265,7 +215,7 @@ def status(store: StoreOption = None, json_output: JsonOption = False) -> None:
         "latest_batches": batches,
     }
     if json_output:
-        _print_json(result)
+        print_json(result)
         return
     from rich.console import Console
     from rich.table import Table
@@ -305,7 +255,6 @@ def status(store: StoreOption = None, json_output: JsonOption = False) -> None:
         console.print("No batches yet: run `workbench ingest FILE` or `workbench generate music`.")
 
 
-@app.command()
 def quarantine(
     batch: Annotated[str | None, typer.Option(help="Only this batch (default: all).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
@@ -313,7 +262,7 @@ def quarantine(
     json_output: JsonOption = False,
 ) -> None:
     """Show quarantined rows: the original text and why each was not accepted."""
-    opened = _open(store)
+    opened = open_store(store)
     where, params = ("WHERE batch_id = ?", [batch]) if batch else ("", [])
     rows = opened.sql(
         f"SELECT batch_id, table_name, row_number, reason, raw FROM quarantine {where} "
@@ -321,7 +270,7 @@ def quarantine(
         params,
     ).to_pylist()
     if json_output:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         typer.echo("No quarantined rows.")
@@ -330,23 +279,3 @@ def quarantine(
             f"{row['batch_id']} {row['table_name']} row {row['row_number']}: {row['reason']}"
         )
         typer.echo(f"    {row['raw'][:200]}")
-
-
-def main() -> None:
-    """Entry point: run the app, turning workbench errors into one line and exit 1."""
-    try:
-        code = app(standalone_mode=False)
-    except WorkbenchError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(1)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()

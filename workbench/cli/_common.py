@@ -1,0 +1,46 @@
+"""Options and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from workbench.exceptions import WorkbenchError
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store URL, e.g. duckdb://data/workbench.duckdb (default: WORKBENCH_STORE, "
+        "workbench.toml, then that file).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def open_store(store: str | None):
+    """Open the store a command names (``--store``), else the configured one."""
+    from workbench.store import Store
+
+    return Store.open(store)
+
+
+def print_json(data: Any) -> None:
+    """Print a command's result as indented JSON (dates and paths as strings)."""
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def parse_mapping(pairs: list[str]) -> dict[str, str]:
+    """Turn repeated ``--map TABLE_COLUMN=SOURCE_COLUMN`` options into a mapping."""
+    mapping = {}
+    for pair in pairs:
+        target, sep, source = pair.partition("=")
+        if not sep or not target or not source:
+            raise WorkbenchError(
+                f"--map {pair!r} is not TABLE_COLUMN=SOURCE_COLUMN (e.g. --map user_id=customer_id)."
+            )
+        mapping[target.strip()] = source.strip()
+    return mapping
