@@ -49,3 +49,35 @@ class IngestError(WorkbenchError, ValueError):
 
 class InvalidArgument(WorkbenchError, ValueError):
     """An argument is outside what a function accepts; the message names the allowed range."""
+
+
+class ModelNotFound(WorkbenchError, LookupError):
+    """A model reference (``name@alias`` or ``name@version``) names nothing registered."""
+
+
+class ArtifactTampered(WorkbenchError):
+    """A model artifact's bytes or types are not those that were registered; nothing was run."""
+
+
+class PromotionRefused(WorkbenchError):
+    """A candidate did not beat the champion on the gate's metric, and no override was given."""
+
+
+class RunFailed(WorkbenchError):
+    """A notebook run failed; its output notebook and report keep the failure for debugging.
+
+    ``run_id`` names the run record, ``output_path`` the executed notebook.
+    """
+
+    def __init__(self, message: str, *, run_id: str, output_path: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.output_path = output_path
+
+
+class ScheduleError(WorkbenchError, ValueError):
+    """A job or its schedule in workbench.toml cannot be used (unknown job, bad cron)."""
+
+
+class ExperimentError(WorkbenchError, ValueError):
+    """An experiment cannot be assigned or analysed as asked (unknown experiment, no data)."""
