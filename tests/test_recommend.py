@@ -26,13 +26,12 @@ from workbench.recommend import (
 )
 from workbench.recommend import base as recommend_base
 
-# Settings for 300 users x 400 items: the library defaults (e.g. ALS's 64 factors
-# with regularization 0.01) are sized for larger catalogues and overfit this one.
+# Every model with its defaults: they must work on a catalogue this small too.
 QUALITY_MODELS = {
     "popularity": PopularityRecommender(),
     "itemknn": ItemKNNRecommender(),
     "ease": EASERecommender(),
-    "als": ALSRecommender(regularization=10.0),
+    "als": ALSRecommender(),
     "bpr": BPRRecommender(),
 }
 
