@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,8 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ItemKNNRecommender", "item_similarity"]
 
-# Compute at most this many dense similarities at once (32 MiB of float64).
+# Dense similarities per block of items (32 MiB of float64).
 _BLOCK_CELLS = 2**22
+# Blocks computed at once, so memory stays within _THREADS blocks.
+_THREADS = min(4, os.cpu_count() or 1)
 
 
 class ItemKNNRecommender(BaseRecommender):
@@ -123,8 +127,8 @@ def item_similarity(
     n_items = by_user.shape[1]
     keep = min(neighbors, n_items - 1)
     block = max(1, _BLOCK_CELLS // max(n_items, 1))
-    rows, columns, values = [], [], []
-    for start in range(0, n_items if keep > 0 else 0, block):
+
+    def neighbours_of(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(n_items, start + block)
         shared = (by_item[start:stop] @ by_user).toarray()
         if similarity == "cosine":
@@ -136,9 +140,17 @@ def item_similarity(
         top = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
         best = np.take_along_axis(scores, top, axis=1)
         nonzero = best > 0
-        rows.append(np.broadcast_to(np.arange(start, stop)[:, None], top.shape)[nonzero])
-        columns.append(top[nonzero])
-        values.append(best[nonzero])
+        block_rows = np.broadcast_to(np.arange(start, stop)[:, None], top.shape)[nonzero]
+        return block_rows, top[nonzero], best[nonzero]
+
+    # scipy's sparse product and numpy's partition release the GIL, so blocks run on
+    # threads; results are gathered in block order, so the similarity is the same.
+    starts = range(0, n_items if keep > 0 else 0, block)
+    with ThreadPoolExecutor(max_workers=min(_THREADS, max(1, len(starts)))) as pool:
+        parts = list(pool.map(neighbours_of, starts))
+    rows = [part[0] for part in parts]
+    columns = [part[1] for part in parts]
+    values = [part[2] for part in parts]
     if not rows:
         return sp.csr_array((n_items, n_items), dtype=np.float64)
     result = sp.csr_array(
