@@ -132,6 +132,9 @@ def test_bad_names_are_refused():
     store = Store.open("duckdb://:memory:")
     with pytest.raises(InvalidArgument, match="letters, digits and underscores"):
         materialize(store, FeatureSet("bad-name; drop", user_activity_features))
+    # online_states holds incremental delivery state: a feature set may not overwrite it.
+    with pytest.raises(InvalidArgument, match="online_states"):
+        materialize(store, FeatureSet("states", user_activity_features))
 
 
 def test_an_entity_that_went_quiet_before_the_watermark_still_gets_its_last_row():

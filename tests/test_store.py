@@ -77,6 +77,30 @@ def test_opening_a_version_1_store_migrates_it_and_keeps_its_rows(tmp_path):
     assert store.table("events").count().execute() == 3
 
 
+def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(tmp_path):
+    path = tmp_path / "v2.duckdb"
+    Store.open(f"duckdb://{path}")
+    # Take the store back to version 2's layout, with a run recorded then.
+    con = duckdb.connect(str(path))
+    for column in ("notebook_sha256", "data_digest", "trigger"):
+        con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+    for name in [name for name in TABLES if name.startswith("online_")] + ["model_alias_log"]:
+        con.execute(f"DROP TABLE {name}")
+    con.execute("INSERT INTO runs (run_id, job, status) VALUES ('r-old', 'train', 'succeeded')")
+    con.execute("UPDATE _workbench_meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+
+    store = Store.open(f"duckdb://{path}")
+
+    assert store.schema_version() == SCHEMA_VERSION == 3
+    with store.reading() as raw:
+        for name, spec in TABLES.items():
+            assert _columns(raw, name) == spec.columns, name
+    assert store.sql("SELECT run_id, data_digest FROM runs").to_pylist() == [
+        {"run_id": "r-old", "data_digest": None}
+    ]
+
+
 def test_a_store_from_a_newer_workbench_is_refused_with_advice(tmp_path):
     url = f"duckdb://{tmp_path / 'new.duckdb'}"
     store = Store.open(url)

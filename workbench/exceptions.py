@@ -79,5 +79,13 @@ class ScheduleError(WorkbenchError, ValueError):
     """A job or its schedule in workbench.toml cannot be used (unknown job, bad cron)."""
 
 
+class JobBusy(ScheduleError):
+    """Another run of the same job is still going; this one did not start."""
+
+
+class RunNotFound(WorkbenchError, LookupError):
+    """A run id names no recorded run."""
+
+
 class ExperimentError(WorkbenchError, ValueError):
     """An experiment cannot be assigned or analysed as asked (unknown experiment, no data)."""

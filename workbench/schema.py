@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import duckdb
 
 #: Version of the layout described by :data:`TABLES`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Catalog alias under which the store file is attached to the in-process engine.
 CATALOG = "wb"
@@ -286,6 +286,27 @@ TABLES: dict[str, TableSpec] = {
             description="Movable aliases (champion, challenger) pointing at versions.",
         ),
         TableSpec(
+            "model_alias_log",
+            {
+                "seq": "BIGINT",
+                "name": "VARCHAR",
+                "alias": "VARCHAR",
+                "action": "VARCHAR",
+                "version": "INTEGER",
+                "previous_version": "INTEGER",
+                "metric": "VARCHAR",
+                "candidate_value": "DOUBLE",
+                "champion_value": "DOUBLE",
+                "holdout": "VARCHAR",
+                "override_reason": "VARCHAR",
+                "actor": "VARCHAR",
+                "at": "TIMESTAMP",
+            },
+            key=("seq",),
+            description="Every move of a model alias: promotions (with the gate's figures and any "
+            "override reason), rollbacks, who and when.",
+        ),
+        TableSpec(
             "recommendations",
             {
                 "model": "VARCHAR",
@@ -298,6 +319,63 @@ TABLES: dict[str, TableSpec] = {
             },
             key=("model", "version", "user_id", "rank"),
             description="Precomputed top-k lists per user (delivery A).",
+        ),
+        TableSpec(
+            "online_states",
+            {
+                "state": "VARCHAR",
+                "event_types": "JSON",
+                "created_at": "TIMESTAMP",
+                "updated_at": "TIMESTAMP",
+                "events_applied": "BIGINT",
+            },
+            key=("state",),
+            description="Incremental model states: which events they count, how many so far.",
+        ),
+        TableSpec(
+            "online_batches",
+            {
+                "state": "VARCHAR",
+                "batch_id": "VARCHAR",
+                "events": "BIGINT",
+                "applied_at": "TIMESTAMP",
+            },
+            key=("state", "batch_id"),
+            description="The watermark of each incremental state: the event batches it applied.",
+        ),
+        TableSpec(
+            "online_user_items",
+            {
+                "state": "VARCHAR",
+                "user_id": "VARCHAR",
+                "item_id": "VARCHAR",
+                "first_ts": "TIMESTAMP",
+            },
+            key=("state", "user_id", "item_id"),
+            description="Each user's distinct items, as counted by an incremental state.",
+        ),
+        TableSpec(
+            "online_item_counts",
+            {
+                "state": "VARCHAR",
+                "item_id": "VARCHAR",
+                "events": "BIGINT",
+                "users": "BIGINT",
+                "last_ts": "TIMESTAMP",
+            },
+            key=("state", "item_id"),
+            description="Incremental popularity: events and distinct users per item.",
+        ),
+        TableSpec(
+            "online_cooccurrence",
+            {
+                "state": "VARCHAR",
+                "item_a": "VARCHAR",
+                "item_b": "VARCHAR",
+                "users": "BIGINT",
+            },
+            key=("state", "item_a", "item_b"),
+            description="Incremental co-occurrence: users who interacted with both items (a < b).",
         ),
         TableSpec(
             "runs",
@@ -313,6 +391,9 @@ TABLES: dict[str, TableSpec] = {
                 "report_path": "VARCHAR",
                 "error": "VARCHAR",
                 "results": "JSON",
+                "notebook_sha256": "VARCHAR",
+                "data_digest": "VARCHAR",
+                "trigger": "VARCHAR",
             },
             key=("run_id",),
             description="Notebook runs: parameters, status, outputs and recorded results.",
@@ -360,5 +441,19 @@ def _migrate_1_to_2(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(spec.create_sql())
 
 
+def _migrate_2_to_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3 keeps what each run depended on, every alias move, and incremental state."""
+    # The notebook and input digests let an unchanged rerun be skipped; the trigger says
+    # whether a person, a schedule or the demo started it.
+    # (A version 1 store reaches here with runs created at the latest layout already.)
+    for column in ("notebook_sha256", "data_digest", "trigger"):
+        con.execute(f"ALTER TABLE {CATALOG}.main.runs ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+    for spec in TABLES.values():
+        con.execute(spec.create_sql())
+
+
 #: from_version -> function that brings a store from that version to the next.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+}

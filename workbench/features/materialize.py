@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument
-from workbench.schema import CATALOG, META_TABLE
+from workbench.schema import CATALOG, META_TABLE, TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -222,4 +222,10 @@ def _check_name(name: str) -> None:
         raise InvalidArgument(
             f"Feature set name {name!r} must start with a letter and hold only letters, "
             "digits and underscores (it names the tables features_<name> and online_<name>)."
+        )
+    taken = sorted({f"features_{name}", f"online_{name}"} & set(TABLES))
+    if taken:
+        raise InvalidArgument(
+            f"Feature set name {name!r} would write {', '.join(taken)}, a table the workbench "
+            "declares for itself: choose another name."
         )
