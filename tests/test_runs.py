@@ -1,15 +1,39 @@
-"""Recorded results: written by a real notebook kernel, read back from the executed file."""
+"""Runs: recorded results, parameters, run records, skipping up-to-date work, failures."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
-from workbench.exceptions import InvalidArgument, WorkbenchError
-from workbench.runs import read_results, record, recorded
+from workbench.capture import ingest
+from workbench.exceptions import (
+    ConfigError,
+    InvalidArgument,
+    RunFailed,
+    ScheduleError,
+    WorkbenchError,
+)
+from workbench.runs import (
+    get_run,
+    list_runs,
+    parse_parameters,
+    parse_value,
+    read_results,
+    record,
+    recorded,
+    run_job,
+)
+from workbench.runs.digests import data_snapshot, notebook_sha256
+from workbench.runs.jobs import load_jobs
+from workbench.runs.locks import JobBusy, job_lock
+from workbench.store import Store
 
 
 def _notebook(path, *cells: str, parameters: str = "") -> None:
@@ -67,3 +91,290 @@ def test_reading_results_from_something_that_is_not_a_notebook(tmp_path):
     (tmp_path / "list.ipynb").write_text(json.dumps([1, 2]))
     with pytest.raises(WorkbenchError, match="not a notebook"):
         read_results(tmp_path / "list.ipynb")
+
+
+# --- runs: parameters, records, skipping, failures -------------------------------------
+
+WORKBENCH = str(Path(sys.executable).with_name("workbench"))
+
+
+def trivial_notebook(path: Path, *, extra: str = "") -> Path:
+    """A fast notebook (no heavy imports) that records its parameters and can fail on demand.
+
+    The cell after the failing one writes a marker file: it stands for everything
+    downstream of a failure (promoting a model, precomputing), which must not happen.
+    """
+    _notebook(
+        path,
+        "from workbench.runs import record\nrecord('k', k)\nrecord('k_type', type(k).__name__)",
+        "if fail:\n    raise ValueError('planted failure')",
+        "import pathlib\npathlib.Path(marker).write_text('downstream ran')\nrecord('done', True)"
+        + extra,
+        parameters="store = None\nk = 3\nfail = False\nmarker = 'downstream.txt'",
+    )
+    return path
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder (the current directory) with a store file and a trivial notebook."""
+    monkeypatch.chdir(tmp_path)
+    store = Store.open(f"duckdb://{tmp_path / 'store.duckdb'}", lock_timeout=10)
+    notebook = trivial_notebook(tmp_path / "trivial.ipynb")
+    return {"root": tmp_path, "store": store, "notebook": notebook}
+
+
+def _events(n: int, *, prefix: str = "e"):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "event_id": [f"{prefix}{i}" for i in range(n)],
+            "ts": ["2026-01-01T10:00:00Z"] * n,
+            "user_id": [f"u{i % 3}" for i in range(n)],
+            "item_id": [f"i{i % 5}" for i in range(n)],
+            "event_type": "play",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("10", 10),
+        ("-3", -3),
+        ("0.25", 0.25),
+        ("1e-3", 0.001),
+        ("true", True),
+        ("False", False),
+        ("null", None),
+        ("popularity,ease", "popularity,ease"),
+        ("'10'", "10"),
+        ("no", "no"),  # YAML 1.1 would make these booleans; a command line means text
+        ("on", "on"),
+        ("2026-01-01", "2026-01-01"),
+        ("[5, 10]", [5, 10]),
+        ("{a: 1}", {"a": 1}),
+        ("", ""),
+        ("a: b: c", "a: b: c"),
+        (".nan", ".nan"),
+    ],
+)
+def test_parameter_values_keep_their_type(text, value):
+    parsed = parse_value(text)
+    assert parsed == value
+    assert type(parsed) is type(value)
+
+
+def test_bad_parameter_pairs_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_parameters(["k10"])
+    with pytest.raises(ConfigError, match="not a notebook variable"):
+        parse_parameters(["my-k=1"])
+    with pytest.raises(ConfigError, match="twice"):
+        parse_parameters(["k=1", "k=2"])
+    assert parse_parameters(["expr=a=b"]) == {"expr": "a=b"}
+
+
+def test_the_notebook_digest_ignores_outputs_but_not_code(tmp_path):
+    import nbformat
+
+    path = trivial_notebook(tmp_path / "nb.ipynb")
+    before = notebook_sha256(path)
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="hello")]
+    notebook.cells[1].execution_count = 7
+    nbformat.write(notebook, path)
+    assert notebook_sha256(path) == before
+    notebook.cells[1].source += "\n# changed"
+    nbformat.write(notebook, path)
+    assert notebook_sha256(path) != before
+
+
+def test_the_data_digest_follows_the_declared_inputs(memory_store):
+    everything, events_only = data_snapshot(memory_store), data_snapshot(memory_store, ["events"])
+    ingest(memory_store, _events(4))
+    assert data_snapshot(memory_store).digest != everything.digest
+    after_events = data_snapshot(memory_store, ["events"])
+    assert after_events.digest != events_only.digest
+    assert after_events.batches == 1
+    # The same rows again add nothing: the data is unchanged.
+    ingest(memory_store, _events(4))
+    assert data_snapshot(memory_store, ["events"]).digest == after_events.digest
+    # Another table does not concern a job that reads events only.
+    import pandas as pd
+
+    ingest(memory_store, pd.DataFrame({"item_id": ["i1"], "genre": ["jazz"]}), table="items")
+    assert data_snapshot(memory_store, ["events"]).digest == after_events.digest
+    assert data_snapshot(memory_store).digest != data_snapshot(memory_store, ["events"]).digest
+
+
+def test_a_table_the_workbench_writes_is_digested_by_its_rows(memory_store):
+    before = data_snapshot(memory_store, ["model_aliases"]).digest
+    with memory_store.transaction() as raw:
+        raw.execute("INSERT INTO model_aliases VALUES ('recs', 'champion', 1, now())")
+    moved = data_snapshot(memory_store, ["model_aliases"]).digest
+    assert moved != before
+    with memory_store.transaction() as raw:
+        raw.execute("UPDATE model_aliases SET version = 2")
+    assert data_snapshot(memory_store, ["model_aliases"]).digest != moved
+
+
+def test_jobs_in_workbench_toml_are_checked_with_advice():
+    jobs = load_jobs(
+        {
+            "jobs": {
+                "train": {
+                    "notebook": "notebooks/train_recommender.ipynb",
+                    "parameters": {"k": 10},
+                    "schedule": "0 2 * * *",
+                    "inputs": ["events"],
+                    "timeout": 600,
+                }
+            }
+        }
+    )
+    assert jobs["train"].parameters == {"k": 10}
+    assert jobs["train"].inputs == ("events",)
+    bad = [
+        ({"notebook": "a.ipynb", "schedule": "every day"}, "not a cron expression"),
+        ({"notebook": "a.ipynb", "cron": "0 2 * * *"}, "unknown key cron"),
+        ({"notebook": "a.ipynb", "inputs": ["evnts"]}, "no table evnts"),
+        ({"parameters": {}}, "needs notebook"),
+        ({"notebook": "a.ipynb", "timeout": -1}, "positive number"),
+    ]
+    for body, message in bad:
+        with pytest.raises(ScheduleError, match=message):
+            load_jobs({"jobs": {"job": body}})
+
+
+def test_an_unknown_target_names_the_jobs_there_are(project):
+    with pytest.raises(ScheduleError, match="No job 'nope'"):
+        run_job("nope", store=project["store"])
+    with pytest.raises(ScheduleError, match="No notebook at"):
+        run_job("missing.ipynb", store=project["store"])
+
+
+def test_an_undeclared_parameter_is_refused_before_anything_runs(project):
+    with pytest.raises(ConfigError, match=r"no parameter kk; its parameters are: fail, k"):
+        run_job(project["notebook"], parameters={"kk": 1}, store=project["store"])
+    assert list_runs(project["store"]) == []
+
+
+@pytest.mark.slow
+def test_a_run_is_recorded_skipped_when_up_to_date_and_rerun_when_anything_changed(project):
+    store, notebook = project["store"], project["notebook"]
+    first = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")
+    assert first.status == "succeeded"
+    assert first.results == {"k": 10, "k_type": "int", "done": True}
+    assert first.params == {"k": 10, "store": store.url}  # the notebook declares `store`
+    assert Path(first.output_path).is_file() and Path(first.report_path).is_file()
+    assert Path(first.output_path).parent == Path("reports/runs", first.run_id).resolve()
+    stored = get_run(store, first.run_id)
+    assert stored.status == "succeeded" and stored.results == first.results
+    assert stored.duration_seconds > 0
+
+    again = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")
+    assert again.status == "skipped" and again.up_to_date_with == first.run_id
+    assert len(list_runs(store)) == 1
+
+    forced = run_job(notebook, parameters={"k": 10}, store=store, reports="reports", force=True)
+    other_params = run_job(notebook, parameters={"k": 11}, store=store, reports="reports")
+    ingest(store, _events(3))
+    new_data = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")
+    assert [r.status for r in (forced, other_params, new_data)] == ["succeeded"] * 3
+    assert [r.run_id for r in list_runs(store)] == [
+        new_data.run_id,
+        other_params.run_id,
+        forced.run_id,
+        first.run_id,
+    ]
+    assert new_data.data["batches"] == 1
+
+    trivial_notebook(notebook, extra="\nrecord('edited', True)")
+    edited = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")
+    assert edited.status == "succeeded" and edited.results["edited"] is True
+
+    index = Path("reports/index.html").read_text()
+    assert all(run.run_id in index for run in list_runs(store))
+    assert index.index(edited.run_id) < index.index(first.run_id)  # newest first
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_recorded_reported_and_stops_before_downstream_cells(project):
+    store, notebook, root = project["store"], project["notebook"], project["root"]
+    with pytest.raises(RunFailed, match="ValueError: planted failure") as raised:
+        run_job(notebook, parameters={"fail": True}, store=store, reports="reports")
+    run = get_run(store, raised.value.run_id)
+    assert run.status == "failed"
+    assert "ValueError: planted failure" in run.error
+    assert run.results == {"k": 3, "k_type": "int"}  # what it recorded before failing
+    assert not (root / "downstream.txt").exists()  # nothing after the failing cell ran
+    output = Path(raised.value.output_path).read_text()
+    assert "An Exception was encountered" in output  # papermill's banner
+    report = Path(run.report_path).read_text()
+    assert "This run failed" in report and "planted failure" in report
+    assert "failed" in Path("reports/index.html").read_text()
+    # A failed run is never "up to date": the same run is tried again.
+    with pytest.raises(RunFailed):
+        run_job(notebook, parameters={"fail": True}, store=store, reports="reports")
+    assert [r.status for r in list_runs(store)] == ["failed", "failed"]
+
+
+@pytest.mark.slow
+def test_a_run_of_a_busy_job_does_not_start(project):
+    with (
+        job_lock("trivial", Path("data/schedule")),
+        pytest.raises(JobBusy, match="already running"),
+    ):
+        run_job(project["notebook"], store=project["store"], reports="reports", force=True)
+    assert list_runs(project["store"]) == []
+
+
+@pytest.mark.slow
+def test_the_command_keeps_parameter_types_prints_json_and_exits_non_zero_on_failure(project):
+    root, url = project["root"], project["store"].url
+    env = {**os.environ, "WORKBENCH_STORE": url}
+
+    def workbench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [WORKBENCH, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    ran = workbench("run", "trivial.ipynb", "-p", "k=10", "--json")
+    assert ran.returncode == 0, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert summary["status"] == "succeeded"
+    assert summary["results"]["k_type"] == "int" and summary["params"]["k"] == 10
+
+    skipped = workbench("run", "trivial.ipynb", "-p", "k=10")
+    assert (
+        skipped.returncode == 0 and "up to date" in skipped.stdout and "--force" in skipped.stdout
+    )
+
+    failed = workbench("run", "trivial.ipynb", "-p", "fail=true", "--json")
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["status"] == "failed"
+    assert "planted failure" in failed.stderr and "report" in failed.stderr
+
+    shown = workbench("runs", "show", summary["run_id"], "--json")
+    assert json.loads(shown.stdout)["results"] == {"k": 10, "k_type": "int", "done": True}
+    listed = json.loads(workbench("runs", "list", "--json").stdout)
+    assert [r["status"] for r in listed] == ["failed", "succeeded"]
+    missing = workbench("runs", "show", "nope")
+    assert missing.returncode == 1 and "workbench runs list" in missing.stderr
+
+
+def test_declared_parameters_are_read_from_the_tagged_cell_without_running_it(tmp_path):
+    from workbench.runs.parameters import declared_parameters
+
+    path = tmp_path / "nb.ipynb"
+    _notebook(path, "x = 1", parameters="k: int = 10\nmodels = 'ease'  # names\nimport os")
+    assert declared_parameters(path) == {"k": "10", "models": "'ease'"}
+    _notebook(path, "x = 1", parameters="k = (")
+    with pytest.raises(ConfigError, match="not valid Python"):
+        declared_parameters(path)
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[0].metadata["tags"] = []
+    nbformat.write(notebook, path)
+    assert declared_parameters(path) == {}

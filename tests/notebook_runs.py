@@ -1,0 +1,34 @@
+"""Running a notebook under nbmake in a fresh process, as CI and users do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def assert_runs_under_nbmake(
+    notebook: Path, *, cwd: Path, store_url: str | None = None, timeout: float = 300
+) -> None:
+    """Run ``notebook`` with its default parameters under nbmake and assert it passes.
+
+    ``store_url`` becomes ``WORKBENCH_STORE`` (the default parameters read it);
+    without one the variable is removed, so the notebook's own default applies
+    relative to ``cwd``. The explicit path keeps nbmake from collecting other
+    notebooks, such as papermill outputs.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "WORKBENCH_STORE"}
+    if store_url is not None:
+        env["WORKBENCH_STORE"] = store_url
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbmake", str(notebook), "-p", "no:cacheprovider", "-q"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "1 passed" in completed.stdout

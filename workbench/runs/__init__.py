@@ -1,0 +1,48 @@
+"""Notebook runs: execute with papermill, record, report, skip what is up to date, schedule.
+
+- :func:`record` / :func:`read_results`: results a notebook reports about itself.
+- :func:`run_job`: run a job from ``workbench.toml`` (or a notebook) and record it.
+- :func:`list_runs` / :func:`get_run`: the ``runs`` table.
+- :func:`tick` / :func:`run_schedule` / :func:`schedule_status`: cron schedules.
+
+Importing this package is cheap: notebooks import it for :func:`record`, so the run
+machinery (and papermill, nbconvert, croniter behind it) loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from workbench.runs.results import RESULT_MIMETYPE, read_results, record, recorded
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "describe": "execute",
+    "run_job": "execute",
+    "Job": "jobs",
+    "load_jobs": "jobs",
+    "resolve_job": "jobs",
+    "parse_parameters": "parameters",
+    "parse_value": "parameters",
+    "Run": "records",
+    "get_run": "records",
+    "list_runs": "records",
+    "run_schedule": "schedule",
+    "schedule_status": "schedule",
+    "tick": "schedule",
+}
+
+__all__ = ["RESULT_MIMETYPE", "read_results", "record", "recorded", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'workbench.runs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"workbench.runs.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

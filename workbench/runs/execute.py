@@ -1,0 +1,270 @@
+"""Running a job: papermill executes the notebook, the run is recorded and reported.
+
+:func:`run_job` reads as a recipe: resolve the parameters, compute what the run
+depends on, skip it if an earlier successful run had the same inputs, take the
+job's lock, record the run as ``running``, execute, read the recorded results,
+render the report, record the outcome, rebuild the index. A failure inside the
+notebook leaves the output notebook (with papermill's banner at the failing cell),
+a ``failed`` record with the error and a report showing the failure, and then
+raises :class:`~workbench.exceptions.RunFailed`. The notebook stops at the failing
+cell, so the cells after it (promoting a model, precomputing) never run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.exceptions import RunFailed
+from workbench.runs.digests import data_snapshot, notebook_sha256
+from workbench.runs.jobs import Job, reports_dir, resolve_job, state_dir
+from workbench.runs.locks import job_lock
+from workbench.runs.parameters import check_parameters, declared_parameters
+from workbench.runs.records import (
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    Run,
+    find_up_to_date,
+    insert_run,
+    update_run,
+)
+from workbench.runs.results import read_results
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+#: The notebook parameter that receives the store URL when a notebook declares it.
+STORE_PARAMETER = "store"
+
+
+def run_job(
+    target: str | os.PathLike[str] | Job,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    store: Store | str | None = None,
+    force: bool = False,
+    trigger: str = "manual",
+    reports: str | os.PathLike[str] | None = None,
+    locks: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> Run:
+    """Run a job (or a notebook) with papermill and record it; skip it when up to date.
+
+    Parameters
+    ----------
+    target
+        A job name from ``workbench.toml``, a notebook path, or a :class:`Job`.
+    parameters
+        Values for the notebook's ``parameters`` cell, over the job's own. A notebook
+        that declares ``store`` gets the store's URL unless one is given.
+    store
+        The store (or its URL) the run reads and is recorded in; default: configured.
+    force
+        Run even when an earlier successful run had the same notebook, parameters
+        and input data.
+    trigger
+        Why it runs: ``manual`` or ``schedule <slot>``; kept in the record.
+    reports
+        Folder for run folders and ``index.html`` (default ``[reports] dir``, ``reports``).
+    locks
+        Folder for the job locks (default ``[schedule] state_dir``, ``data/schedule``).
+    progress
+        Show papermill's progress bar on stderr.
+
+    Returns
+    -------
+    Run
+        The finished record; ``status == "skipped"`` (with ``up_to_date_with``) when
+        an earlier run was up to date. Nothing is written for a skipped run.
+
+    Raises
+    ------
+    RunFailed
+        The notebook failed; the record, output notebook and report keep the failure.
+    ScheduleError
+        Another run of the same job holds its lock.
+    """
+    from workbench.store import Store
+
+    job = target if isinstance(target, Job) else resolve_job(target)
+    opened = store if isinstance(store, Store) else Store.open(store)
+    params = _resolve_parameters(job, parameters or {}, opened)
+    notebook_digest = notebook_sha256(job.notebook)
+    snapshot = data_snapshot(opened, job.inputs)
+    if not force:
+        previous = find_up_to_date(
+            opened,
+            job=job.name,
+            notebook_sha256=notebook_digest,
+            params=params,
+            data_digest=snapshot.digest,
+        )
+        if previous is not None and previous.output_path and Path(previous.output_path).is_file():
+            return _skipped(previous, trigger)
+    reports_root = Path(reports if reports is not None else reports_dir()).resolve()
+    with job_lock(job.name, Path(locks if locks is not None else state_dir())):
+        return _execute(
+            job,
+            params,
+            opened,
+            notebook_digest=notebook_digest,
+            snapshot=snapshot.to_dict(),
+            data_digest=snapshot.digest,
+            trigger=trigger,
+            reports_root=reports_root,
+            progress=progress,
+        )
+
+
+def _resolve_parameters(job: Job, given: Mapping[str, Any], store: Store) -> dict[str, Any]:
+    """Job parameters, then the given ones; checked against the notebook's declarations."""
+    declared = declared_parameters(job.notebook)
+    params = {**job.parameters, **given}
+    check_parameters(params, declared, notebook=str(job.notebook))
+    if STORE_PARAMETER in declared and STORE_PARAMETER not in params:
+        params[STORE_PARAMETER] = store.url
+    return params
+
+
+def _skipped(previous: Run, trigger: str) -> Run:
+    now = _now()
+    return Run(
+        run_id=previous.run_id,
+        job=previous.job,
+        notebook=previous.notebook,
+        params=previous.params,
+        status=SKIPPED,
+        started_at=now,
+        finished_at=now,
+        output_path=previous.output_path,
+        report_path=previous.report_path,
+        results=previous.results,
+        notebook_sha256=previous.notebook_sha256,
+        data_digest=previous.data_digest,
+        trigger=trigger,
+        data=previous.data,
+        up_to_date_with=previous.run_id,
+    )
+
+
+def _execute(
+    job: Job,
+    params: dict[str, Any],
+    store: Store,
+    *,
+    notebook_digest: str,
+    snapshot: dict[str, Any],
+    data_digest: str,
+    trigger: str,
+    reports_root: Path,
+    progress: bool,
+) -> Run:
+    from workbench.reports import REPORT_FILE, render_report, write_run_record
+
+    started = datetime.now(UTC)
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    folder = reports_root / "runs" / run_id
+    folder.mkdir(parents=True, exist_ok=False)
+    output = folder / job.notebook.name
+    run = Run(
+        run_id=run_id,
+        job=job.name,
+        notebook=str(job.notebook),
+        params=params,
+        status=RUNNING,
+        started_at=started.replace(tzinfo=None).isoformat(),
+        output_path=str(output),
+        report_path=str(folder / REPORT_FILE),
+        notebook_sha256=notebook_digest,
+        data_digest=data_digest,
+        trigger=trigger,
+        data=snapshot,
+    )
+    insert_run(store, run)
+    write_run_record(run, folder)
+    try:
+        run.error = _papermill(job, params, output, progress=progress)
+        if output.is_file():
+            # A failed run keeps what it recorded before the failing cell: it helps debugging.
+            run.results = read_results(output)
+        run.status = SUCCEEDED if run.error is None else FAILED
+        run.finished_at = _now()
+        render_report(run, output, Path(run.report_path))
+    except BaseException as error:
+        # Interrupted (Ctrl-C), or an error nobody expected: the record must not stay
+        # "running" for ever. It is marked failed, and the error goes on up.
+        run.error = run.error or f"{type(error).__name__}: {error}".strip()
+        run.status, run.finished_at = FAILED, _now()
+        _record(run, store, folder, reports_root)
+        raise
+    _record(run, store, folder, reports_root)
+    if run.status == FAILED:
+        raise RunFailed(
+            f"Run {run.run_id} of {job.name} failed: {run.error}. The output notebook "
+            f"{output} stops at the failing cell; the report is {run.report_path}.",
+            run_id=run.run_id,
+            output_path=str(output),
+        )
+    return run
+
+
+def _record(run: Run, store: Store, folder: Path, reports_root: Path) -> None:
+    """Write the outcome: the runs row, run.json, and the index that lists it."""
+    from workbench.reports import write_index, write_run_record
+
+    update_run(store, run)
+    write_run_record(run, folder)
+    write_index(reports_root)
+
+
+def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool) -> str | None:
+    """Execute the notebook; the error (with the failing cell) when it failed, else None."""
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillException, PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(job.notebook),
+            str(output),
+            parameters=params,
+            progress_bar=progress,
+            log_output=False,
+            execution_timeout=job.timeout,
+        )
+    except PapermillExecutionError as error:
+        return f"{error.ename}: {error.evalue} (cell [{error.exec_count}])"
+    except CellTimeoutError as error:
+        return f"a cell ran longer than the job's timeout of {job.timeout:g} s: {error}"
+    except DeadKernelError as error:
+        return f"the kernel died (out of memory?): {error}"
+    except PapermillException as error:
+        return f"{type(error).__name__}: {error}"
+    except (OSError, RuntimeError) as error:
+        # The kernel could not start (missing kernelspec, no ipykernel).
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat()
+
+
+def describe(run: Run) -> str:
+    """One line saying what happened to a run, for people."""
+    if run.status == SKIPPED:
+        return (
+            f"{run.job}: up to date with run {run.up_to_date_with} (same notebook, parameters "
+            f"and data); skipped. Report: {run.report_path}. Use --force to run it anyway."
+        )
+    duration = run.duration_seconds
+    took = "" if duration is None else f" in {duration:.1f} s"
+    if run.status == FAILED:
+        return f"{run.job}: run {run.run_id} failed{took}: {run.error}. Report: {run.report_path}"
+    return f"{run.job}: run {run.run_id} {run.status}{took}. Report: {run.report_path}"

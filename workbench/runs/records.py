@@ -1,0 +1,189 @@
+"""Run records: one ``runs`` row per executed notebook, written at start and at finish.
+
+A run is ``running`` while its kernel works, then ``succeeded`` or ``failed``. A copy
+of the finished record is kept as ``run.json`` beside the output notebook, so a
+run folder explains itself and ``reports/index.html`` can be rebuilt from the
+folders alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from workbench.exceptions import RunNotFound
+from workbench.runs.parameters import canonical_json
+from workbench.schema import CATALOG
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
+
+_COLUMNS = (
+    "run_id",
+    "job",
+    "notebook",
+    "params",
+    "status",
+    "started_at",
+    "finished_at",
+    "output_path",
+    "report_path",
+    "error",
+    "results",
+    "notebook_sha256",
+    "data_digest",
+    "trigger",
+)
+
+
+@dataclass
+class Run:
+    """What happened in one notebook run.
+
+    Attributes
+    ----------
+    run_id
+        ``YYYYmmddTHHMMSS-xxxxxxxx`` (UTC start time and a random suffix): ids sort by time.
+    job, notebook
+        The job's name and the notebook it executed.
+    params
+        The parameters the notebook ran with (job defaults, then ``-p`` values).
+    status
+        ``running``, ``succeeded`` or ``failed``; ``skipped`` only in what
+        :func:`~workbench.runs.run_job` returns for an up-to-date run (not stored).
+    started_at, finished_at
+        UTC times (ISO 8601).
+    output_path, report_path
+        The executed notebook and its HTML report.
+    error
+        For a failed run: the exception and the cell it came from.
+    results
+        What the notebook recorded with :func:`workbench.runs.record`.
+    notebook_sha256, data_digest
+        What the run depended on (see :mod:`workbench.runs.digests`).
+    trigger
+        ``manual``, or ``schedule <slot>`` for a scheduled run.
+    data
+        The data snapshot the run read (batches, latest batch); kept in ``run.json``.
+    up_to_date_with
+        For a skipped run: the earlier run it matched.
+    """
+
+    run_id: str
+    job: str
+    notebook: str
+    params: dict[str, Any]
+    status: str
+    started_at: str
+    finished_at: str | None = None
+    output_path: str | None = None
+    report_path: str | None = None
+    error: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    notebook_sha256: str | None = None
+    data_digest: str | None = None
+    trigger: str = "manual"
+    data: dict[str, Any] = field(default_factory=dict)
+    up_to_date_with: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to finish, or None while running."""
+        if not self.finished_at:
+            return None
+        started = datetime.fromisoformat(self.started_at)
+        return (datetime.fromisoformat(self.finished_at) - started).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON data (with ``duration_seconds``)."""
+        return {**asdict(self), "duration_seconds": self.duration_seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        """A record from :meth:`to_dict` output (unknown keys are ignored)."""
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def insert_run(store: Store, run: Run) -> None:
+    """Write a new run's row."""
+    placeholders = ", ".join("?" for _ in _COLUMNS)
+    with store.transaction() as raw:
+        raw.execute(
+            f"INSERT INTO {CATALOG}.main.runs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+            _row(run),
+        )
+
+
+def update_run(store: Store, run: Run) -> None:
+    """Rewrite a run's row with its final state."""
+    assignments = ", ".join(f"{name} = ?" for name in _COLUMNS[1:])
+    with store.transaction() as raw:
+        raw.execute(
+            f"UPDATE {CATALOG}.main.runs SET {assignments} WHERE run_id = ?",
+            [*_row(run)[1:], run.run_id],
+        )
+
+
+def _row(run: Run) -> list[Any]:
+    values = {
+        **asdict(run),
+        "params": canonical_json(run.params),
+        "results": canonical_json(run.results),
+    }
+    return [values[name] for name in _COLUMNS]
+
+
+def list_runs(store: Store, *, job: str | None = None, limit: int | None = None) -> list[Run]:
+    """Runs, newest first; only ``job``'s when given."""
+    where, params = ("WHERE job = ?", [job]) if job else ("", [])
+    limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
+    rows = store.sql(
+        f"SELECT {_select()} FROM runs {where} ORDER BY started_at DESC, run_id DESC{limit_sql}",
+        params,
+    ).to_pylist()
+    return [_from_row(row) for row in rows]
+
+
+def get_run(store: Store, run_id: str) -> Run:
+    """The run with this id; a WorkbenchError (with advice) when there is none."""
+    rows = store.sql(f"SELECT {_select()} FROM runs WHERE run_id = ?", [run_id]).to_pylist()
+    if not rows:
+        raise RunNotFound(f"No run {run_id!r} in {store.location}. See `workbench runs list`.")
+    return _from_row(rows[0])
+
+
+def find_up_to_date(
+    store: Store, *, job: str, notebook_sha256: str, params: dict[str, Any], data_digest: str
+) -> Run | None:
+    """The newest successful run of ``job`` with the same notebook, parameters and data."""
+    rows = store.sql(
+        f"SELECT {_select()} FROM runs WHERE job = ? AND status = ? AND notebook_sha256 = ? "
+        "AND data_digest = ? ORDER BY started_at DESC, run_id DESC",
+        [job, SUCCEEDED, notebook_sha256, data_digest],
+    ).to_pylist()
+    wanted = canonical_json(params)
+    for row in rows:
+        run = _from_row(row)
+        if canonical_json(run.params) == wanted:
+            return run
+    return None
+
+
+def _select() -> str:
+    times = {"started_at", "finished_at"}
+    return ", ".join(
+        f"strftime({name}, '%Y-%m-%dT%H:%M:%S.%f') AS {name}" if name in times else name
+        for name in _COLUMNS
+    )
+
+
+def _from_row(row: dict[str, Any]) -> Run:
+    row = dict(row)
+    row["params"] = json.loads(row["params"]) if row["params"] else {}
+    row["results"] = json.loads(row["results"]) if row["results"] else {}
+    return Run(**row)
