@@ -1,0 +1,351 @@
+"""The model registry: versions, digests, trusted artifacts, the promotion gate, rollback, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from workbench.capture import ingest
+from workbench.cli import app
+from workbench.exceptions import (
+    ArtifactTampered,
+    InvalidArgument,
+    ModelNotFound,
+    PromotionRefused,
+)
+from workbench.recommend import MODELS
+from workbench.registry import (
+    alias_history,
+    aliases,
+    data_digest,
+    load,
+    promote,
+    register,
+    resolve,
+    rollback,
+    versions,
+)
+
+EVENTS = pd.DataFrame(
+    {
+        "event_id": [f"e{i}" for i in range(8)],
+        "ts": pd.to_datetime([f"2026-01-0{1 + i % 4}T10:00:00" for i in range(8)], utc=True),
+        "user_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+        "item_id": ["x", "y", "y", "z", "x", "z", "w", "x"],
+        "event_type": "play",
+    }
+)
+HOLDOUT = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["z", "x"]})
+
+
+def fitted(name: str = "popularity"):
+    return MODELS[name]().fit(EVENTS)
+
+
+def register_version(store, ndcg: float, *, name="recs", holdout=HOLDOUT, model=None):
+    return register(
+        store,
+        model if model is not None else fitted(),
+        name,
+        metrics={"ndcg@10": ndcg, "rmse": 1.0 - ndcg},
+        training_data=EVENTS,
+        holdout=holdout,
+    )
+
+
+# --- registering ----------------------------------------------------------------------
+
+
+def test_register_records_what_identifies_the_version(file_store):
+    version = register(
+        file_store,
+        fitted("itemknn"),
+        "knn",
+        metrics={"ndcg@10": 0.25},
+        training_data=EVENTS,
+        feature_set="plays-v1",
+        holdout=HOLDOUT,
+    )
+
+    assert (version.name, version.version, version.ref) == ("knn", 1, "knn@1")
+    assert version.params == MODELS["itemknn"]().get_params()
+    assert version.metrics == {"ndcg@10": 0.25}
+    assert version.holdout == data_digest(HOLDOUT)
+    assert version.data_digest == data_digest(EVENTS)
+    assert version.code_version.startswith(("git:", "workbench=="))
+    assert version.feature_set == "plays-v1"
+    assert version.signature["model_class"].endswith("ItemKNNRecommender")
+    assert version.signature["users"] == 4 and version.signature["items"] == 4
+    assert version.signature["training_data"]["rows"] == len(EVENTS)
+    # The artifact sits beside the store file, read-only, and the store lists the same row.
+    path = Path(file_store.path).parent / "models" / "knn" / "1.skops"
+    assert version.artifact_path == "models/knn/1.skops" and path.exists()
+    assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert versions(file_store) == [version]
+    assert resolve(file_store, "knn@1") == version
+
+
+def test_the_data_digest_names_the_rows_whatever_their_order():
+    shuffled = EVENTS.sample(frac=1.0, random_state=3)
+    assert data_digest(shuffled) == data_digest(EVENTS)
+    assert data_digest(EVENTS.iloc[1:]) != data_digest(EVENTS)
+    changed = EVENTS.assign(item_id=EVENTS["item_id"].replace({"w": "v"}))
+    assert data_digest(changed) != data_digest(EVENTS)
+    # A repeated row is another row: multisets, not sets.
+    assert data_digest(pd.concat([EVENTS, EVENTS.head(1)])) != data_digest(EVENTS)
+    # The same instants, naive UTC as the store returns them, are the same rows.
+    naive = EVENTS.assign(ts=EVENTS["ts"].dt.tz_localize(None))
+    assert data_digest(naive) == data_digest(EVENTS)
+
+
+def test_versions_reach_their_event_batches_through_the_store(file_store):
+    first = ingest(file_store, EVENTS.head(4))
+    second = ingest(file_store, EVENTS.tail(4))
+    events = file_store.table("events")
+
+    # Rows straight from the store carry batch_id; rows that carry only event_id are
+    # looked up in events.
+    direct = register(file_store, fitted(), "p", metrics={"ndcg@10": 0.1}, training_data=events)
+    by_event = register(
+        file_store,
+        fitted(),
+        "p",
+        metrics={"ndcg@10": 0.1},
+        training_data=events.filter(events.user_id.isin(["c", "d"])).select("event_id", "user_id"),
+    )
+
+    assert direct.batches == sorted([first.batch_id, second.batch_id])
+    assert direct.signature["training_data"]["batches_from"] == "batch_id"
+    assert by_event.batches == [second.batch_id]
+    assert by_event.signature["training_data"]["batches_from"] == "event_id"
+    assert direct.data_digest == data_digest(events) == data_digest(events.to_pandas())
+
+
+def test_versions_are_numbered_and_never_overwritten(memory_store):
+    one = register_version(memory_store, 0.1)
+    two = register_version(memory_store, 0.1)
+    assert [v.version for v in versions(memory_store, "recs")] == [1, 2]
+    assert one.artifact_path != two.artifact_path
+    assert load(memory_store, "recs@1")[1] == one
+
+
+def test_bad_registrations_are_refused_with_advice(memory_store):
+    from sklearn.linear_model import LinearRegression
+
+    with pytest.raises(InvalidArgument, match="cannot be registered"):
+        register(memory_store, LinearRegression(), "lr", metrics={"r2": 1.0}, training_data=EVENTS)
+    with pytest.raises(InvalidArgument, match="not fitted"):
+        register(memory_store, MODELS["ease"](), "e", metrics={"x": 1.0}, training_data=EVENTS)
+    with pytest.raises(InvalidArgument, match="not usable"):
+        register(memory_store, fitted(), "a@b", metrics={"x": 1.0}, training_data=EVENTS)
+    with pytest.raises(InvalidArgument, match="finite number"):
+        register(memory_store, fitted(), "p", metrics={"x": float("nan")}, training_data=EVENTS)
+    with pytest.raises(InvalidArgument, match="no rows"):
+        register(memory_store, fitted(), "p", metrics={"x": 1.0}, training_data=EVENTS.head(0))
+    assert versions(memory_store) == []
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def test_a_loaded_model_recommends_what_the_registered_one_did(file_store):
+    model = fitted("als")
+    register_version(file_store, 0.3, model=model)
+    loaded, version = load(file_store, "recs@1")
+    assert version.ref == "recs@1"
+    pd.testing.assert_frame_equal(loaded.recommend(None, k=3), model.recommend(None, k=3))
+
+
+def test_a_changed_artifact_is_refused(file_store):
+    version = register_version(file_store, 0.3)
+    path = Path(file_store.path).parent / version.artifact_path
+    os.chmod(path, 0o644)
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    path.write_bytes(bytes(content))
+
+    with pytest.raises(ArtifactTampered, match="SHA-256"):
+        load(file_store, "recs@1")
+
+
+class Payload:
+    """A type an attacker might smuggle in: building it would leave a file behind."""
+
+    marker: Path | None = None
+
+    def __setstate__(self, state):
+        Path(state["marker"]).write_text("executed")
+
+
+def test_an_artifact_with_an_unknown_type_is_refused_before_anything_runs(file_store, tmp_path):
+    import skops.io
+
+    version = register_version(file_store, 0.3)
+    marker = tmp_path / "executed.txt"
+    evil = Payload()
+    evil.__dict__["marker"] = str(marker)
+    content = skops.io.dumps(evil)
+    path = Path(file_store.path).parent / version.artifact_path
+    os.chmod(path, 0o644)
+    path.write_bytes(content)
+    # Whoever swaps the file may also rewrite the store row's digest.
+    import hashlib
+
+    with file_store.transaction() as tx:
+        tx.execute(
+            "UPDATE model_versions SET artifact_sha256 = ? WHERE name = 'recs'",
+            [hashlib.sha256(content).hexdigest()],
+        )
+
+    with pytest.raises(ArtifactTampered, match="does not trust"):
+        load(file_store, "recs@1")
+    assert not marker.exists()
+
+
+def test_references_that_name_nothing_raise_model_not_found(memory_store):
+    with pytest.raises(ModelNotFound, match="No model named 'recs'"):
+        resolve(memory_store, "recs@champion")
+    register_version(memory_store, 0.2)
+    with pytest.raises(ModelNotFound, match="no version 7"):
+        resolve(memory_store, "recs@7")
+    with pytest.raises(ModelNotFound, match="no 'champion' alias"):
+        load(memory_store, "recs@champion")
+    with pytest.raises(ModelNotFound, match="NAME@ALIAS"):
+        resolve(memory_store, "recs")
+
+
+# --- promotion and rollback -------------------------------------------------------------
+
+
+def test_promotion_is_gated_on_the_holdout_metric(memory_store):
+    for ndcg in (0.20, 0.30, 0.25):
+        register_version(memory_store, ndcg)
+
+    first = promote(memory_store, "recs", 1)
+    assert (first.version, first.previous_version, first.champion_value) == (1, None, None)
+    better = promote(memory_store, "recs", 2)
+    assert (better.candidate_value, better.champion_value) == (0.30, 0.20)
+    with pytest.raises(PromotionRefused, match="does not beat the champion recs@2"):
+        promote(memory_store, "recs", 3)
+    assert aliases(memory_store, "recs") == {"champion": 2}
+    # A lower-is-better metric: 3 has rmse 0.75 against the champion's 0.70.
+    with pytest.raises(PromotionRefused, match="lower is better"):
+        promote(memory_store, "recs", 3, metric="rmse")
+    with pytest.raises(PromotionRefused, match="no such metric"):
+        promote(memory_store, "recs", 3, metric="recall@10")
+
+
+def test_an_override_moves_the_alias_and_records_who_why_and_when(memory_store):
+    register_version(memory_store, 0.3)
+    register_version(memory_store, 0.2)
+    promote(memory_store, "recs", 1)
+
+    move = promote(memory_store, "recs", 2, force_reason="cold-start fix, checked online")
+
+    assert aliases(memory_store, "recs") == {"champion": 2}
+    assert move.forced and move.override_reason == "cold-start fix, checked online"
+    logged = alias_history(memory_store, "recs")[-1]
+    assert logged.override_reason == "cold-start fix, checked online"
+    assert (logged.candidate_value, logged.champion_value) == (0.2, 0.3)
+    assert "@" in logged.actor and logged.at is not None
+    # The versions themselves are untouched.
+    assert [v.metrics["ndcg@10"] for v in versions(memory_store, "recs")] == [0.3, 0.2]
+
+
+def test_metrics_from_different_or_unknown_holdouts_are_not_compared(memory_store):
+    register_version(memory_store, 0.2)
+    register_version(memory_store, 0.9, holdout=HOLDOUT.head(1))
+    register_version(memory_store, 0.9, holdout=None)
+    promote(memory_store, "recs", 1)
+
+    with pytest.raises(PromotionRefused, match="different holdouts"):
+        promote(memory_store, "recs", 2)
+    with pytest.raises(PromotionRefused, match="without a holdout"):
+        promote(memory_store, "recs", 3)
+    assert aliases(memory_store, "recs") == {"champion": 1}
+
+
+def test_a_challenger_is_not_gated(memory_store):
+    register_version(memory_store, 0.3)
+    register_version(memory_store, 0.1)
+    promote(memory_store, "recs", 1)
+    promote(memory_store, "recs", 2, alias="challenger")
+    assert aliases(memory_store, "recs") == {"challenger": 2, "champion": 1}
+
+
+def test_rollback_walks_back_through_the_promotions(memory_store):
+    for ndcg in (0.1, 0.2, 0.3):
+        register_version(memory_store, ndcg)
+    for version in (1, 2, 3):
+        promote(memory_store, "recs", version)
+
+    assert rollback(memory_store, "recs").version == 2
+    assert rollback(memory_store, "recs").version == 1
+    assert resolve(memory_store, "recs@champion").version == 1
+    with pytest.raises(InvalidArgument, match="no earlier version"):
+        rollback(memory_store, "recs")
+    actions = [
+        (m.action, m.previous_version, m.version) for m in alias_history(memory_store, "recs")
+    ]
+    assert actions[-2:] == [("rollback", 3, 2), ("rollback", 2, 1)]
+
+
+# --- command line -----------------------------------------------------------------------
+
+
+def invoke(*args: str, code: int = 0):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, f"{result.output}\n{result.exception!r}"
+    return result
+
+
+def test_models_commands_list_promote_refuse_and_roll_back(file_store):
+    url = f"duckdb://{file_store.path}"
+    ingest(file_store, EVENTS)
+    for ndcg in (0.2, 0.3, 0.1):
+        register(
+            file_store,
+            fitted(),
+            "recs",
+            metrics={"ndcg@10": ndcg},
+            training_data=file_store.table("events"),
+            holdout="h1",
+        )
+
+    assert (
+        "recs@champion: None -> 1"
+        in invoke("models", "promote", "recs", "1", "--store", url).output
+    )
+    invoke("models", "promote", "recs", "2", "--store", url)
+    refused = invoke("models", "promote", "recs", "3", "--store", url, code=1)
+    assert isinstance(refused.exception, PromotionRefused)
+    forced = invoke(
+        "models", "promote", "recs", "3", "--force-reason", "demo", "--store", url, "--json"
+    )
+    assert json.loads(forced.stdout)["override_reason"] == "demo"
+    listed = json.loads(invoke("models", "list", "--store", url, "--json").stdout)
+    assert [(v["ref"], v["aliases"]) for v in listed] == [
+        ("recs@1", []),
+        ("recs@2", []),
+        ("recs@3", ["champion"]),
+    ]
+    assert "3 -> 2" in invoke("models", "rollback", "recs", "--store", url).output
+    shown = invoke("models", "show", "recs@champion", "--store", url).output
+    assert "recs@2" in shown and data_digest(file_store.table("events"))[:19] in shown
+    assert "OVERRIDE: demo" in shown
+
+
+def test_json_columns_of_any_shape_digest_and_mixed_columns_are_refused():
+    varied = EVENTS.assign(context=[{"a": 1, "c": 2}, {"a": "x"}, None, {"b": [1, 2]}] * 2)
+    # The same JSON with keys in another order is the same rows.
+    reordered = varied.assign(context=[{"c": 2, "a": 1}, {"a": "x"}, None, {"b": [1, 2]}] * 2)
+    assert data_digest(varied) == data_digest(reordered)
+    assert data_digest(varied) != data_digest(EVENTS)
+    with pytest.raises(InvalidArgument, match="one type"):
+        data_digest(EVENTS.assign(value=[1, "two"] * 4))

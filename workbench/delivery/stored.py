@@ -1,0 +1,688 @@
+"""Delivery A, stored: precompute every user's list, serve it from memory, trace it back.
+
+:func:`precompute` scores every user the model knows, a chunk of users at a
+time, and streams the lists to a Parquet file outside the store; one
+transaction then replaces that model version's rows of ``recommendations``
+with the file's. Memory holds one chunk of lists, and the store is held only
+for the final swap.
+
+:func:`retrieve` answers from an in-process snapshot of the lists (and of a
+popularity list for users without one). It does not open the store per
+request: it looks at the store file's size and modification time, and only
+when they changed does it ask the store whether the lists did.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.exceptions import InvalidArgument, ModelNotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.store import Store
+
+__all__ = [
+    "PrecomputeReport",
+    "Retrieval",
+    "default_model",
+    "popular_items",
+    "precompute",
+    "retrieve",
+    "sample_users",
+    "score_top_k",
+    "store_state",
+    "top_k",
+]
+
+#: How many of the most popular items a snapshot keeps for users without a list.
+POPULAR_ITEMS = 1000
+
+# Score at most this many (user, item) cells at once: 2**22 float32 cells is 16 MiB.
+_BLOCK_CELLS = 2**22
+
+_RECOMMENDATION_COLUMNS = ("model", "version", "user_id", "rank", "item_id", "score", "computed_at")
+
+
+@dataclass(frozen=True)
+class PrecomputeReport:
+    """What :func:`precompute` wrote.
+
+    Attributes
+    ----------
+    model : str
+        ``name@version`` of the model that scored.
+    users : int
+        Users scored (every user the model knows).
+    users_without_items : int
+        Of them, users left with no list (they had seen every item).
+    rows : int
+        Rows written to ``recommendations``.
+    replaced : int
+        Rows of the same version removed (an earlier precompute).
+    k : int
+        Items per user asked for.
+    chunks : int
+        Chunks of users scored.
+    seconds : float
+        Wall time, scoring and writing.
+    computed_at : datetime
+        The ``computed_at`` of every written row (UTC).
+    """
+
+    model: str
+    users: int
+    users_without_items: int
+    rows: int
+    replaced: int
+    k: int
+    chunks: int
+    seconds: float
+    computed_at: datetime
+
+    def summary(self) -> str:
+        """One line: what was written, from which model, how fast."""
+        return (
+            f"{self.model}: top {self.k} for {self.users:,} users, {self.rows:,} rows written "
+            f"({self.replaced:,} earlier rows of this version replaced; "
+            f"{self.users_without_items:,} users had seen every item) in {self.seconds:.1f} s."
+        )
+
+    def to_dict(self) -> dict:
+        """The report as a JSON-ready dict (times as ISO text)."""
+        fields = asdict(self)
+        fields["computed_at"] = self.computed_at.isoformat()
+        return fields
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """A list served to one user, and where it came from.
+
+    Attributes
+    ----------
+    user_id : str
+    items : pandas.DataFrame
+        ``item_id``, ``rank`` (1-based), ``score``; best first.
+    source : str
+        ``"precomputed"`` (the user's stored list), ``"model"`` (scored now by
+        :func:`~workbench.delivery.recommend_now`) or ``"popularity"`` (the
+        fallback for users the model has no list for).
+    model : str or None
+        ``name@version`` of the lists or model the answer comes from.
+    reason : str
+        Why this source was used, in words.
+    computed_at : datetime or None
+        When the stored lists were computed (None for on-the-fly answers).
+    context : dict or None
+        The context the caller passed (on-the-fly answers).
+    """
+
+    user_id: str
+    items: pd.DataFrame
+    source: str
+    model: str | None
+    reason: str
+    computed_at: datetime | None = None
+    context: dict[str, Any] | None = field(default=None)
+
+
+# --- choosing the model ---------------------------------------------------------------
+
+
+def default_model(store: Store) -> str:
+    """``"name@champion"`` of the only model that has a champion.
+
+    Raises
+    ------
+    ModelNotFound
+        When no model, or more than one, has a champion (then name one).
+    """
+    names = [
+        row["name"]
+        for row in store.sql(
+            "SELECT DISTINCT name FROM model_aliases WHERE alias = 'champion' ORDER BY name"
+        ).to_pylist()
+    ]
+    if len(names) == 1:
+        return f"{names[0]}@champion"
+    if not names:
+        raise ModelNotFound(
+            "No model has a champion yet. Register one and promote it "
+            "(`workbench models promote NAME VERSION`), or name a version: model='als@3'."
+        )
+    raise ModelNotFound(
+        f"Several models have a champion ({', '.join(names)}); name one, e.g. "
+        f"model='{names[0]}@champion'."
+    )
+
+
+# --- precompute -----------------------------------------------------------------------
+
+
+def precompute(
+    store: Store,
+    model: str | None = None,
+    k: int = 10,
+    *,
+    chunk_size: int = 20_000,
+    progress: bool = False,
+    exclude_seen: bool = True,
+) -> PrecomputeReport:
+    """Score every user the model knows and store their top ``k`` in ``recommendations``.
+
+    Parameters
+    ----------
+    store : Store
+    model : str, optional
+        A reference, e.g. ``"als@champion"`` or ``"als@3"``; default the
+        champion of the only model that has one. The rows record the version
+        it resolves to.
+    k : int
+        Items per user, >= 1.
+    chunk_size : int
+        Users scored at once; memory grows with ``chunk_size * k`` rows (the
+        model itself scores in smaller blocks).
+    progress : bool
+        Show a progress bar (rich) while scoring.
+    exclude_seen : bool
+        Leave out items each user interacted with in training.
+
+    Returns
+    -------
+    PrecomputeReport
+
+    Notes
+    -----
+    The earlier rows of the same model version are replaced in one
+    transaction: a reader sees the old lists or the new ones, never a mix.
+    Rows of other versions stay (they are what older deliveries came from).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workbench.registry import load_version, resolve
+
+    _check_positive("k", k)
+    _check_positive("chunk_size", chunk_size)
+    started = time.perf_counter()
+    version = resolve(store, model if model is not None else default_model(store))
+    fitted = load_version(store, version)
+    users = np.asarray(fitted.user_index_)
+    computed_at = datetime.now(UTC).replace(tzinfo=None)
+    schema = pa.schema(
+        [
+            ("model", pa.string()),
+            ("version", pa.int32()),
+            ("user_id", pa.string()),
+            ("rank", pa.int32()),
+            ("item_id", pa.string()),
+            ("score", pa.float64()),
+            ("computed_at", pa.timestamp("us")),
+        ]
+    )
+    scratch = store.path.parent if store.path is not None else None
+    users_text = pa.array(users.astype(str), pa.string())
+    items_text = pa.array(np.asarray(fitted.item_index_).astype(str), pa.string())
+    rows = users_with_items = chunks = 0
+    with tempfile.TemporaryDirectory(prefix="workbench-precompute-", dir=scratch) as folder:
+        path = Path(folder) / "recommendations.parquet"
+        with pq.ParquetWriter(path, schema) as writer, _progress(progress, len(users)) as bar:
+            for start in range(0, len(users), chunk_size):
+                chunk = np.arange(start, min(start + chunk_size, len(users)))
+                user_rows, item_columns, ranks, scores = score_top_k(
+                    fitted, chunk, k, exclude_seen=exclude_seen
+                )
+                n = user_rows.size
+                writer.write_table(
+                    pa.table(
+                        {
+                            "model": pa.repeat(version.name, n),
+                            "version": pa.array(np.full(n, version.version, dtype=np.int32)),
+                            "user_id": users_text.take(pa.array(user_rows)),
+                            "rank": pa.array(ranks.astype(np.int32)),
+                            "item_id": items_text.take(pa.array(item_columns)),
+                            "score": pa.array(scores.astype(np.float64)),
+                            "computed_at": pa.array(np.full(n, np.datetime64(computed_at, "us"))),
+                        },
+                        schema=schema,
+                    )
+                )
+                rows += n
+                users_with_items += int(np.unique(user_rows).size)
+                chunks += 1
+                bar(chunk.size)
+        with store.transaction() as tx:
+            (replaced,) = tx.execute(
+                "SELECT count(*) FROM recommendations WHERE model = ? AND version = ?",
+                [version.name, version.version],
+            ).fetchone()
+            tx.execute(
+                "DELETE FROM recommendations WHERE model = ? AND version = ?",
+                [version.name, version.version],
+            )
+            columns = ", ".join(_RECOMMENDATION_COLUMNS)
+            tx.execute(
+                f"INSERT INTO recommendations ({columns}) SELECT {columns} FROM read_parquet(?)",
+                [str(path)],
+            )
+    _SNAPSHOTS.forget(store)
+    return PrecomputeReport(
+        model=version.ref,
+        users=len(users),
+        users_without_items=len(users) - users_with_items,
+        rows=rows,
+        replaced=int(replaced),
+        k=int(k),
+        chunks=chunks,
+        seconds=time.perf_counter() - started,
+        computed_at=computed_at,
+    )
+
+
+def score_top_k(
+    model: Any, rows: np.ndarray, k: int, *, exclude_seen: bool = True
+) -> tuple[np.ndarray, ...]:
+    """Matrix row, item column, rank and score of the top ``k`` items of each user row.
+
+    Scores keep the model's own precision (float32 for factor models), and the
+    selection first narrows each row to the blocks of items that can hold its
+    top ``k`` (see :func:`top_k`): at 20,000 items that is several times
+    faster than partitioning whole rows.
+    """
+    from workbench.recommend.base import _mask_seen
+
+    n_items = len(model.item_index_)
+    block = max(1, _BLOCK_CELLS // max(n_items, 1))
+    parts = []
+    for start in range(0, rows.size, block):
+        batch = rows[start : start + block]
+        # The model's scoring hook; a copy, since some models return a read-only view.
+        scores = np.array(model._score_rows(batch), copy=True)
+        if scores.dtype not in (np.float32, np.float64):
+            scores = scores.astype(np.float64)
+        if exclude_seen:
+            _mask_seen(scores, model.interactions_, batch)
+        at, column, rank, score = top_k(scores, k)
+        parts.append((batch[at], column, rank, score))
+    if not parts:
+        return tuple(np.empty(0, dtype=dtype) for dtype in (np.intp, np.intp, np.int64, np.float64))
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))
+
+
+def top_k(scores: np.ndarray, k: int, *, group: int = 64) -> tuple[np.ndarray, ...]:
+    """Row, column, rank and score of each row's ``k`` best finite scores, exactly.
+
+    Best first; equal scores rank in column order, and when several items tie
+    for the last places, the ones with the lowest column numbers are kept.
+    Columns are cut into groups of ``group``: a row's top ``k`` lie in the
+    groups whose maximum is at least the ``k``-th largest group maximum, so
+    only those are searched (rows where more than ``k`` groups reach that
+    bound are searched whole).
+    """
+    n_rows, n_columns = scores.shape
+    n_groups = -(-n_columns // group)
+    if n_groups <= 2 * k:
+        return _select(scores, np.broadcast_to(np.arange(n_columns), scores.shape), k)
+    padded = scores
+    if n_columns % group:
+        padded = np.full((n_rows, n_groups * group), -np.inf, dtype=scores.dtype)
+        padded[:, :n_columns] = scores
+    maxima = padded.reshape(n_rows, n_groups, group).max(axis=2)
+    best_groups = np.argpartition(maxima, n_groups - k, axis=1)[:, n_groups - k :]
+    bound = np.take_along_axis(maxima, best_groups, axis=1).min(axis=1)
+    whole = ((maxima >= bound[:, None]).sum(axis=1) > k) | ~np.isfinite(bound)
+    best_groups.sort(axis=1)
+    columns = (best_groups[:, :, None] * group + np.arange(group)).reshape(n_rows, k * group)
+    row, column, rank, score = _select(np.take_along_axis(padded, columns, axis=1), columns, k)
+    if whole.any():
+        tied = np.flatnonzero(whole)
+        keep = ~whole[row]
+        whole_rows = _select(
+            scores[tied], np.broadcast_to(np.arange(n_columns), (tied.size, n_columns)), k
+        )
+        row = np.concatenate([row[keep], tied[whole_rows[0]]])
+        column = np.concatenate([column[keep], whole_rows[1]])
+        rank = np.concatenate([rank[keep], whole_rows[2]])
+        score = np.concatenate([score[keep], whole_rows[3]])
+        order = np.lexsort((rank, row))
+        row, column, rank, score = row[order], column[order], rank[order], score[order]
+    return row, column, rank, score
+
+
+def _select(values: np.ndarray, columns: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    """Top ``k`` finite ``values`` of each row; ``columns`` (ascending per row) name them."""
+    n_rows, width = values.shape
+    k = min(k, width)
+    if n_rows == 0:
+        return tuple(
+            np.empty(0, dtype=dtype) for dtype in (np.intp, np.intp, np.int64, values.dtype)
+        )
+    kth = np.partition(values, width - k, axis=1)[:, width - k][:, None]
+    above = values > kth
+    # Of the values equal to the k-th largest, keep the first ones (lowest columns).
+    needed = k - above.sum(axis=1, keepdims=True)
+    at_kth = values == kth
+    chosen = (above | (at_kth & (np.cumsum(at_kth, axis=1) <= needed))) & np.isfinite(values)
+    row, position = np.nonzero(chosen)
+    score = values[row, position]
+    column = columns[row, position]
+    # Row by row, best first; np.nonzero gave ascending columns, and lexsort is stable.
+    order = np.lexsort((-score, row))
+    row, column, score = row[order], column[order], score[order]
+    starts = np.searchsorted(row, np.arange(n_rows))
+    rank = np.arange(row.size) - starts[row] + 1
+    return row, column, rank.astype(np.int64), score
+
+
+class _NoProgress:
+    def __enter__(self):
+        return lambda advance: None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _RichProgress:
+    def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("scoring users"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._task = self._progress.add_task("users", total=total)
+
+    def __enter__(self):
+        self._progress.start()
+        return lambda advance: self._progress.advance(self._task, advance)
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def _progress(enabled: bool, total: int):
+    return _RichProgress(total) if enabled else _NoProgress()
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InvalidArgument(f"{name} must be an integer >= 1, got {value!r}.")
+
+
+# --- retrieve -------------------------------------------------------------------------
+
+
+def store_state(store: Store) -> tuple | None:
+    """A cheap token that changes whenever the store file is written (None in memory).
+
+    Every write session ends with a checkpoint into the file, so its size or
+    modification time moves; reading them costs a ``stat``, not a connection.
+    """
+    if store.path is None:
+        return None
+    states = []
+    for path in (store.path, store.path.with_name(store.path.name + ".wal")):
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            states.append(None)
+        else:
+            states.append((info.st_mtime_ns, info.st_size, info.st_ino))
+    return tuple(states)
+
+
+@dataclass
+class _Snapshot:
+    """Stored lists of one model version and a popularity list, held in memory."""
+
+    state: tuple | None
+    fingerprint: tuple
+    model: str | None
+    computed_at: datetime | None
+    max_k: int
+    # User id -> position in starts/stops: plain ints, so the garbage collector has no
+    # hundred thousand tuples to walk through while requests are being served.
+    spans: dict[str, int]
+    starts: np.ndarray
+    stops: np.ndarray
+    item_ids: np.ndarray
+    ranks: np.ndarray
+    scores: np.ndarray
+    popular: tuple[np.ndarray, np.ndarray]
+
+
+class _Snapshots:
+    """Per-process cache of snapshots, by store and model reference."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, int, str | None], _Snapshot] = {}
+
+    def forget(self, store: Store) -> None:
+        with self._lock:
+            for key in [key for key in self._entries if key[:2] == _store_key(store)]:
+                del self._entries[key]
+
+    def get(self, store: Store, model: str | None) -> _Snapshot:
+        key = (*_store_key(store), model)
+        state = store_state(store)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and state is not None and entry.state == state:
+            return entry
+        fingerprint = _fingerprint(store, model)
+        if entry is not None and entry.fingerprint == fingerprint:
+            entry.state = state
+            return entry
+        entry = _load_snapshot(store, fingerprint, state)
+        with self._lock:
+            self._entries[key] = entry
+        return entry
+
+
+_SNAPSHOTS = _Snapshots()
+
+
+def _store_key(store: Store) -> tuple[str, int]:
+    # In-memory stores are told apart by object; files by path (every Store on a file
+    # sees the same lists).
+    return (store.location, id(store) if store.path is None else 0)
+
+
+def _fingerprint(store: Store, model: str | None) -> tuple:
+    """What the snapshot depends on: which lists (version, size, time) and the events' size."""
+    from workbench.registry import resolve
+
+    with store.reading() as raw:
+        if model is None:
+            found = raw.execute(
+                "SELECT model, version, count(*), max(computed_at) FROM recommendations "
+                "GROUP BY model, version ORDER BY max(computed_at) DESC, model, version LIMIT 1"
+            ).fetchone()
+        else:
+            version = resolve(store, model)
+            found = raw.execute(
+                "SELECT model, version, count(*), max(computed_at) FROM recommendations "
+                "WHERE model = ? AND version = ? GROUP BY model, version",
+                [version.name, version.version],
+            ).fetchone()
+            if found is None:
+                raise ModelNotFound(
+                    f"No precomputed recommendations for {model} ({version.ref}). Run "
+                    f"`workbench precompute --model {model}` (or precompute(store, model=...))."
+                )
+        (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
+    return (tuple(found) if found is not None else None, int(events))
+
+
+def _load_snapshot(store: Store, fingerprint: tuple, state: tuple | None) -> _Snapshot:
+    lists, _ = fingerprint
+    with store.reading() as raw:
+        if lists is None:
+            table = None
+        else:
+            table = raw.execute(
+                "SELECT user_id, rank, item_id, score FROM recommendations "
+                "WHERE model = ? AND version = ? ORDER BY user_id, rank",
+                [lists[0], lists[1]],
+            ).to_arrow_table()
+        popular = raw.execute(
+            "SELECT item_id, count(*) AS n FROM events WHERE item_id IS NOT NULL "
+            "GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?",
+            [POPULAR_ITEMS],
+        ).to_arrow_table()
+    popular_items = (
+        popular["item_id"].to_numpy(zero_copy_only=False),
+        popular["n"].to_numpy().astype(np.float64),
+    )
+    if table is None or table.num_rows == 0:
+        empty = np.empty(0)
+        return _Snapshot(
+            state, fingerprint, None, None, 0, {}, empty, empty, empty, empty, empty, popular_items
+        )
+    users = table["user_id"].to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    stops = np.r_[starts[1:], users.size]
+    ranks = table["rank"].to_numpy()
+    return _Snapshot(
+        state=state,
+        fingerprint=fingerprint,
+        model=f"{lists[0]}@{lists[1]}",
+        computed_at=lists[3],
+        max_k=int(ranks.max()),
+        spans={user: at for at, user in enumerate(users[starts].tolist())},
+        starts=starts,
+        stops=stops,
+        item_ids=table["item_id"].to_numpy(zero_copy_only=False),
+        ranks=ranks,
+        scores=table["score"].to_numpy(),
+        popular=popular_items,
+    )
+
+
+def retrieve(store: Store, user_id: str, k: int = 10, *, model: str | None = None) -> Retrieval:
+    """A user's precomputed list, or the popularity list when they have none.
+
+    Parameters
+    ----------
+    store : Store
+    user_id : str
+    k : int
+        Items wanted, at most the ``k`` the lists were precomputed with.
+    model : str, optional
+        Whose lists to serve, e.g. ``"als@champion"`` (resolved when the store
+        changes); default the most recently precomputed lists.
+
+    Returns
+    -------
+    Retrieval
+        ``source`` is ``"precomputed"``, or ``"popularity"`` (most events in
+        the store) when the user has no list: unknown to the model, new since
+        it was trained, or no lists were precomputed at all.
+
+    Raises
+    ------
+    ModelNotFound
+        When ``model`` names no version, or that version has no stored lists.
+    InvalidArgument
+        When ``k`` exceeds what was precomputed.
+    """
+    import pandas as pd
+
+    _check_positive("k", k)
+    if not isinstance(user_id, str):
+        raise InvalidArgument(f"user_id must be text (ids are strings), got {user_id!r}.")
+    snapshot = _SNAPSHOTS.get(store, model)
+    if snapshot.model is not None and k > snapshot.max_k:
+        raise InvalidArgument(
+            f"The lists of {snapshot.model} hold at most {snapshot.max_k} items; asked for "
+            f"{k}. Precompute with a larger k (`workbench precompute --k {k}`)."
+        )
+    at = snapshot.spans.get(user_id)
+    if at is not None:
+        start = int(snapshot.starts[at])
+        stop = min(int(snapshot.stops[at]), start + k)
+        items = pd.DataFrame(
+            {
+                "item_id": snapshot.item_ids[start:stop],
+                "rank": snapshot.ranks[start:stop],
+                "score": snapshot.scores[start:stop],
+            }
+        )
+        return Retrieval(
+            user_id,
+            items,
+            "precomputed",
+            snapshot.model,
+            "stored list",
+            snapshot.computed_at,
+        )
+    reason = (
+        f"no precomputed list for this user in {snapshot.model}"
+        if snapshot.model is not None
+        else "no lists have been precomputed"
+    )
+    return Retrieval(
+        user_id,
+        popular_items(*snapshot.popular, k=k),
+        "popularity",
+        snapshot.model,
+        reason,
+        snapshot.computed_at,
+    )
+
+
+def sample_users(store: Store, model: str, n: int = 5) -> list[str]:
+    """Up to ``n`` users with a stored list from ``model`` (a reference), in id order.
+
+    For notebooks and smoke checks that want a user to show; raises
+    :class:`~workbench.exceptions.ModelNotFound` when the model has no stored lists.
+    """
+    from workbench.registry import resolve
+
+    _check_positive("n", n)
+    version = resolve(store, model)
+    rows = store.sql(
+        "SELECT DISTINCT user_id FROM recommendations WHERE model = ? AND version = ? "
+        "ORDER BY user_id LIMIT ?",
+        [version.name, version.version, int(n)],
+    ).column("user_id")
+    if len(rows) == 0:
+        raise ModelNotFound(
+            f"{version.ref} has no stored recommendations: run `workbench precompute "
+            f"--model {version.ref}` first."
+        )
+    return rows.to_pylist()
+
+
+def popular_items(items: np.ndarray, counts: np.ndarray, *, k: int, exclude=()) -> pd.DataFrame:
+    """The first ``k`` of a popularity ranking (best first), leaving out ``exclude``."""
+    import pandas as pd
+
+    if len(exclude):
+        keep = ~np.isin(items, np.asarray(list(exclude), dtype=object))
+        items, counts = items[keep], counts[keep]
+    n = min(k, len(items))
+    return pd.DataFrame(
+        {"item_id": items[:n], "rank": np.arange(1, n + 1, dtype=np.int32), "score": counts[:n]}
+    )
