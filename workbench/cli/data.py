@@ -14,7 +14,7 @@ from workbench.exceptions import WorkbenchError
 
 GENERATE_OPTIONS = {
     "music": {"users", "items", "days", "seed", "genres"},
-    "ads": {"users", "creatives", "days", "seed", "base_ctr", "lift"},
+    "ads": {"users", "creatives", "days", "seed", "base_ctr", "lift", "srm"},
     "metrics": {"series", "days", "seed", "freq_minutes", "anomaly_rate"},
 }
 
@@ -115,6 +115,12 @@ def generate(
     lift: Annotated[
         float | None, typer.Option(help="True relative CTR lift of treatments (ads).")
     ] = None,
+    srm: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of treatment assignments lost: a planted sample ratio mismatch (ads)."
+        ),
+    ] = None,
     series: Annotated[int | None, typer.Option(help="Number of series (metrics).")] = None,
     freq_minutes: Annotated[
         int | None, typer.Option(help="Minutes between points (metrics).")
@@ -145,6 +151,7 @@ def generate(
         "creatives": creatives,
         "base_ctr": base_ctr,
         "lift": lift,
+        "srm": srm,
         "series": series,
         "freq_minutes": freq_minutes,
         "anomaly_rate": anomaly_rate,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,6 +101,7 @@ def make_ads(
     lift: float = 0.10,
     experiment: str = "ads_creative",
     start: str | dt.date = "2026-01-01",
+    srm: float = 0.0,
 ) -> SyntheticDataset:
     """Generate an A/B(/n) test on ad creatives with a known lift.
 
@@ -132,6 +134,10 @@ def make_ads(
         Experiment name (salts the assignment hash).
     start : str or datetime.date
         First UTC day of the experiment.
+    srm : float
+        Share of treatment units whose assignment row is lost, in [0, 1): a
+        planted sample ratio mismatch, as a logging bug would cause. Their
+        events stay in ``events``; the rest of the data is the same as with 0.
 
     Returns
     -------
@@ -140,7 +146,8 @@ def make_ads(
         for a unit never exposed) and ``events`` (``impression`` and ``click``,
         ``value`` 1.0; post-period contexts name experiment and variant).
         Truth keys: ``experiment``, ``variants``, ``true_ctr``,
-        ``true_lift``, ``units_per_variant``.
+        ``true_lift``, ``units_per_variant`` (rows of ``assignments``), ``srm``
+        and ``lost_units`` (assignments lost per variant).
 
     Raises
     ------
@@ -160,6 +167,9 @@ def make_ads(
     days = check_int("days", days, 1)
     base_ctr = check_range("base_ctr", base_ctr, 0.0, 1.0, open_low=True)
     lift = check_range("lift", lift, -1.0, 1.0 / base_ctr - 1.0, open_low=False)
+    if isinstance(srm, bool) or not isinstance(srm, numbers.Real) or not 0.0 <= srm < 1.0:
+        raise InvalidArgument(f"srm must be a number in [0.0, 1.0), got {srm!r}")
+    srm = float(srm)
     origin = start_us(start)
     rng = np.random.default_rng(seed)
 
@@ -230,12 +240,21 @@ def make_ads(
             "assigned_at": timestamps(assigned_at),
         }
     )
-    counts = np.bincount(variant_of, minlength=creatives)
+    kept = np.ones(users, dtype=bool)
+    if srm > 0:
+        # A stream of its own, so the planted loss leaves every other draw unchanged.
+        lose = np.random.default_rng([seed, 1]).random(users) < srm
+        kept = ~(lose & (variant_of > 0))
+        assignments = assignments.filter(pa.array(kept))
+    counts = np.bincount(variant_of[kept], minlength=creatives)
+    lost = np.bincount(variant_of[~kept], minlength=creatives)
     truth = {
         "experiment": experiment,
         "variants": variants,
         "true_ctr": dict(zip(variants, ctr.tolist(), strict=True)),
         "true_lift": lift,
         "units_per_variant": dict(zip(variants, counts.tolist(), strict=True)),
+        "srm": srm,
+        "lost_units": dict(zip(variants, lost.tolist(), strict=True)),
     }
     return SyntheticDataset("ads", {"assignments": assignments, "events": events}, truth)
