@@ -31,6 +31,11 @@ Examples
 """
 
 from workbench.recommend.base import BaseRecommender
+from workbench.recommend.explain import (
+    describe_explanation,
+    explain_items,
+    explain_recommendations,
+)
 from workbench.recommend.factorization import ALSRecommender, BPRRecommender
 from workbench.recommend.interactions import InteractionMatrix
 from workbench.recommend.linear import EASERecommender
@@ -57,5 +62,8 @@ __all__ = [
     "ItemKNNRecommender",
     "LearningToRankRecommender",
     "PopularityRecommender",
+    "describe_explanation",
+    "explain_items",
+    "explain_recommendations",
     "item_similarity",
 ]
