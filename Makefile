@@ -1,5 +1,6 @@
 # Village Workbench. Two commands do everything on a fresh machine with python3, pip and make:
-#   make demo   generate the synthetic data sets and ingest them into data/workbench.duckdb
+#   make demo   generate the synthetic data sets, ingest them into data/workbench.duckdb, run
+#               the jobs of workbench.toml and print where reports/index.html is
 #   make test   run every test
 # The environment (.venv) is built by uv from uv.lock; uv itself is installed if missing.
 
@@ -16,11 +17,23 @@ STORE_FLAG := $(if $(STORE),--store $(STORE))
 # Java 17+) so the parity tests run instead of skipping. uv sync is exact: a later make
 # without the flag removes the extra again; export SYNC_FLAGS in your shell to keep it.
 SYNC_FLAGS ?=
+# The jobs `make demo` runs, in this order; each is a [jobs.NAME] in workbench.toml. Adding a
+# job to the demo is its workbench.toml entry plus one line here.
+DEMO_JOBS := \
+	data_health \
+	train_recommender \
+	precompute \
+	recommender_report \
+	experiment_readout
+# Loopback only: the notebook servers execute code; keep them off the network.
+HOST := 127.0.0.1
 
-.PHONY: demo test bench lint format sync clean help
+.PHONY: demo lab explore test bench lint format sync clean help
 
 help:
-	@echo "make demo    generate music, ads and metrics data and ingest them into the store"
+	@echo "make demo    generate music, ads and metrics data, ingest them, run the jobs, index the reports"
+	@echo "make lab     JupyterLab on notebooks/ (127.0.0.1)"
+	@echo "make explore the marimo event explorer on the demo store (127.0.0.1)"
 	@echo "make test    run every test (pytest: unit, processes, notebooks, doctests)"
 	@echo "make bench   run the benchmarks and print workbench vs reference"
 	@echo "make lint    ruff check and format check"
@@ -39,10 +52,21 @@ demo: sync
 	$(UV) run --frozen workbench generate ads $(STORE_FLAG)
 	$(UV) run --frozen workbench generate metrics $(STORE_FLAG)
 	$(UV) run --frozen workbench status $(STORE_FLAG)
-	@mkdir -p reports
-	$(UV) run --frozen papermill --no-progress-bar notebooks/data_health.ipynb \
-		reports/data_health.ipynb $(if $(STORE),-p store $(STORE))
-	@echo "Data health report: reports/data_health.ipynb (open it in JupyterLab)"
+	@# A job that fails stops the demo: nothing after it runs on a broken result.
+	@for job in $(DEMO_JOBS); do \
+		echo "$(UV) run --frozen workbench run $$job $(STORE_FLAG)"; \
+		$(UV) run --frozen workbench run $$job $(STORE_FLAG) || exit 1; \
+	done
+	@$(UV) run --frozen python -c "from workbench.runs.jobs import reports_dir; \
+		print('Reports:', (reports_dir() / 'index.html').resolve().as_uri())"
+
+lab: sync
+	$(UV) run --frozen jupyter lab --ServerApp.ip=$(HOST) --ServerApp.root_dir=notebooks
+
+# `marimo run` serves the app; `marimo edit` the same file for changing it.
+explore: sync
+	$(UV) run --frozen marimo run notebooks/explore.py --host $(HOST) --port 2718 \
+		$(if $(STORE),-- --store $(STORE))
 
 test: sync
 	$(UV) run --frozen pytest

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from notebook_runs import assert_runs_under_nbmake
 
 from workbench.capture import ingest
 from workbench.datasets import make_music
@@ -74,38 +72,84 @@ def test_the_notebook_records_metrics_and_the_best_model(tmp_path, music_store_u
 
 
 @pytest.mark.slow
-def test_register_says_it_is_not_available_and_records_nothing_about_it(tmp_path, music_store_url):
-    import nbformat
+def test_register_registers_every_fitted_model_with_its_holdout_metrics(tmp_path, music_store_url):
     import papermill
 
+    from workbench.exceptions import PromotionRefused
+    from workbench.registry import promote, resolve, versions
+
     output = tmp_path / "train_recommender.ipynb"
-    parameters = {"store": music_store_url, "models": "popularity", "register": True}
+    parameters = {
+        "store": music_store_url,
+        "models": ",".join(MODELS),
+        "k": K,
+        "register": True,
+        "registry_name": "notebook-recs",
+    }
     papermill.execute_notebook(
         str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(tmp_path)
     )
 
-    assert set(read_results(output)) == {"metrics", "best_model"}
-    shown = [
-        output_.get("data", {}).get("text/markdown", "")
-        for cell in nbformat.read(output, as_version=4).cells
-        for output_ in cell.get("outputs", [])
-    ]
-    assert any("Registration is not available yet" in text for text in shown)
+    results = read_results(output)
+    store = Store.open(music_store_url)
+    registered = results["registered"]
+    assert set(registered) == set(MODELS)
+    found = {v.ref: v for v in versions(store, "notebook-recs")}
+    assert set(found) == set(registered.values())
+    digests = {v.data_digest for v in found.values()}
+    holdouts = {v.holdout for v in found.values()}
+    assert len(digests) == 1 and len(holdouts) == 1 and None not in holdouts
+    for model, ref in registered.items():
+        assert found[ref].metrics == pytest.approx(results["metrics"][model])
+        assert found[ref].params["model"] == model
+    # The versions share a holdout, so the gate can compare them.
+    best, worst = (
+        sorted(MODELS, key=lambda m: results["metrics"][m][f"ndcg@{K}"])[i] for i in (-1, 0)
+    )
+    promote(store, "notebook-recs", found[registered[best]].version, metric=f"ndcg@{K}")
+    with pytest.raises(PromotionRefused):
+        promote(store, "notebook-recs", found[registered[worst]].version, metric=f"ndcg@{K}")
+    assert resolve(store, "notebook-recs@champion").ref == registered[best]
+
+
+def test_promote_makes_the_best_champion_and_a_rerun_that_does_not_beat_it_leaves_it(
+    tmp_path, music_store_url
+):
+    import papermill
+
+    from workbench.registry import alias_history, resolve
+
+    parameters = {
+        "store": music_store_url,
+        "models": "popularity,ease",
+        "k": K,
+        "register": True,
+        "promote": True,
+        "registry_name": "promoted-recs",
+    }
+    runs = []
+    for attempt in (1, 2):
+        output = tmp_path / f"run{attempt}.ipynb"
+        papermill.execute_notebook(
+            str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False
+        )
+        runs.append(read_results(output))
+
+    first, second = (run["promotion"] for run in runs)
+    assert runs[0]["best_model"] == "ease"
+    assert first["promoted"] and first["champion"] == runs[0]["registered"]["ease"]
+    assert first["previous"] is None
+    # Same data, same split: the second run's best only ties the champion, which stays.
+    assert not second["promoted"]
+    assert second["champion"] == first["champion"] == runs[1]["model_version"]
+    assert "does not beat" in second["reason"], second["reason"]
+    store = Store.open(music_store_url)
+    assert resolve(store, "promoted-recs@champion").ref == first["champion"]
+    assert len(alias_history(store, "promoted-recs")) == 1
 
 
 @pytest.mark.slow
 def test_the_notebook_runs_under_nbmake_with_its_defaults(tmp_path, music_store_url):
     # nbmake runs the default parameters: store = None reads WORKBENCH_STORE. An explicit
     # path keeps nbmake from collecting other notebooks (papermill outputs, say).
-    env = {**os.environ, "WORKBENCH_STORE": music_store_url}
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbmake", str(NOTEBOOK), "-p", "no:cacheprovider", "-q"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert "1 passed" in completed.stdout
+    assert_runs_under_nbmake(NOTEBOOK, cwd=ROOT, store_url=music_store_url)

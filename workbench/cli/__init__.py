@@ -16,6 +16,10 @@ import click
 import typer
 
 from workbench.cli import data
+from workbench.cli import delivery as delivery_commands
+from workbench.cli import experiments as experiments_commands
+from workbench.cli import models as models_commands
+from workbench.cli import runs as runs_commands
 from workbench.exceptions import WorkbenchError
 
 app = typer.Typer(
@@ -27,6 +31,14 @@ app = typer.Typer(
 
 for command in (data.init, data.ingest, data.generate, data.status, data.quarantine):
     app.command()(command)
+
+app.add_typer(models_commands.app, name="models")
+app.command()(delivery_commands.precompute)
+app.command()(delivery_commands.recommend)
+app.command()(runs_commands.run)
+app.add_typer(runs_commands.runs_app, name="runs")
+app.add_typer(runs_commands.schedule_app, name="schedule")
+app.add_typer(experiments_commands.app, name="experiments")
 
 
 def main() -> None:
