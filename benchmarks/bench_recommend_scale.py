@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from common import write_section
+from common import peak_mib, write_section
 
 SECTION = "## Recommenders at scale (`benchmarks/bench_recommend_scale.py`)"
 K = 10
@@ -151,10 +150,10 @@ def _workbench(name: str, matrix: sp.csr_array) -> tuple[float, float]:
 def child(name: str, side: str, data: Path) -> None:
     matrix = sp.load_npz(data).tocsr()
     matrix = sp.csr_array(matrix)
-    loaded_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    loaded_mib = peak_mib()
     fit, score = (_workbench if side == "workbench" else _reference)(name, matrix)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit": fit, "score": score, "peak_mib": peak_mib, "data_mib": loaded_mib}))
+    peak = peak_mib()
+    print(json.dumps({"fit": fit, "score": score, "peak_mib": peak, "data_mib": loaded_mib}))
 
 
 # -- the parent ----------------------------------------------------------------------------

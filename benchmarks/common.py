@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,3 +47,18 @@ def write_section(heading: str, table: str, verdict: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory, in MiB.
+
+    Read from ``VmHWM``: ``ru_maxrss`` survives ``exec`` on Linux, so a child
+    started by a parent that holds the data set would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
