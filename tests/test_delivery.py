@@ -242,7 +242,7 @@ def test_memory_stores_serve_fresh_lists_without_a_file(memory_store):
 
 @pytest.mark.parametrize("kind", ["distinct", "ties", "mostly excluded"])
 def test_top_k_selects_exactly_what_a_full_sort_does(kind):
-    from workbench.delivery.stored import top_k
+    from workbench.recommend.topk import top_k
 
     rng = np.random.default_rng(7)
     scores = {

@@ -353,3 +353,12 @@ def test_neighbors_keeps_only_the_most_similar_items():
     kept = model.similarity_.toarray()
     assert (kept > 0).sum(axis=1).tolist() == [1, 1, 1]
     assert kept[1, 0] == pytest.approx(2 / 3) and kept[2, 0] == pytest.approx(2 / 3)
+
+
+def test_items_tied_for_the_last_places_are_kept_in_item_id_order():
+    # 300 items seen once each: every score ties, so the list is the first k item ids.
+    items = [f"i{n:03d}" for n in range(300)]
+    events = pd.DataFrame({"user_id": [f"u{n}" for n in range(300)], "item_id": items[::-1]})
+    listed = PopularityRecommender().fit(events).recommend(["u0"], k=5, exclude_seen=False)
+    assert listed["item_id"].tolist() == items[:5]
+    assert listed["rank"].tolist() == [1, 2, 3, 4, 5]

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator
 
 from workbench.exceptions import InvalidArgument
 from workbench.recommend.interactions import InteractionMatrix, is_event_table
+from workbench.recommend.topk import top_k
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +118,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             scores = np.array(self._score_rows(chunk), dtype=np.float64)
             if exclude_seen:
                 _mask_seen(scores, self.interactions_, chunk)
-            at, item, rank, score = _top_k(scores, int(k))
+            at, item, rank, score = top_k(scores, int(k))
             parts.append((chunk[at], item, rank, score))
         user_rows, item_columns, ranks, scores = (
             np.concatenate([part[i] for part in parts]) if parts else np.empty(0, dtype=dtype)
@@ -206,29 +207,6 @@ def _mask_seen(scores: np.ndarray, interactions: sp.csr_array, rows: np.ndarray)
     seen = interactions[rows]
     at = np.repeat(np.arange(rows.size), np.diff(seen.indptr))
     scores[at, seen.indices] = -np.inf
-
-
-def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
-    """Row, column, rank and score of each row's ``k`` best finite scores.
-
-    Ties are broken by column number, so equal scores rank in item-id order.
-    """
-    n_rows, n_columns = scores.shape
-    k = min(k, n_columns)
-    if k < n_columns:
-        columns = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        columns.sort(axis=1)
-    else:
-        columns = np.broadcast_to(np.arange(n_columns), scores.shape).copy()
-    best = np.take_along_axis(scores, columns, axis=1)
-    order = np.argsort(-best, axis=1, kind="stable")
-    columns = np.take_along_axis(columns, order, axis=1)
-    best = np.take_along_axis(best, order, axis=1)
-    # Excluded items sort last as -inf, so what is kept ranks 1..m without gaps.
-    keep = np.isfinite(best)
-    row = np.broadcast_to(np.arange(n_rows)[:, None], best.shape)
-    rank = np.broadcast_to(np.arange(1, k + 1), best.shape)
-    return row[keep], columns[keep], rank[keep], best[keep]
 
 
 # -- parameter checks: each names the estimator, the value and the allowed range --------
