@@ -49,7 +49,7 @@ sync:
 demo: sync
 	$(UV) run --frozen workbench init $(STORE_FLAG)
 	$(UV) run --frozen workbench generate music $(STORE_FLAG)
-	$(UV) run --frozen workbench generate ads $(STORE_FLAG)
+	$(UV) run --frozen workbench generate ads --users 20000 $(STORE_FLAG)
 	$(UV) run --frozen workbench generate metrics $(STORE_FLAG)
 	$(UV) run --frozen workbench status $(STORE_FLAG)
 	@# A job that fails stops the demo: nothing after it runs on a broken result.
