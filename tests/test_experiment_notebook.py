@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_runs import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake
 
 from workbench.capture import ingest
 from workbench.datasets import make_ads

@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from notebook_support import music_store
 
-from workbench.capture import ingest
-from workbench.datasets import make_music
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +30,7 @@ MARIMO_NOTEBOOKS = sorted(
 
 
 def _music_store(path: Path) -> str:
-    url = f"duckdb://{path}"
-    store = Store.open(url)
-    dataset = make_music(users=60, items=80, days=14, seed=0)
-    for table in ("items", "users", "events"):
-        report = ingest(store, dataset.tables[table], table=table)
-        assert report.accepted == dataset.tables[table].num_rows
-    return url
+    return music_store(path, users=60, items=80, days=14, tables=("items", "users", "events"))
 
 
 @pytest.fixture(scope="module")

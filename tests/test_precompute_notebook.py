@@ -6,10 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from notebook_runs import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake, music_store
 
-from workbench.capture import ingest
-from workbench.datasets import make_music
 from workbench.recommend import EASERecommender
 from workbench.registry import promote, register
 from workbench.runs import read_results
@@ -23,9 +21,8 @@ NOTEBOOK = ROOT / "notebooks" / "precompute.ipynb"
 def folder(tmp_path_factory) -> Path:
     """A folder whose data/workbench.duckdb holds music events and an EASE champion."""
     folder = tmp_path_factory.mktemp("precompute")
-    store = Store.open(f"duckdb://{folder / 'data' / 'workbench.duckdb'}")
-    events = make_music(users=120, items=90, days=14, seed=3).tables["events"]
-    ingest(store, events)
+    url = music_store(folder / "data" / "workbench.duckdb", users=120, items=90, days=14, seed=3)
+    store = Store.open(url)
     train = store.table("events")
     model = EASERecommender(l2=50.0).fit(train)
     version = register(

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from notebook_runs import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake, music_store
 
-from workbench.capture import ingest
-from workbench.datasets import make_music
 from workbench.recommend import MODELS as KNOWN_MODELS
 from workbench.recommend.experiment import load_interactions, split_interactions
 from workbench.runs import read_results
@@ -30,11 +28,7 @@ RECORDED = {
 
 
 def _music_store(path: Path) -> str:
-    url = f"duckdb://{path}"
-    events = make_music(users=120, items=150, days=20, seed=0).tables["events"]
-    report = ingest(Store.open(url), events)
-    assert report.accepted == events.num_rows
-    return url
+    return music_store(path, users=120, items=150, days=20)
 
 
 @pytest.fixture(scope="module")

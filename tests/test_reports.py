@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_runs import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake
 from test_runs import _notebook
 
 from workbench.capture import ingest

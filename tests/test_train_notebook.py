@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from notebook_runs import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake, music_store
 
-from workbench.capture import ingest
-from workbench.datasets import make_music
 from workbench.runs import read_results
 from workbench.store import Store
 
@@ -21,11 +19,9 @@ K = 5  # not the default 10, so the recorded names must follow the parameter
 @pytest.fixture(scope="module")
 def music_store_url(tmp_path_factory) -> str:
     """A store file holding make_music's events (150 users, 200 tracks, 20 days)."""
-    url = f"duckdb://{tmp_path_factory.mktemp('train') / 'music.duckdb'}"
-    events = make_music(users=150, items=200, days=20, seed=0).tables["events"]
-    report = ingest(Store.open(url), events)
-    assert report.accepted == events.num_rows
-    return url
+    return music_store(
+        tmp_path_factory.mktemp("train") / "music.duckdb", users=150, items=200, days=20
+    )
 
 
 def test_the_notebook_has_no_outputs_and_a_parameters_cell():

@@ -1,4 +1,4 @@
-"""Running a notebook under nbmake in a fresh process, as CI and users do."""
+"""What notebook tests share: a store file of synthetic data, and running under nbmake."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from workbench.capture import ingest
+from workbench.datasets import make_music
+from workbench.store import Store
 
 
 def assert_runs_under_nbmake(
@@ -32,3 +36,16 @@ def assert_runs_under_nbmake(
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "1 passed" in completed.stdout
+
+
+def music_store(
+    path: Path, *, users: int, items: int, days: int, seed: int = 0, tables=("events",)
+) -> str:
+    """Write ``make_music``'s ``tables`` into a new store file at ``path``; return its URL."""
+    url = f"duckdb://{path}"
+    store = Store.open(url)
+    dataset = make_music(users=users, items=items, days=days, seed=seed)
+    for table in tables:
+        report = ingest(store, dataset.tables[table], table=table)
+        assert report.accepted == dataset.tables[table].num_rows
+    return url
