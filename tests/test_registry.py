@@ -241,6 +241,17 @@ def test_promotion_is_gated_on_the_holdout_metric(memory_store):
         promote(memory_store, "recs", 3, metric="recall@10")
 
 
+def test_a_difference_within_rounding_noise_is_a_tie_that_keeps_the_champion(memory_store):
+    register_version(memory_store, 0.14372002597200428)
+    register_version(memory_store, 0.1437200259720043)  # the same figure, summed differently
+    register_version(memory_store, 0.1438)
+    promote(memory_store, "recs", 1)
+
+    with pytest.raises(PromotionRefused, match="does not beat the champion recs@1"):
+        promote(memory_store, "recs", 2)
+    assert promote(memory_store, "recs", 3).previous_version == 1
+
+
 def test_an_override_moves_the_alias_and_records_who_why_and_when(memory_store):
     register_version(memory_store, 0.3)
     register_version(memory_store, 0.2)

@@ -153,7 +153,9 @@ def score_users(
     """
     k = check_k(k)
     lists = ranked_frame(recommended)
-    scores = accuracy_from_frames(lists, relevant_frame(relevant), k=k)
+    # In user order: rows arrive from the store in no fixed order, and a mean summed in
+    # another order moves in its last digits from one run to the next.
+    scores = accuracy_from_frames(lists, relevant_frame(relevant), k=k).sort_index()
     if popularity is not None:
         scores["novelty"] = novelty_by_user(lists, popularity, k=k, users=scores.index)
     if item_features is not None or item_similarity is not None:

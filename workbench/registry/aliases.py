@@ -9,6 +9,7 @@ history: it undoes the latest promotion that has not been undone yet.
 from __future__ import annotations
 
 import getpass
+import math
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -316,7 +317,9 @@ def _gate(
         )
     champion_value = figures[1]
     lower = lower_is_better(metric)
-    beats = value < champion_value if lower else value > champion_value
+    # A difference within floating-point noise is a tie, and a tie does not unseat the champion.
+    tie = math.isclose(value, champion_value, rel_tol=1e-9, abs_tol=1e-12)
+    beats = not tie and (value < champion_value if lower else value > champion_value)
     if not beats:
         direction = "lower" if lower else "higher"
         return figures, (
