@@ -84,7 +84,8 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
     con = duckdb.connect(str(path))
     for column in ("notebook_sha256", "data_digest", "trigger"):
         con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
-    for name in [name for name in TABLES if name.startswith("online_")] + ["model_alias_log"]:
+    later = ["model_alias_log", "alerts", "scans"]  # alerts and scans came in version 4
+    for name in [name for name in TABLES if name.startswith("online_")] + later:
         con.execute(f"DROP TABLE {name}")
     con.execute("INSERT INTO runs (run_id, job, status) VALUES ('r-old', 'train', 'succeeded')")
     con.execute("UPDATE _workbench_meta SET value = '2' WHERE key = 'schema_version'")
@@ -92,13 +93,33 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     with store.reading() as raw:
         for name, spec in TABLES.items():
             assert _columns(raw, name) == spec.columns, name
     assert store.sql("SELECT run_id, data_digest FROM runs").to_pylist() == [
         {"run_id": "r-old", "data_digest": None}
     ]
+
+
+def test_opening_a_version_3_store_adds_anomaly_scans_and_alerts(tmp_path):
+    path = tmp_path / "v3.duckdb"
+    Store.open(f"duckdb://{path}")
+    con = duckdb.connect(str(path))
+    for name in ("alerts", "scans"):
+        con.execute(f"DROP TABLE {name}")
+    con.execute("INSERT INTO runs (run_id, job, status) VALUES ('r-old', 'scan', 'succeeded')")
+    con.execute("UPDATE _workbench_meta SET value = '3' WHERE key = 'schema_version'")
+    con.close()
+
+    store = Store.open(f"duckdb://{path}")
+
+    assert store.schema_version() == SCHEMA_VERSION == 4
+    with store.reading() as raw:
+        for name in ("alerts", "scans"):
+            assert _columns(raw, name) == TABLES[name].columns, name
+    assert store.table("alerts").count().execute() == 0
+    assert store.sql("SELECT run_id FROM runs").to_pylist() == [{"run_id": "r-old"}]
 
 
 def test_a_store_from_a_newer_workbench_is_refused_with_advice(tmp_path):

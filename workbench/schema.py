@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import duckdb
 
 #: Version of the layout described by :data:`TABLES`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Catalog alias under which the store file is attached to the in-process engine.
 CATALOG = "wb"
@@ -378,6 +378,46 @@ TABLES: dict[str, TableSpec] = {
             description="Incremental co-occurrence: users who interacted with both items (a < b).",
         ),
         TableSpec(
+            "alerts",
+            {
+                "alert_id": "VARCHAR",
+                "scan_id": "VARCHAR",
+                "detector": "VARCHAR",
+                "series_id": "VARCHAR",
+                "ts": "TIMESTAMP",
+                "window_start": "TIMESTAMP",
+                "window_end": "TIMESTAMP",
+                "value": "DOUBLE",
+                "expected": "DOUBLE",
+                "score": "DOUBLE",
+                "threshold": "DOUBLE",
+                "reason": "VARCHAR",
+                "created_at": "TIMESTAMP",
+            },
+            key=("detector", "series_id", "ts"),
+            description="Points a scan flagged: score, threshold, the window scored, and why.",
+        ),
+        TableSpec(
+            "scans",
+            {
+                "scan_id": "VARCHAR",
+                "detector": "VARCHAR",
+                "params": "JSON",
+                "since": "TIMESTAMP",
+                "until": "TIMESTAMP",
+                "series_total": "BIGINT",
+                "series_scanned": "BIGINT",
+                "series_skipped": "JSON",
+                "points": "BIGINT",
+                "alerts": "BIGINT",
+                "started_at": "TIMESTAMP",
+                "finished_at": "TIMESTAMP",
+                "status": "VARCHAR",
+            },
+            key=("scan_id",),
+            description="Broad anomaly scans: what they covered, what the time budget left out.",
+        ),
+        TableSpec(
             "runs",
             {
                 "run_id": "VARCHAR",
@@ -452,8 +492,15 @@ def _migrate_2_to_3(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(spec.create_sql())
 
 
+def _migrate_3_to_4(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 4 adds anomaly scans and the alerts they raise."""
+    for spec in TABLES.values():
+        con.execute(spec.create_sql())
+
+
 #: from_version -> function that brings a store from that version to the next.
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
 }
