@@ -345,6 +345,8 @@ def test_the_command_keeps_parameter_types_prints_json_and_exits_non_zero_on_fai
 
     ran = workbench("run", "trivial.ipynb", "-p", "k=10", "--json")
     assert ran.returncode == 0, ran.stderr
+    # The kernel listens on Unix sockets, not an unencrypted TCP port (ipykernel warns then).
+    assert "without encryption" not in ran.stderr
     summary = json.loads(ran.stdout)
     assert summary["status"] == "succeeded"
     assert summary["results"]["k_type"] == "int" and summary["params"]["k"] == 10

@@ -223,6 +223,26 @@ def _record(run: Run, store: Store, folder: Path, reports_root: Path) -> None:
     write_index(reports_root)
 
 
+def _kernel_manager_class() -> type:
+    """The kernel manager for runs: it talks to the kernel over Unix sockets where it can.
+
+    Jupyter's default is TCP on loopback, unencrypted: any local user could reach a kernel
+    that executes code with the scheduler's rights, and ipykernel warns about it on every
+    run. Unix sockets sit in Jupyter's runtime folder, which only its owner may enter.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class UnixSocketKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return UnixSocketKernelManager
+
+
 def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool) -> str | None:
     """Execute the notebook; the error (with the failing cell) when it failed, else None."""
     import papermill
@@ -237,6 +257,7 @@ def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool
             progress_bar=progress,
             log_output=False,
             execution_timeout=job.timeout,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except PapermillExecutionError as error:
         return f"{error.ename}: {error.evalue} (cell [{error.exec_count}])"
