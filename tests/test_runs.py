@@ -31,7 +31,7 @@ from workbench.runs import (
     recorded,
     run_job,
 )
-from workbench.runs.digests import data_snapshot, notebook_sha256
+from workbench.runs.digests import code_digest, data_snapshot, notebook_sha256
 from workbench.runs.jobs import load_jobs
 from workbench.runs.locks import JobBusy, job_lock
 from workbench.store import Store
@@ -263,7 +263,9 @@ def test_an_undeclared_parameter_is_refused_before_anything_runs(project):
 
 
 @pytest.mark.slow
-def test_a_run_is_recorded_skipped_when_up_to_date_and_rerun_when_anything_changed(project):
+def test_a_run_is_recorded_skipped_when_up_to_date_and_rerun_when_anything_changed(
+    project, monkeypatch
+):
     store, notebook = project["store"], project["notebook"]
     first = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")
     assert first.status == "succeeded"
@@ -292,6 +294,12 @@ def test_a_run_is_recorded_skipped_when_up_to_date_and_rerun_when_anything_chang
         first.run_id,
     ]
     assert new_data.data["batches"] == 1
+
+    # Another workbench (an upgrade, a fix in the package) runs the same job again.
+    monkeypatch.setattr("workbench.runs.execute.code_digest", lambda: "another workbench")
+    upgraded = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")
+    assert upgraded.status == "succeeded" and upgraded.code_digest == "another workbench"
+    assert get_run(store, first.run_id).code_digest == code_digest()
 
     trivial_notebook(notebook, extra="\nrecord('edited', True)")
     edited = run_job(notebook, parameters={"k": 10}, store=store, reports="reports")

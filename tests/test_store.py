@@ -82,7 +82,7 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
     Store.open(f"duckdb://{path}")
     # Take the store back to version 2's layout, with a run recorded then.
     con = duckdb.connect(str(path))
-    for column in ("notebook_sha256", "data_digest", "trigger"):
+    for column in ("notebook_sha256", "data_digest", "trigger", "code_digest"):
         con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     later = ["model_alias_log", "alerts", "scans"]  # alerts and scans came in version 4
     for name in [name for name in TABLES if name.startswith("online_")] + later:
@@ -102,12 +102,13 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
     ]
 
 
-def test_opening_a_version_3_store_adds_anomaly_scans_and_alerts(tmp_path):
+def test_opening_a_version_3_store_adds_anomaly_scans_alerts_and_run_code_digests(tmp_path):
     path = tmp_path / "v3.duckdb"
     Store.open(f"duckdb://{path}")
     con = duckdb.connect(str(path))
     for name in ("alerts", "scans"):
         con.execute(f"DROP TABLE {name}")
+    con.execute("ALTER TABLE runs DROP COLUMN code_digest")
     con.execute("INSERT INTO runs (run_id, job, status) VALUES ('r-old', 'scan', 'succeeded')")
     con.execute("UPDATE _workbench_meta SET value = '3' WHERE key = 'schema_version'")
     con.close()
@@ -116,10 +117,12 @@ def test_opening_a_version_3_store_adds_anomaly_scans_and_alerts(tmp_path):
 
     assert store.schema_version() == SCHEMA_VERSION == 4
     with store.reading() as raw:
-        for name in ("alerts", "scans"):
+        for name in ("alerts", "scans", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name
     assert store.table("alerts").count().execute() == 0
-    assert store.sql("SELECT run_id FROM runs").to_pylist() == [{"run_id": "r-old"}]
+    assert store.sql("SELECT run_id, code_digest FROM runs").to_pylist() == [
+        {"run_id": "r-old", "code_digest": None}
+    ]
 
 
 def test_a_store_from_a_newer_workbench_is_refused_with_advice(tmp_path):

@@ -434,6 +434,7 @@ TABLES: dict[str, TableSpec] = {
                 "notebook_sha256": "VARCHAR",
                 "data_digest": "VARCHAR",
                 "trigger": "VARCHAR",
+                "code_digest": "VARCHAR",
             },
             key=("run_id",),
             description="Notebook runs: parameters, status, outputs and recorded results.",
@@ -493,7 +494,10 @@ def _migrate_2_to_3(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _migrate_3_to_4(con: duckdb.DuckDBPyConnection) -> None:
-    """Version 4 adds anomaly scans and the alerts they raise."""
+    """Version 4 adds anomaly scans and the alerts they raise, and the code a run ran."""
+    # Runs recorded before have no code digest, so they never count as up to date: each
+    # job runs once more on the upgraded workbench.
+    con.execute(f"ALTER TABLE {CATALOG}.main.runs ADD COLUMN IF NOT EXISTS code_digest VARCHAR")
     for spec in TABLES.values():
         con.execute(spec.create_sql())
 

@@ -1,7 +1,8 @@
 """What a run depends on, as digests: the notebook's content and the data it reads.
 
 A run is up to date when a successful run of the same job had the same notebook
-digest, the same parameters and the same data digest; then it is skipped.
+digest, the same parameters, the same data digest and the same workbench code; then
+it is skipped.
 
 - The notebook digest covers each cell's type and source, not outputs or execution
   counts: clearing outputs or re-saving in JupyterLab does not make a run due.
@@ -10,10 +11,13 @@ digest, the same parameters and the same data digest; then it is skipped.
   hash), so re-ingesting a file that is already stored changes nothing. A table
   written by the workbench itself (model aliases, recommendations) is identified by a
   digest of its rows. A job that declares no inputs depends on every ingested batch.
+- The code digest covers the workbench package's Python sources: after an upgrade or a
+  fix in the package, the same notebook on the same data runs again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -81,6 +85,21 @@ def notebook_sha256(path: str | os.PathLike[str]) -> str:
             f"{notebook_path} is not a Jupyter notebook ({error}); run an .ipynb file."
         ) from error
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of the workbench package's Python sources (read once per process).
+
+    Unlike a git sha it does not need a checkout, and it ignores edits outside the
+    package (tests, docs) that cannot change what a notebook computes.
+    """
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _source(source: str | list[str]) -> str:

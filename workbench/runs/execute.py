@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import RunFailed
-from workbench.runs.digests import data_snapshot, notebook_sha256
+from workbench.runs.digests import code_digest, data_snapshot, notebook_sha256
 from workbench.runs.jobs import Job, reports_dir, resolve_job, state_dir
 from workbench.runs.locks import job_lock
 from workbench.runs.parameters import check_parameters, declared_parameters
@@ -104,6 +104,7 @@ def run_job(
             notebook_sha256=notebook_digest,
             params=params,
             data_digest=snapshot.digest,
+            code_digest=code_digest(),
         )
         if previous is not None and previous.output_path and Path(previous.output_path).is_file():
             return _skipped(previous, trigger)
@@ -147,6 +148,7 @@ def _skipped(previous: Run, trigger: str) -> Run:
         results=previous.results,
         notebook_sha256=previous.notebook_sha256,
         data_digest=previous.data_digest,
+        code_digest=previous.code_digest,
         trigger=trigger,
         data=previous.data,
         up_to_date_with=previous.run_id,
@@ -183,6 +185,7 @@ def _execute(
         report_path=str(folder / REPORT_FILE),
         notebook_sha256=notebook_digest,
         data_digest=data_digest,
+        code_digest=code_digest(),
         trigger=trigger,
         data=snapshot,
     )

@@ -37,6 +37,7 @@ _COLUMNS = (
     "notebook_sha256",
     "data_digest",
     "trigger",
+    "code_digest",
 )
 
 
@@ -63,7 +64,7 @@ class Run:
         For a failed run: the exception and the cell it came from.
     results
         What the notebook recorded with :func:`workbench.runs.record`.
-    notebook_sha256, data_digest
+    notebook_sha256, data_digest, code_digest
         What the run depended on (see :mod:`workbench.runs.digests`).
     trigger
         ``manual``, or ``schedule <slot>`` for a scheduled run.
@@ -87,6 +88,7 @@ class Run:
     notebook_sha256: str | None = None
     data_digest: str | None = None
     trigger: str = "manual"
+    code_digest: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     up_to_date_with: str | None = None
 
@@ -158,13 +160,19 @@ def get_run(store: Store, run_id: str) -> Run:
 
 
 def find_up_to_date(
-    store: Store, *, job: str, notebook_sha256: str, params: dict[str, Any], data_digest: str
+    store: Store,
+    *,
+    job: str,
+    notebook_sha256: str,
+    params: dict[str, Any],
+    data_digest: str,
+    code_digest: str,
 ) -> Run | None:
-    """The newest successful run of ``job`` with the same notebook, parameters and data."""
+    """The newest successful run of ``job`` with the same notebook, parameters, data and code."""
     rows = store.sql(
         f"SELECT {_select()} FROM runs WHERE job = ? AND status = ? AND notebook_sha256 = ? "
-        "AND data_digest = ? ORDER BY started_at DESC, run_id DESC",
-        [job, SUCCEEDED, notebook_sha256, data_digest],
+        "AND data_digest = ? AND code_digest = ? ORDER BY started_at DESC, run_id DESC",
+        [job, SUCCEEDED, notebook_sha256, data_digest, code_digest],
     ).to_pylist()
     wanted = canonical_json(params)
     for row in rows:
