@@ -449,6 +449,15 @@ def test_missing_required_column_is_refused_with_a_map_hint(memory_store, tmp_pa
     assert memory_store.count_rows()["batches"] == 0
 
 
+def test_a_json_key_holding_a_nul_character_is_refused_by_name(memory_store, tmp_path):
+    row = {"event_id": "e1", "ts": JAN_1_ISO, "user_id": "u", "event_type": "x", "a\u0000b": 1}
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="NUL character"):
+        ingest(memory_store, path)
+    assert memory_store.count_rows()["batches"] == 0
+
+
 # --- context ------------------------------------------------------------------------------
 
 

@@ -40,6 +40,24 @@ def plain_store_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def metrics_store_url(tmp_path_factory) -> str:
+    """Observations with planted anomalies and their labels, for the labeling app."""
+    from workbench.capture import ingest
+    from workbench.datasets import make_metrics
+
+    data = make_metrics(series=6, days=21, anomaly_rate=0.03, seed=2)
+    url = f"duckdb://{tmp_path_factory.mktemp('metrics') / 'metrics.duckdb'}"
+    store = Store.open(url)
+    for name in ("observations", "labels"):
+        ingest(store, data.tables[name], table=name)
+    return url
+
+
+# The store each app's own tests run on; the others use the music events.
+APP_STORES = {"label_anomalies.py": "metrics_store_url"}
+
+
+@pytest.fixture(scope="module")
 def served_store_url(tmp_path_factory) -> str:
     """Events plus an EASE champion whose lists are precomputed."""
     from workbench.delivery import precompute
@@ -78,17 +96,22 @@ def _run(command: list[str], *, env: dict[str, str] | None = None) -> subprocess
     )
 
 
-def test_both_apps_are_marimo_notebooks():
-    assert {path.name for path in MARIMO_NOTEBOOKS} >= {"explore.py", "recommendations.py"}
+def test_every_app_is_a_marimo_notebook():
+    assert {path.name for path in MARIMO_NOTEBOOKS} >= {
+        "explore.py",
+        "recommendations.py",
+        "label_anomalies.py",
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", MARIMO_NOTEBOOKS, ids=lambda path: path.name)
-def test_pytest_runs_the_notebooks_own_tests_and_they_pass(notebook, plain_store_url):
+def test_pytest_runs_the_notebooks_own_tests_and_they_pass(notebook, request):
     # Under pytest mo.cli_args() is unavailable, so the app falls back to WORKBENCH_STORE.
+    store_url = request.getfixturevalue(APP_STORES.get(notebook.name, "plain_store_url"))
     completed = _run(
         [sys.executable, "-m", "pytest", str(notebook), "-p", "no:cacheprovider", "-q"],
-        env={"WORKBENCH_STORE": plain_store_url},
+        env={"WORKBENCH_STORE": store_url},
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-4000:]
@@ -172,3 +195,24 @@ def test_the_recommendations_app_says_when_no_champion_is_registered(tmp_path, p
     assert _shown("<strong>No champion is registered</strong>") in page
     # --user picks the user; one without events is told what they would get.
     assert _shown("No events of <code>nobody</code> in the store") in page
+
+
+@pytest.mark.slow
+def test_the_labeling_app_shows_the_queue_the_point_and_the_labels_so_far(
+    tmp_path, metrics_store_url
+):
+    page = _export(
+        NOTEBOOKS / "label_anomalies.py", tmp_path, metrics_store_url, "--labeler", "ann"
+    )
+    assert "Label anomalies" in page
+    assert "Queue: pick a point" in page
+    assert "in the queue because" in page  # the first queued point is shown with its reason
+    assert "Labels so far" in page
+    # The planted labels are graded: the detectors' table is on the page.
+    assert "window_iforest" in page and "supervised" in page
+
+
+@pytest.mark.slow
+def test_the_labeling_app_says_when_the_store_has_no_observations(tmp_path, plain_store_url):
+    page = _export(NOTEBOOKS / "label_anomalies.py", tmp_path, plain_store_url)
+    assert "has no observations" in page

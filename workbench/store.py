@@ -270,7 +270,7 @@ class Store:
     >>> store.table("events").count().execute()
     0
     >>> store.schema_version()
-    3
+    4
     """
 
     def __init__(self, url: str, *, lock_timeout: float) -> None:

@@ -256,6 +256,12 @@ def check_column_names(names: list[str], where: str) -> None:
         raise IngestError(
             f"{where} has columns named {clashes}; names starting with __wb_ are reserved."
         )
+    # DuckDB cuts a name at a NUL character, so such a column would collide with another.
+    nul = [n for n in names if "\x00" in n]
+    if nul:
+        raise IngestError(
+            f"{where} has column names holding a NUL character ({nul!r}); rename them."
+        )
     seen: set[str] = set()
     for name in names:
         if name in seen:

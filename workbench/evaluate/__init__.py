@@ -27,6 +27,9 @@ table with percentile bootstrap intervals (:func:`bootstrap_interval`);
     table = evaluate_recommenders({"pop": Popular(), "als": ALS()}, train, test, k=[5, 10, 20])
     plot_model_comparison(table)
 
+Anomaly detectors are evaluated by :mod:`workbench.evaluate.anomaly` (ROC-AUC,
+PR-AUC, precision at an alert budget, event recall, detection delay, NAB score).
+
 Quick check:
 
 >>> from workbench.evaluate import ndcg_at_k_score

@@ -1,0 +1,422 @@
+"""Anomaly detectors and thresholds: the estimator contract, causality, budgets, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_set_params,
+)
+
+from workbench.anomaly.detectors import (
+    DETECTORS,
+    GaussianDetector,
+    SeasonalDetector,
+    make_detector,
+    window_features,
+)
+from workbench.anomaly.thresholds import AlertBudget, FalseAlarmRate, parse_threshold
+from workbench.datasets import make_metrics
+from workbench.exceptions import InvalidArgument, WorkbenchError
+
+SERIES = [name for name, cls in DETECTORS.items() if cls.kind == "series"]
+UNSUPERVISED_SERIES = [name for name in SERIES if name != "supervised"]
+TABULAR = [name for name, cls in DETECTORS.items() if cls.kind == "tabular"]
+
+
+def truth_labels(metrics, observations: pd.DataFrame) -> np.ndarray:
+    """1 for every planted anomalous point, 0 for every other point."""
+    labels = np.zeros(len(observations))
+    ts = observations["ts"].dt.tz_localize(None) if observations["ts"].dt.tz else observations["ts"]
+    for episode in metrics.truth["anomalies"]:
+        start = pd.Timestamp(episode["start"]).tz_localize(None)
+        end = pd.Timestamp(episode["end"]).tz_localize(None)
+        inside = (observations["series_id"] == episode["series_id"]) & ts.between(start, end)
+        labels[inside.to_numpy()] = 1
+    return labels
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    return make_metrics(series=12, days=14, seed=2, anomaly_rate=0.03)
+
+
+@pytest.fixture(scope="module")
+def observations(metrics) -> pd.DataFrame:
+    return metrics.tables["observations"].to_pandas()
+
+
+@pytest.fixture(scope="module")
+def labels(metrics, observations) -> np.ndarray:
+    return truth_labels(metrics, observations)
+
+
+def fitted(name: str, observations: pd.DataFrame, labels: np.ndarray):
+    detector = make_detector(name)
+    return detector.fit(observations, labels if name == "supervised" else None)
+
+
+# --- thresholds ------------------------------------------------------------------------
+
+
+def test_alert_budget_gives_about_the_budgeted_alerts_on_clean_data():
+    clean = make_metrics(series=6, days=14, seed=5, anomaly_rate=0.0)
+    points = clean.tables["observations"].to_pandas()
+    for budget, periods in ((AlertBudget(1, "1d"), 6 * 14), (AlertBudget(2, "7d"), 6 * 2 * 2)):
+        detector = SeasonalDetector(threshold=budget).fit(points)
+        alerts = int(detector.predict(points).sum())
+        assert 0.8 * periods <= alerts <= periods
+
+
+def test_alert_budget_holds_on_new_data_from_the_same_process():
+    train = make_metrics(series=6, days=21, seed=6, anomaly_rate=0.0).tables["observations"]
+    later = make_metrics(series=6, days=21, seed=7, anomaly_rate=0.0).tables["observations"]
+    detector = GaussianDetector(threshold=AlertBudget(2, "1d")).fit(train.to_pandas())
+    alerts = int(detector.predict(later.to_pandas()).sum())
+    assert 0.5 * 2 * 6 * 21 <= alerts <= 1.5 * 2 * 6 * 21
+
+
+def test_false_alarm_rate_counts_only_known_normal_points():
+    scores = np.r_[np.linspace(0, 1, 1000), np.full(50, 10.0)]
+    labels = np.r_[np.zeros(1000), np.ones(50)]
+    threshold = FalseAlarmRate(0.01).threshold(scores, None, labels)
+    assert (scores[labels == 0] > threshold).mean() <= 0.01
+    assert (scores[labels == 1] > threshold).all()
+    # Without labels the anomalies themselves use up the rate.
+    blind = FalseAlarmRate(0.01).threshold(scores, None)
+    assert (scores > blind).sum() <= 10
+
+
+def test_false_alarm_rate_bounds_false_alarms_of_a_detector(observations, labels):
+    detector = SeasonalDetector(threshold=FalseAlarmRate(0.005)).fit(observations, labels)
+    flagged = detector.predict(observations)
+    scored = ~np.isnan(detector.score(observations))
+    normal = (labels == 0) & scored
+    assert flagged[normal].mean() <= 0.005
+    assert flagged[(labels == 1) & scored].mean() > 20 * 0.005
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2/1d", AlertBudget(2.0, "1d")),
+        ("1/7d", AlertBudget(1.0, "7d")),
+        ("0.5/12h", AlertBudget(0.5, "12h")),
+        ("fpr:0.001", FalseAlarmRate(0.001)),
+        ("FPR: 0.01", FalseAlarmRate(0.01)),
+    ],
+)
+def test_parse_threshold_reads_the_text_forms_and_writes_them_back(text, expected):
+    parsed = parse_threshold(text)
+    assert parsed == expected
+    assert parse_threshold(str(parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    "text", ["", "2", "two/1d", "2/1 fortnight", "fpr:lots", "fpr:1.5", "-1/1d"]
+)
+def test_parse_threshold_rejects_other_text_with_the_forms_it_takes(text):
+    with pytest.raises(InvalidArgument, match=r"fpr|per|rate|alerts"):
+        parse_threshold(text)
+
+
+def test_alert_budget_rejects_a_negative_or_zero_period():
+    with pytest.raises(InvalidArgument, match="positive"):
+        AlertBudget(1, dt.timedelta(0))
+    with pytest.raises(InvalidArgument, match="alerts"):
+        AlertBudget(-1, "1d")
+
+
+def test_threshold_without_any_scored_point_says_to_fit_on_more_history():
+    points = pd.DataFrame(
+        {"series_id": "a", "ts": pd.date_range("2026-01-01", periods=5, freq="h"), "value": 1.0}
+    )
+    with pytest.raises(InvalidArgument, match="longer history"):
+        SeasonalDetector().fit(points)
+
+
+# --- the estimator contract ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_detectors_follow_the_scikit_learn_parameter_contract(name):
+    detector = make_detector(name)
+    check_no_attributes_set_in_init(name, detector)
+    check_get_params_invariance(name, detector)
+    check_set_params(name, detector)
+    # (sklearn's check_parameters_default_constructible allows only builtin types as
+    # defaults; the thresholds are frozen dataclasses, so the same promise is checked here.)
+    defaults = inspect.signature(DETECTORS[name]).parameters
+    assert {p: v.default for p, v in defaults.items()} == detector.get_params()
+    copy = clone(detector)
+    assert copy.get_params() == detector.get_params()
+    assert DETECTORS[name].kind in {"series", "tabular"}
+
+
+def test_clone_keeps_parameters_and_drops_learned_state(observations):
+    detector = SeasonalDetector(history=5, threshold="2/1d").fit(observations)
+    copy = clone(detector)
+    assert copy.get_params()["history"] == 5
+    assert copy.get_params()["threshold"] == "2/1d"
+    assert not hasattr(copy, "threshold_")
+    with pytest.raises(InvalidArgument, match="not fitted"):
+        copy.score(observations)
+
+
+def test_thresholds_may_be_given_as_text(observations):
+    detector = SeasonalDetector(threshold="fpr:0.01").fit(observations)
+    scores = detector.score(observations)
+    assert (scores[~np.isnan(scores)] > detector.threshold_).mean() <= 0.01
+    with pytest.raises(InvalidArgument, match="ALERTS/PERIOD"):
+        SeasonalDetector(threshold="often").fit(observations)
+
+
+def test_default_thresholds_are_a_daily_budget_for_series_and_a_rate_for_tables():
+    assert SeasonalDetector().threshold == AlertBudget(1, "1d")
+    assert make_detector("iforest").threshold == FalseAlarmRate(0.01)
+
+
+# --- series detectors: behaviour a person relies on -------------------------------------
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_scores_are_causal_a_prefix_scores_the_same_after_more_points_arrive(
+    name, observations, labels
+):
+    detector = fitted(name, observations, labels)
+    cut = observations["ts"].sort_values().iloc[len(observations) * 2 // 3]
+    prefix = observations[observations["ts"] < cut]
+    full = detector.score(observations)[observations["ts"].to_numpy() < cut]
+    np.testing.assert_allclose(detector.score(prefix), full, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_results_come_back_in_the_callers_row_order(name, observations, labels):
+    detector = fitted(name, observations, labels)
+    shuffled = observations.sample(frac=1.0, random_state=0)
+    expected = pd.Series(detector.score(observations), index=observations.index)
+    np.testing.assert_allclose(
+        detector.score(shuffled), expected.loc[shuffled.index].to_numpy(), equal_nan=True
+    )
+
+
+@pytest.mark.parametrize("name", UNSUPERVISED_SERIES)
+def test_planted_spikes_score_far_above_normal_points(name, metrics, observations, labels):
+    detector = fitted(name, observations, labels)
+    scores = detector.score(observations)
+    ts = observations["ts"].dt.tz_localize(None)
+    spikes = [
+        (
+            (observations["series_id"] == e["series_id"])
+            & (ts == pd.Timestamp(e["start"]).tz_localize(None))
+        ).to_numpy()
+        for e in metrics.truth["anomalies"]
+        if e["kind"] == "spike"
+    ]
+    spike_scores = np.array([scores[mask][0] for mask in spikes])
+    spike_scores = spike_scores[~np.isnan(spike_scores)]
+    normal = scores[(labels == 0) & ~np.isnan(scores)]
+    assert spike_scores.size >= 5
+    assert np.median(spike_scores) > np.quantile(normal, 0.99)
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_warm_up_points_are_reported_not_dropped(name, observations, labels):
+    detector = fitted(name, observations, labels)
+    scores = detector.score(observations)
+    explained = detector.explain(observations)
+    assert len(scores) == len(explained) == len(observations)
+    warm = np.isnan(scores)
+    assert warm.sum() == detector.n_warmup_ > 0
+    assert explained.loc[warm, "reason"].str.startswith("not scored").all()
+    assert (detector.predict(observations)[warm] == 0).all()
+    first = observations["ts"] == observations["ts"].min()
+    assert warm[first.to_numpy()].all()
+
+
+@pytest.mark.parametrize("name", ["gaussian", "seasonal"])
+def test_the_band_holds_exactly_the_values_that_do_not_alert(name, observations):
+    detector = make_detector(name).fit(observations)
+    explained = detector.explain(observations)
+    flagged = detector.predict(observations) == 1
+    value = observations["value"].to_numpy()
+    inside = (value >= explained["low"]) & (value <= explained["high"])
+    scored = explained["score"].notna().to_numpy()
+    assert flagged.sum() > 0
+    assert not inside[flagged].any()
+    assert inside[scored & ~flagged].all()
+    reason = explained.loc[flagged, "reason"].iloc[0]
+    assert "SDs" in reason and "band" in reason and "over the threshold" in reason
+
+
+def test_window_iforest_names_the_features_that_deviate(observations):
+    detector = make_detector("window_iforest").fit(observations)
+    explained = detector.explain(observations)
+    top = explained.loc[explained["score"].idxmax(), "reason"]
+    assert "above the threshold" in top and "most unusual:" in top
+
+
+def test_supervised_needs_labels_of_both_classes_and_says_how_many(observations, labels):
+    with pytest.raises(InvalidArgument, match=r"at least 5 labelled anomalous .* got 0"):
+        make_detector("supervised").fit(observations)
+    only_normal = np.where(labels == 1, np.nan, labels)
+    with pytest.raises(InvalidArgument, match="got 0 anomalous"):
+        make_detector("supervised").fit(observations, only_normal)
+
+
+def test_supervised_learns_from_other_series_and_ranks_anomalies_first(labels):
+    train = make_metrics(series=8, days=14, seed=11, anomaly_rate=0.02)
+    test = make_metrics(series=8, days=14, seed=12, anomaly_rate=0.02)
+    train_points = train.tables["observations"].to_pandas()
+    test_points = test.tables["observations"].to_pandas()
+    detector = make_detector("supervised").fit(train_points, truth_labels(train, train_points))
+    scores = detector.score(test_points)
+    truth = truth_labels(test, test_points)
+    scored = ~np.isnan(scores)
+    assert scores[scored & (truth == 1)].mean() > 5 * scores[scored & (truth == 0)].mean()
+
+
+def test_series_without_two_points_per_period_get_a_robust_level():
+    rng = np.random.default_rng(0)
+    values = rng.normal(100, 1, 60)
+    values[-1] = 130
+    points = pd.DataFrame(
+        {
+            "series_id": "daily",
+            "ts": pd.date_range("2026-01-01", periods=60, freq="D"),
+            "value": values,
+        }
+    )
+    detector = SeasonalDetector(period="1d").fit(points)
+    scores = detector.score(points)
+    assert np.nanargmax(scores) == 59
+    assert detector.explain(points)["expected"].iloc[-1] == pytest.approx(100, abs=1)
+
+
+def test_window_features_see_only_the_past(observations):
+    features = window_features(observations)
+    cut = observations["ts"].sort_values().iloc[len(observations) // 2]
+    early = observations["ts"] < cut
+    np.testing.assert_allclose(
+        window_features(observations[early]).to_numpy(),
+        features[early.to_numpy()].to_numpy(),
+        equal_nan=True,
+    )
+    assert {"z_1d", "z_7d", "count_7d", "step_z", "lag_1d_z"} <= set(features.columns)
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+def _points(**changes) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "series_id": "a",
+            "ts": pd.date_range("2026-01-01", periods=100, freq="h"),
+            "value": np.arange(100.0),
+        }
+    )
+    return frame.assign(**changes)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (_points().drop(columns="value"), "lacks the column"),
+        (_points(value=["x"] * 100), "must be numeric"),
+        (_points().iloc[:0], "no rows"),
+        (_points(value=np.r_[np.nan, np.arange(99.0)]), "missing or infinite"),
+        (_points(ts=["2026-01-01"] * 100), "datetime"),
+        (pd.concat([_points(), _points()]), "repeated"),
+        ("observations.csv", "DataFrame"),
+    ],
+)
+@pytest.mark.parametrize("name", ["gaussian", "seasonal", "window_iforest"])
+def test_bad_observations_get_a_clear_error(name, frame, message):
+    with pytest.raises(InvalidArgument, match=message):
+        make_detector(name).fit(frame)
+
+
+def test_unknown_detector_lists_the_names():
+    with pytest.raises(InvalidArgument, match=r"Did you mean 'seasonal'.*gaussian") as error:
+        make_detector("seasonl")
+    assert isinstance(error.value, WorkbenchError)
+    with pytest.raises(InvalidArgument, match="no parameter windw"):
+        make_detector("gaussian", windw="1d")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"window": "soon"}, "window"), ({"min_points": 1}, "min_points")],
+)
+def test_bad_parameters_are_reported_at_fit(params, message):
+    with pytest.raises(InvalidArgument, match=message):
+        GaussianDetector(**params).fit(_points())
+
+
+# --- tabular detectors ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cases():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(400, 4)), columns=["amount", "items", "age", "hour"])
+    frame.loc[:9, "amount"] = np.linspace(10.0, 30.0, 10)  # ten cases with an absurd amount
+    truth = np.r_[np.ones(10), np.zeros(390)]
+    return frame, truth
+
+
+@pytest.mark.parametrize("name", ["iforest", "lof"])
+def test_tabular_detectors_rank_planted_outliers_first_and_name_the_feature(name, cases):
+    frame, truth = cases
+    train, test = frame.iloc[::2], frame.iloc[1::2]
+    detector = make_detector(name).fit(train)
+    scores = detector.score(test)
+    ranked = np.argsort(-scores)
+    # Every planted case is in the top 5% of 200, the most anomalous one first.
+    assert truth[1::2][ranked[:10]].sum() == truth[1::2].sum() == 5
+    top = ranked[:1]
+    explained = detector.explain(test)
+    assert explained.loc[top[0], "contributions"].startswith("amount +")
+    assert (detector.predict(train) == 1).mean() <= 0.05
+
+
+def test_tabular_supervised_needs_both_classes_and_learns_them(cases):
+    from sklearn.metrics import roc_auc_score
+
+    frame, _ = cases
+    with pytest.raises(InvalidArgument, match="got 0 anomalous and 0 normal"):
+        make_detector("tabular_supervised").fit(frame)
+    # Fraud that a person recognizes only in combination: many items at an odd hour.
+    truth = ((frame["items"] > 0.8) & (frame["hour"] > 0.8)).to_numpy(dtype=float)
+    detector = make_detector("tabular_supervised").fit(frame.iloc[::2], truth[::2])
+    assert detector.n_labels_["anomalous"] >= 5
+    assert roc_auc_score(truth[1::2], detector.score(frame.iloc[1::2])) > 0.95
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"a": ["x", "y"]}), "non-numeric"),
+        (pd.DataFrame({"a": [1.0, np.nan]}), "missing or infinite"),
+        (pd.DataFrame(), "no rows"),
+    ],
+)
+@pytest.mark.parametrize("name", TABULAR)
+def test_bad_features_get_a_clear_error(name, frame, message):
+    with pytest.raises(InvalidArgument, match=message):
+        make_detector(name).fit(frame, np.zeros(len(frame)))
+
+
+def test_tabular_scoring_needs_the_fitted_columns(cases):
+    frame, _ = cases
+    detector = make_detector("iforest").fit(frame)
+    with pytest.raises(InvalidArgument, match="same features"):
+        detector.score(frame[["items", "amount", "age", "hour"]])

@@ -1,0 +1,62 @@
+"""Anomaly detection: detectors, broad scans, deep dives, and the labeling loop.
+
+- Detectors (:data:`DETECTORS`, :func:`make_detector`) follow the scikit-learn
+  contract, with ``score`` higher for more anomalous points and a threshold set by
+  an alert budget or a false-alarm rate (:class:`AlertBudget`, :class:`FalseAlarmRate`).
+- Broad: :func:`scan` scores every series over a window within a time budget and
+  writes ``alerts`` and a ``scans`` row; :func:`detector_quality` grades every
+  detector on the window's labels.
+- Deep: :func:`investigate` looks at one series around one moment: decomposition,
+  co-moving series, similar past incidents, the window features that deviate.
+- Labeling: :func:`labeling_queue` orders points by what a label would teach
+  (uncertainty and diversity); :func:`label` records a vote; :func:`reconcile`
+  settles each target by majority; :func:`train_from_labels` fits the supervised
+  detector that ``scan(detector="auto")`` uses once labels allow.
+
+Importing this package is cheap; each name loads its module (and scikit-learn,
+statsmodels, Altair behind it) on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "DETECTORS": "detectors",
+    "make_detector": "detectors",
+    "window_features": "detectors",
+    "AlertBudget": "thresholds",
+    "FalseAlarmRate": "thresholds",
+    "parse_threshold": "thresholds",
+    "load_observations": "observations",
+    "ScanReport": "scans",
+    "scan": "scans",
+    "Investigation": "investigation",
+    "investigate": "investigation",
+    "agreement_rate": "labeling",
+    "label": "labeling",
+    "labeling_queue": "labeling",
+    "point_target": "labeling",
+    "reconcile": "labeling",
+    "train_from_labels": "labeling",
+    "detector_quality": "quality",
+    "plot_alerts_overview": "charts",
+    "plot_decomposition": "charts",
+    "plot_series_band": "charts",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'workbench.anomaly' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"workbench.anomaly.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,266 @@
+"""Checking detector inputs, and the trailing-window features every series detector reads.
+
+Observations arrive in any row order; detectors work on a copy sorted by
+series and time and hand results back in the caller's order. Window features
+come from :func:`workbench.features.series_rolling_features` (an Ibis
+expression) executed on an in-memory DuckDB connection, so the detectors and
+the feature tables of the store compute "the trailing window" the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from workbench.exceptions import InvalidArgument
+
+SERIES_COLUMNS = ("series_id", "ts", "value")
+#: Trailing windows of :func:`window_features`, as suffixes of its columns.
+DEFAULT_WINDOWS = ("1d", "7d")
+# A window's standard deviation is floored at this share of its mean's size (and at
+# _TINY), so a flat series still gives finite scores when it finally moves.
+_RELATIVE_FLOOR = 1e-6
+_TINY = 1e-12
+
+
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+def check_observations(X: object, *, argument: str = "X") -> tuple[pd.DataFrame, np.ndarray]:
+    """Validate an observations frame; return it sorted by series and time, and the row order.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        ``series_id`` (str), ``ts`` (naive UTC datetime64), ``value`` (float64), sorted
+        by series then time, with a fresh index.
+    order : numpy.ndarray
+        ``frame``'s row ``i`` is the caller's row ``order[i]``.
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise InvalidArgument(
+            f"{argument} must be a pandas DataFrame of observations with columns "
+            f"series_id, ts, value; got {type(X).__name__}. Load one with "
+            "store.table('observations').to_pandas()."
+        )
+    missing = [c for c in SERIES_COLUMNS if c not in X.columns]
+    if missing:
+        raise InvalidArgument(
+            f"{argument} lacks the column(s) {', '.join(missing)}; observations need "
+            f"series_id, ts and value, and it has {', '.join(map(str, X.columns)) or 'none'}."
+        )
+    if X.empty:
+        raise InvalidArgument(
+            f"{argument} has no rows; pass at least one series with some history."
+        )
+    series_id = X["series_id"]
+    if series_id.isna().any():
+        raise InvalidArgument(
+            f"{argument}.series_id is missing on {int(series_id.isna().sum())} row(s); "
+            "every point must name its series."
+        )
+    value = X["value"]
+    if _is_text(value) or pd.api.types.is_bool_dtype(value):
+        numeric = pd.to_numeric(value, errors="coerce")
+        bad = value[numeric.isna() & value.notna()]
+        example = bad.iloc[0] if len(bad) else value.iloc[0]
+        raise InvalidArgument(
+            f"{argument}.value must be numeric, got dtype {value.dtype} with e.g. {example!r} "
+            "in it; convert it (and drop or fix the rows that are not numbers) first."
+        )
+    if not pd.api.types.is_numeric_dtype(value):
+        raise InvalidArgument(f"{argument}.value must be numeric, got dtype {value.dtype}.")
+    value = value.astype("float64")
+    if not np.isfinite(value.to_numpy()).all():
+        bad = int((~np.isfinite(value.to_numpy())).sum())
+        raise InvalidArgument(
+            f"{argument}.value has {bad} missing or infinite value(s); a detector cannot "
+            "judge a point it cannot see. Drop those rows, or fill them, before scoring."
+        )
+    ts = X["ts"]
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        raise InvalidArgument(
+            f"{argument}.ts must be a datetime column, got dtype {ts.dtype}; convert it with "
+            "pandas.to_datetime(frame['ts'], utc=True)."
+        )
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    if ts.isna().any():
+        raise InvalidArgument(
+            f"{argument}.ts is missing on {int(ts.isna().sum())} row(s); every point needs a time."
+        )
+    frame = pd.DataFrame(
+        {
+            "series_id": series_id.astype(str).to_numpy(),
+            "ts": ts.to_numpy().astype("datetime64[us]"),
+            "value": value.to_numpy(),
+        }
+    )
+    order = np.lexsort((frame["ts"].to_numpy(), frame["series_id"].to_numpy()))
+    frame = frame.iloc[order].reset_index(drop=True)
+    repeated = frame.duplicated(["series_id", "ts"])
+    if repeated.any():
+        first = frame.loc[repeated].iloc[0]
+        raise InvalidArgument(
+            f"{argument} has {int(repeated.sum())} repeated (series_id, ts) point(s), e.g. "
+            f"{first['series_id']!r} at {first['ts']}; keep one value per series and time."
+        )
+    return frame, order
+
+
+def restore_order(values: np.ndarray | pd.DataFrame, order: np.ndarray):
+    """Put per-row results computed on the sorted frame back in the caller's row order."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
+    if isinstance(values, pd.DataFrame):
+        return values.iloc[inverse].reset_index(drop=True)
+    return np.asarray(values)[inverse]
+
+
+def parse_window(name: str, window: str | dt.timedelta) -> dt.timedelta:
+    """A positive window such as ``"1d"``, ``"6h"`` or a timedelta, in whole seconds."""
+    from workbench.anomaly.thresholds import _as_period
+
+    try:
+        duration = _as_period(window)
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"{name} must be a duration such as '1d', '6h' or '7d', got {window!r}."
+        ) from None
+    if duration.microseconds or duration.total_seconds() < 1:
+        raise InvalidArgument(f"{name} must be a whole number of seconds, got {window!r}.")
+    return duration
+
+
+def suffix(duration: dt.timedelta) -> str:
+    """The column suffix :func:`series_rolling_features` gives a window."""
+    from workbench.features.helpers import duration_suffix
+
+    return duration_suffix(duration)
+
+
+def floor_scale(std: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """A spread safe to divide by: tiny or zero spreads are raised to a small floor."""
+    floor = np.maximum(np.abs(center) * _RELATIVE_FLOOR, _TINY)
+    return np.where(np.isnan(std), np.nan, np.maximum(np.nan_to_num(std), floor))
+
+
+def rolling_statistics(frame: pd.DataFrame, windows: tuple[dt.timedelta, ...]) -> pd.DataFrame:
+    """Trailing mean/std/min/max/count per point of a sorted frame, the point excluded.
+
+    Runs :func:`workbench.features.series_rolling_features` on an in-memory
+    DuckDB connection and aligns the result with ``frame``'s rows.
+    """
+    import ibis
+
+    from workbench.features import series_rolling_features
+
+    con = ibis.duckdb.connect()
+    try:
+        points = ibis.memtable(frame[["series_id", "ts", "value"]])
+        expression = series_rolling_features(points, windows=list(windows))
+        stats = con.to_pandas(expression)
+    finally:
+        con.disconnect()
+    stats = stats.rename(columns={"feature_ts": "ts"})
+    stats["ts"] = stats["ts"].to_numpy().astype("datetime64[us]")
+    merged = frame[["series_id", "ts"]].merge(stats, on=["series_id", "ts"], how="left")
+    return merged.drop(columns=["series_id", "ts"])
+
+
+def _lagged(frame: pd.DataFrame, lag: dt.timedelta) -> np.ndarray:
+    """Each point's series value exactly ``lag`` earlier, NaN when there is none."""
+    earlier = frame[["series_id", "ts", "value"]].copy()
+    earlier["ts"] = earlier["ts"] + pd.Timedelta(lag)
+    merged = frame[["series_id", "ts"]].merge(earlier, on=["series_id", "ts"], how="left")
+    return merged["value"].to_numpy(dtype=float)
+
+
+def sorted_window_features(
+    frame: pd.DataFrame, windows: tuple[dt.timedelta, ...] | None = None
+) -> pd.DataFrame:
+    """:func:`window_features` of a frame already checked and sorted."""
+    if windows is None:
+        windows = tuple(parse_window("window", w) for w in DEFAULT_WINDOWS)
+    windows = tuple(sorted(set(windows)))
+    stats = rolling_statistics(frame, windows)
+    value = frame["value"].to_numpy(dtype=float)
+    out = {"value": value}
+    for window in windows:
+        name = suffix(window)
+        mean = stats[f"mean_{name}"].to_numpy(dtype=float)
+        std = stats[f"std_{name}"].to_numpy(dtype=float)
+        low = stats[f"min_{name}"].to_numpy(dtype=float)
+        high = stats[f"max_{name}"].to_numpy(dtype=float)
+        count = stats[f"count_{name}"].fillna(0).to_numpy(dtype=float)
+        scale = floor_scale(std, mean)
+        out[f"mean_{name}"] = mean
+        out[f"std_{name}"] = std
+        out[f"min_{name}"] = low
+        out[f"max_{name}"] = high
+        out[f"count_{name}"] = count
+        out[f"z_{name}"] = (value - mean) / scale
+        # Where the value sits against the window's range, in window spreads: 0 inside it.
+        out[f"beyond_{name}"] = (np.maximum(value - high, 0) - np.maximum(low - value, 0)) / scale
+    longest, shortest = suffix(windows[-1]), suffix(windows[0])
+    scale = floor_scale(out[f"std_{longest}"], out[f"mean_{longest}"])
+    previous = frame.groupby("series_id", sort=False)["value"].shift(1).to_numpy(dtype=float)
+    out["step_z"] = (value - previous) / scale
+    # The same time one cycle (the shortest window) earlier: a cheap seasonal difference.
+    out[f"lag_{shortest}_z"] = (value - _lagged(frame, windows[0])) / scale
+    return pd.DataFrame(out)
+
+
+def window_features(X: pd.DataFrame, *, windows=DEFAULT_WINDOWS) -> pd.DataFrame:
+    """Per-point features of each series' trailing windows, in ``X``'s row order.
+
+    Every feature of a point is computed from the points of its series strictly
+    before it (and the point's own value), so features of the past never change
+    when later points arrive.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Observations: ``series_id``, ``ts``, ``value``, any row order.
+    windows : sequence of str or timedelta
+        Trailing windows, e.g. ``("1d", "7d")``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``value``; per window ``W``: ``mean_W``, ``std_W``, ``min_W``, ``max_W``,
+        ``count_W`` (from :func:`workbench.features.series_rolling_features`),
+        ``z_W`` (value minus the mean, in standard deviations) and ``beyond_W``
+        (how far outside the window's min-max range, in standard deviations);
+        then ``step_z`` (change from the previous point) and ``lag_W_z`` (change
+        from the same time one shortest window earlier), both in standard
+        deviations of the longest window. NaN where the history is too short.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``X`` is not a valid observations frame or a window is not a duration.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> points = pd.DataFrame({"series_id": "a",
+    ...                        "ts": pd.date_range("2026-01-01", periods=4, freq="h"),
+    ...                        "value": [1.0, 3.0, 2.0, 9.0]})
+    >>> window_features(points, windows=["1d"])[["mean_1d", "count_1d", "step_z"]]
+       mean_1d  count_1d    step_z
+    0      NaN       0.0       NaN
+    1      1.0       1.0       NaN
+    2      2.0       2.0 -0.707107
+    3      2.0       3.0  7.000000
+    """
+    frame, order = check_observations(X)
+    if isinstance(windows, str | dt.timedelta):
+        windows = [windows]
+    parsed = tuple(parse_window("each window", w) for w in windows)
+    if not parsed:
+        raise InvalidArgument("windows must hold at least one window, e.g. ('1d', '7d').")
+    return restore_order(sorted_window_features(frame, parsed), order)

@@ -1,0 +1,281 @@
+"""Series detectors that learn from window features: Isolation Forest and a supervised model.
+
+Both read the trailing-window features of :func:`window_features` that are free
+of each series' scale (deviations in standard deviations), so one model serves
+series of very different levels. Their scores are not distances from one
+expected value, so they report the trailing mean as the expectation, no band,
+and name the features that deviate most instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from workbench.anomaly.detectors._frames import (
+    DEFAULT_WINDOWS,
+    parse_window,
+    sorted_window_features,
+    suffix,
+)
+from workbench.anomaly.detectors.base import Judgement, SeriesDetector
+from workbench.anomaly.detectors.baselines import (
+    MAD_TO_SD,
+    GaussianDetector,
+    SeasonalDetector,
+    _positive_int,
+)
+from workbench.anomaly.thresholds import SERIES_DEFAULT
+from workbench.exceptions import InvalidArgument
+
+
+def _windows(windows) -> tuple:
+    if isinstance(windows, str):
+        windows = [windows]
+    parsed = tuple(sorted({parse_window("each window", w) for w in windows}))
+    if not parsed:
+        raise InvalidArgument("windows must hold at least one window, e.g. ('1d', '7d').")
+    return parsed
+
+
+def scale_free_columns(windows: tuple) -> list[str]:
+    """The window features that compare a point with its own series' past, unit-free."""
+    columns = []
+    for window in windows:
+        columns += [f"z_{suffix(window)}", f"beyond_{suffix(window)}"]
+    return [*columns, "step_z", f"lag_{suffix(windows[0])}_z"]
+
+
+def _describe_outliers(features: pd.DataFrame, center: np.ndarray, spread: np.ndarray) -> list:
+    """Per row, the two features furthest from their fit-data median, as text."""
+    deviation = (features.to_numpy(dtype=float) - center) / spread
+    names = features.columns.to_numpy()
+    texts = []
+    for row in deviation:
+        size = np.nan_to_num(np.abs(row), nan=-1.0)
+        top = np.argsort(-size)[:2]
+        texts.append(
+            "most unusual: "
+            + ", ".join(f"{names[j]} {row[j]:+.1f} SDs from typical" for j in top if size[j] >= 0)
+        )
+    return texts
+
+
+class _WindowModel(SeriesDetector):
+    """Shared plumbing: window features, the warm-up rule and feature summaries."""
+
+    def _features(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+        windows = _windows(self.windows)
+        features = sorted_window_features(frame, windows)
+        shortest, longest = suffix(windows[0]), suffix(windows[-1])
+        count = features[f"count_{shortest}"].to_numpy()
+        ready = (count >= self.min_points) & (features[f"count_{longest}"].to_numpy() >= 2)
+        model_input = features[scale_free_columns(windows)]
+        return features, model_input, ready
+
+    def _warmup(self, features: pd.DataFrame, ready: np.ndarray) -> np.ndarray:
+        name = suffix(_windows(self.windows)[0])
+        counts = features[f"count_{name}"].to_numpy(dtype=int)
+        return np.where(
+            ready,
+            "",
+            [f"only {c} point(s) in the {name} before it, needs {self.min_points}" for c in counts],
+        )
+
+    def _summarize(self, model_input: pd.DataFrame, ready: np.ndarray) -> None:
+        known = model_input.to_numpy(dtype=float)[ready]
+        self.feature_center_ = np.nanmedian(known, axis=0)
+        spread = MAD_TO_SD * np.nanmedian(np.abs(known - self.feature_center_), axis=0)
+        self.feature_spread_ = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+
+    def _check_params(self) -> None:
+        _windows(self.windows)
+        _positive_int("min_points", self.min_points, 2)
+
+
+class WindowIsolationForest(_WindowModel):
+    """Isolation Forest (scikit-learn) over each point's trailing-window features.
+
+    Learns what normal windows look like across all series of the fit data
+    (points labelled 1 are left out of training) and scores how easily a
+    point's window features are isolated. A missing step or one-cycle-ago
+    difference (a gap in the series) counts as no change.
+
+    Parameters
+    ----------
+    windows : sequence of str
+        Trailing windows of the features, shortest first matters for the warm-up.
+    min_points : int
+        Fewest points in the shortest window for a point to be scored.
+    n_estimators : int
+        Trees in the forest.
+    random_state : int
+        Seed, so fits repeat exactly.
+    threshold : AlertBudget, FalseAlarmRate or str
+        How ``fit`` sets ``threshold_``.
+
+    Attributes
+    ----------
+    model_ : sklearn.ensemble.IsolationForest
+    threshold_ : float
+    """
+
+    def __init__(
+        self,
+        *,
+        windows=DEFAULT_WINDOWS,
+        min_points=12,
+        n_estimators=200,
+        random_state=0,
+        threshold=SERIES_DEFAULT,
+    ):
+        self.windows = windows
+        self.min_points = min_points
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+        self.threshold = threshold
+
+    def _learn(self, frame: pd.DataFrame, labels: np.ndarray | None) -> None:
+        from sklearn.ensemble import IsolationForest
+
+        _positive_int("n_estimators", self.n_estimators, 1)
+        _, model_input, ready = self._features(frame)
+        train = ready if labels is None else ready & (labels != 1)
+        if not train.any():
+            raise InvalidArgument(
+                f"None of the {len(frame)} points has {self.min_points} points of history in "
+                "its shortest window, so there is nothing to learn from; fit on a longer history."
+            )
+        self._summarize(model_input, ready)
+        self.model_ = IsolationForest(
+            n_estimators=self.n_estimators, random_state=self.random_state
+        ).fit(model_input.fillna(0.0).to_numpy()[train])
+
+    def _judge(self, frame: pd.DataFrame) -> Judgement:
+        features, model_input, ready = self._features(frame)
+        score = np.full(len(frame), np.nan)
+        if ready.any():
+            score[ready] = -self.model_.score_samples(model_input.fillna(0.0).to_numpy()[ready])
+        expected = features[f"mean_{suffix(_windows(self.windows)[0])}"].to_numpy(dtype=float)
+        detail = np.array(
+            _describe_outliers(model_input, self.feature_center_, self.feature_spread_),
+            dtype=object,
+        )
+        return Judgement(
+            score=score,
+            expected=np.where(ready, expected, np.nan),
+            scale=np.full(len(frame), np.nan),
+            warmup=self._warmup(features, ready),
+            detail=detail,
+        )
+
+
+class SupervisedDetector(_WindowModel):
+    """Gradient boosting (scikit-learn) over window features and the baselines' scores.
+
+    Needs labels: ``fit(X, y)`` with ``y`` 1 (anomalous), 0 (normal) or NaN
+    (unknown) per row, at least ``min_labels`` of each class among points
+    past the warm-up. The score is the predicted probability that a point is
+    anomalous. Its inputs are the window features of :class:`WindowIsolationForest`
+    plus the scores of the Gaussian and seasonal baselines.
+
+    Parameters
+    ----------
+    windows : sequence of str
+        Trailing windows of the features.
+    min_points : int
+        Fewest points in the shortest window for a point to be scored.
+    min_labels : int
+        Fewest labelled points of each class ``fit`` accepts.
+    max_iter : int
+        Boosting iterations.
+    random_state : int
+        Seed.
+    threshold : AlertBudget, FalseAlarmRate or str
+        How ``fit`` sets ``threshold_``.
+
+    Attributes
+    ----------
+    model_ : sklearn.ensemble.HistGradientBoostingClassifier
+    threshold_ : float
+    n_labels_ : dict
+        Labelled points it learned from: ``{"anomalous": n, "normal": n}``.
+    """
+
+    #: ``fit`` needs labels.
+    needs_labels = True
+
+    def __init__(
+        self,
+        *,
+        windows=DEFAULT_WINDOWS,
+        min_points=12,
+        min_labels=5,
+        max_iter=200,
+        random_state=0,
+        threshold=SERIES_DEFAULT,
+    ):
+        self.windows = windows
+        self.min_points = min_points
+        self.min_labels = min_labels
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.threshold = threshold
+
+    def _inputs(self, frame: pd.DataFrame):
+        features, model_input, ready = self._features(frame)
+        shortest = _windows(self.windows)[0]
+        baselines = model_input.copy()
+        gaussian = GaussianDetector(window=shortest, min_points=self.min_points)
+        baselines["gaussian_score"] = gaussian._judge(frame).score
+        baselines["seasonal_score"] = SeasonalDetector()._judge(frame).score
+        return features, baselines, ready
+
+    def _learn(self, frame: pd.DataFrame, labels: np.ndarray | None) -> None:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
+
+        minimum = _positive_int("min_labels", self.min_labels, 1)
+        _positive_int("max_iter", self.max_iter, 1)
+        _features, inputs, ready = self._inputs(frame)
+        known = np.zeros(len(frame), dtype=bool) if labels is None else ~np.isnan(labels)
+        usable = known & ready
+        positives = int((labels[usable] == 1).sum()) if labels is not None else 0
+        negatives = int((labels[usable] == 0).sum()) if labels is not None else 0
+        if positives < minimum or negatives < minimum:
+            raise InvalidArgument(
+                f"The supervised detector needs at least {minimum} labelled anomalous (1) and "
+                f"{minimum} labelled normal (0) points past the warm-up; it got {positives} "
+                f"anomalous and {negatives} normal. Label more points (the labeling queue), "
+                "or use an unsupervised detector such as 'seasonal'."
+            )
+        self._summarize(inputs, ready)
+        model = HistGradientBoostingClassifier(
+            max_iter=self.max_iter, class_weight="balanced", random_state=self.random_state
+        )
+        # One OpenMP thread: on small label sets, more threads only fight over the cores.
+        with threadpool_limits(1, "openmp"):
+            self.model_ = model.fit(
+                inputs.to_numpy(dtype=float)[usable], labels[usable].astype(int)
+            )
+        self.n_labels_ = {"anomalous": positives, "normal": negatives}
+
+    def _judge(self, frame: pd.DataFrame) -> Judgement:
+        features, inputs, ready = self._inputs(frame)
+        score = np.full(len(frame), np.nan)
+        if ready.any():
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1, "openmp"):
+                score[ready] = self.model_.predict_proba(inputs.to_numpy(dtype=float)[ready])[:, 1]
+        expected = features[f"mean_{suffix(_windows(self.windows)[0])}"].to_numpy(dtype=float)
+        detail = np.array(
+            _describe_outliers(inputs, self.feature_center_, self.feature_spread_), dtype=object
+        )
+        return Judgement(
+            score=score,
+            expected=np.where(ready, expected, np.nan),
+            scale=np.full(len(frame), np.nan),
+            warmup=self._warmup(features, ready),
+            detail=detail,
+        )

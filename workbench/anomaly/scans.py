@@ -1,0 +1,522 @@
+"""Broad processing: scan every series for anomalies within a time budget, write alerts.
+
+A scan fits a detector on each series' recent history (the ``history`` before
+``since``), scores the points in ``[since, until)``, and writes one ``alerts`` row per
+flagged point with the detector's reason, plus one ``scans`` row saying what it
+covered. Nothing is left out silently: series the time budget did not reach are
+listed in ``series_skipped`` (and go first next time), points without enough
+history to be scored are counted in ``not_scored``.
+
+Rescanning the same points replaces their alerts: for each scanned series, the
+alerts of that detector in ``[since, until)`` are the latest scan's judgement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from workbench.anomaly.observations import (
+    check_series,
+    load_observations,
+    looks_like_duration,
+    parse_duration,
+    parse_time,
+)
+from workbench.exceptions import InvalidArgument, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+__all__ = ["ScanReport", "load_observations", "parse_duration", "parse_time", "scan"]
+
+#: Alert columns, in the order of the ``alerts`` table.
+ALERT_COLUMNS = [
+    "alert_id",
+    "scan_id",
+    "detector",
+    "series_id",
+    "ts",
+    "window_start",
+    "window_end",
+    "value",
+    "expected",
+    "score",
+    "threshold",
+    "reason",
+    "created_at",
+]
+#: Columns of a scored series, as charts of its band take them.
+BAND_COLUMNS = ["ts", "value", "score", "expected", "low", "high", "alert", "reason"]
+# A series whose history before `since` has fewer points than this is not fitted on
+# its own: its points are counted as not scored rather than judged from a handful.
+MIN_HISTORY_POINTS = 24
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What one scan covered, what it flagged, and what it left out.
+
+    Attributes
+    ----------
+    scan_id : str
+        Id of the ``scans`` row (and of its alerts).
+    detector : str
+        Detector that scored the points (the one ``"auto"`` chose).
+    detector_reason : str
+        Why that detector was used.
+    since, until : datetime.datetime
+        The scored window ``[since, until)``, naive UTC.
+    series_total : int
+        Series asked for.
+    series_scanned : int
+        Series scored before the time budget ran out.
+    series_skipped : list of str
+        Series the budget did not reach, in the order they were due.
+    points : int
+        Points in the window of the scanned series.
+    not_scored : int
+        Of those, points without enough history to be scored.
+    alerts : pandas.DataFrame
+        The alerts written, with the ``alerts`` table's columns.
+    flagged : dict of str to pandas.DataFrame
+        For each series with alerts (most alerts first), its scored points in the
+        window: ``ts``, ``value``, ``score``, ``expected``, ``low``, ``high``, ``alert``,
+        ``reason``, ready for :func:`~workbench.anomaly.charts.plot_series_band`.
+    status : str
+        ``"complete"`` or ``"partial"`` (some series skipped).
+    threshold : str
+        The alert threshold, as given.
+    started_at, finished_at : datetime.datetime
+        When the scan ran, naive UTC.
+    notes : list of str
+        Series whose points could not be scored, and why.
+    """
+
+    scan_id: str
+    detector: str
+    detector_reason: str
+    since: dt.datetime
+    until: dt.datetime
+    series_total: int
+    series_scanned: int
+    series_skipped: list[str]
+    points: int
+    not_scored: int
+    alerts: pd.DataFrame = field(repr=False)
+    status: str
+    flagged: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    threshold: str = ""
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line about the scan, for people."""
+        skipped = (
+            f"; {len(self.series_skipped):,} series skipped by the time budget"
+            if self.series_skipped
+            else ""
+        )
+        unscored = (
+            f" ({self.not_scored:,} not scored: too little history)" if self.not_scored else ""
+        )
+        return (
+            f"Scan {self.scan_id} ({self.detector}, {self.status}): {self.series_scanned:,} of "
+            f"{self.series_total:,} series, {self.points:,} points from {self.since:%Y-%m-%d %H:%M} "
+            f"to {self.until:%Y-%m-%d %H:%M} UTC{unscored}, {len(self.alerts):,} alerts{skipped}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (times as ISO text, alerts as a list of rows)."""
+        alerts = self.alerts.astype({c: str for c in ("ts", "window_start", "window_end")})
+        alerts = alerts.drop(columns=["created_at"]).to_dict("records")
+        return {
+            "scan_id": self.scan_id,
+            "detector": self.detector,
+            "detector_reason": self.detector_reason,
+            "threshold": self.threshold,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "series_total": self.series_total,
+            "series_scanned": self.series_scanned,
+            "series_skipped": list(self.series_skipped),
+            "points": self.points,
+            "not_scored": self.not_scored,
+            "alerts": alerts,
+            "status": self.status,
+            "started_at": None if self.started_at is None else self.started_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "notes": list(self.notes),
+        }
+
+
+def scan(
+    store: Store,
+    detector: str = "auto",
+    *,
+    since: Any = None,
+    until: Any = None,
+    threshold: Any = "1/1d",
+    history: Any = "14d",
+    time_budget: float = 60.0,
+    series: Iterable[str] | str | None = None,
+) -> ScanReport:
+    """Scan every series (or the given ones) and write alerts for the flagged points.
+
+    Series are processed in a stated order: the series the previous scan of the
+    same detector skipped come first (so a tight budget never starves the same
+    series twice), then the rest by id. Before each series the elapsed time is
+    checked; once ``time_budget`` seconds are spent, the remaining series are
+    skipped, listed, and the scan is ``"partial"``. A series already started is
+    finished (and the first one always is), so a scan can overrun its budget by one
+    series.
+
+    Parameters
+    ----------
+    store
+        The store holding ``observations``; ``alerts`` and ``scans`` are written to it.
+    detector
+        A series detector name (``seasonal``, ``gaussian``, ``window_iforest``,
+        ``supervised``), or ``"auto"``: the supervised detector trained on the stored
+        labels when the reconciled labels hold enough of both classes, else ``seasonal``.
+    since, until
+        The window to score, ``[since, until)`` in UTC. ``since`` may also be a span
+        before ``until`` (``"7d"``). Default: the last day of data.
+    threshold
+        Alert budget or false-alarm rate: ``"1/1d"`` (at most about one alert per
+        series per day), ``"fpr:0.001"``, or a threshold object.
+    history
+        How much data before ``since`` each series' detector is fitted on.
+    time_budget
+        Seconds the scan may spend before it skips the remaining series.
+    series
+        Only these series (default: every series in the store).
+
+    Returns
+    -------
+    ScanReport
+        What was scanned, skipped and flagged.
+    """
+    from workbench.anomaly.thresholds import parse_threshold
+
+    started = _now()
+    clock = time.monotonic()
+    rule = parse_threshold(threshold)
+    lookback = parse_duration(history, name="history")
+    if not isinstance(time_budget, int | float) or not time_budget > 0:
+        raise InvalidArgument(f"time_budget={time_budget!r} must be a positive number of seconds.")
+    if not isinstance(detector, str):
+        raise InvalidArgument(f"detector={detector!r} must be a detector name or 'auto'.")
+    bounds = _series_bounds(store)
+    if bounds.empty:
+        raise WorkbenchError(
+            "The store holds no observations to scan. Ingest some with "
+            "`workbench ingest FILE --table observations`."
+        )
+    names = (
+        check_series(store, [series] if isinstance(series, str) else list(series))
+        if series is not None
+        else bounds.index.tolist()
+    )
+    window_end = parse_time(until, name="until")
+    if window_end is None:
+        # Just after the newest point, so the newest point is scored.
+        window_end = (
+            bounds.loc[names, "last"].max() + pd.Timedelta(microseconds=1)
+        ).to_pydatetime()
+    window_start = _window_start(since, window_end)
+    if window_start >= window_end:
+        raise InvalidArgument(f"since ({window_start}) must be before until ({window_end}).")
+
+    # The window's detector learns only from labels of points before the window, so a
+    # replay of this scan later, with more labels in the store, flags the same points.
+    chosen, reason, trained = _choose_detector(
+        store, detector, rule=rule, history=lookback, before=window_start
+    )
+    order = _scan_order(store, chosen, names)
+    scan_id = f"scan-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    alerts, scanned, skipped, points, not_scored = [], [], [], 0, 0
+    notes: list[str] = []
+    shown: dict[str, pd.DataFrame] = {}
+    for position, name in enumerate(order):
+        # The first series always runs, so even a budget too small for one series makes
+        # progress: the skipped ones go first next time.
+        if position and time.monotonic() - clock >= time_budget:
+            skipped = order[position:]
+            break
+        frame = load_observations(
+            store, since=window_start - lookback.to_pytimedelta(), until=window_end, series=[name]
+        )
+        scored, problem = _score_series(frame, chosen, trained, rule=rule, since=window_start)
+        if problem is not None:
+            notes.append(f"{name}: not scored ({problem})")
+        scanned.append(name)
+        points += len(scored)
+        not_scored += int(scored["score"].isna().sum())
+        flagged = scored[scored["alert"] == 1]
+        if not flagged.empty:
+            alerts.append(flagged)
+            shown[name] = scored[BAND_COLUMNS].reset_index(drop=True)
+    created = _now()
+    written = _alert_rows(
+        alerts,
+        scan_id=scan_id,
+        detector=chosen,
+        since=window_start,
+        until=window_end,
+        created=created,
+    )
+    status = "partial" if skipped else "complete"
+    report = ScanReport(
+        scan_id=scan_id,
+        detector=chosen,
+        detector_reason=reason,
+        since=window_start,
+        until=window_end,
+        series_total=len(order),
+        series_scanned=len(scanned),
+        series_skipped=list(skipped),
+        points=points,
+        not_scored=not_scored,
+        alerts=written,
+        flagged=dict(sorted(shown.items(), key=lambda item: -int(item[1]["alert"].sum()))),
+        status=status,
+        threshold=str(threshold),
+        started_at=started,
+        finished_at=created,
+        notes=notes,
+    )
+    params = {
+        "detector": detector,
+        "detector_reason": reason,
+        "threshold": str(threshold),
+        "history": str(history),
+        "time_budget": float(time_budget),
+        "series": None if series is None else names,
+        "not_scored": not_scored,
+        "notes": notes,
+    }
+    _write(store, report, params=params, scanned=scanned)
+    return report
+
+
+def _window_start(since: Any, until: dt.datetime) -> dt.datetime:
+    """``since`` as a time, or as a span before ``until`` (``"7d"``); default one day."""
+    if since is None:
+        return until - dt.timedelta(days=1)
+    if looks_like_duration(since):
+        return until - parse_duration(since, name="since").to_pytimedelta()
+    return parse_time(since, name="since")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _series_bounds(store: Store) -> pd.DataFrame:
+    frame = store.sql(
+        "SELECT series_id, min(ts) AS first, max(ts) AS last, count(*) AS points "
+        "FROM observations GROUP BY series_id ORDER BY series_id"
+    ).to_pandas()
+    return frame.set_index("series_id")
+
+
+def _choose_detector(
+    store: Store, name: str, *, rule: Any, history: pd.Timedelta, before: dt.datetime
+):
+    """The detector to use: (name, why, a detector already trained or None)."""
+    from workbench.anomaly.detectors import DETECTORS
+
+    if name == "auto":
+        # Imported here: the labeling loop builds on this module's loaders.
+        from workbench.anomaly.labeling import MIN_LABELS_PER_CLASS, label_counts, train_from_labels
+
+        positives, negatives = label_counts(store, before=before)
+        if min(positives, negatives) >= MIN_LABELS_PER_CLASS:
+            trained = train_from_labels(store, threshold=rule, history=history, before=before)
+            return (
+                "supervised",
+                f"auto: supervised, trained on {positives:,} anomalous and {negatives:,} normal "
+                "settled labels of points before the window",
+                trained,
+            )
+        return (
+            "seasonal",
+            f"auto: seasonal, because the settled labels before the window hold {positives:,} "
+            f"anomalous and {negatives:,} normal points (the supervised detector needs at least "
+            f"{MIN_LABELS_PER_CLASS} of each)",
+            None,
+        )
+    if name not in DETECTORS:
+        raise InvalidArgument(
+            f"Unknown detector {name!r}. Choose 'auto' or one of: {', '.join(sorted(DETECTORS))}."
+        )
+    if getattr(DETECTORS[name], "kind", "series") != "series":
+        series_names = sorted(n for n, c in DETECTORS.items() if getattr(c, "kind", "") == "series")
+        raise InvalidArgument(
+            f"Detector {name!r} is for tabular data; a scan of observations needs a series "
+            f"detector: {', '.join(series_names)}."
+        )
+    if name == "supervised":
+        from workbench.anomaly.labeling import train_from_labels
+
+        return (
+            name,
+            "asked for: supervised, trained on the stored labels of points before the window",
+            train_from_labels(store, threshold=rule, history=history, before=before),
+        )
+    return name, f"asked for: {name}", None
+
+
+def _scan_order(store: Store, detector: str, names: list[str]) -> list[str]:
+    """Series the previous scan of this detector skipped first, then the rest by id."""
+    previous = store.sql(
+        "SELECT series_skipped FROM scans WHERE detector = ? ORDER BY started_at DESC LIMIT 1",
+        [detector],
+    ).to_pylist()
+    wanted = set(names)
+    first = []
+    if previous and previous[0]["series_skipped"]:
+        first = [s for s in json.loads(previous[0]["series_skipped"]) if s in wanted]
+    rest = sorted(wanted - set(first))
+    return first + rest
+
+
+def _score_series(
+    frame: pd.DataFrame, detector: str, trained: Any, *, rule: Any, since: dt.datetime
+) -> tuple[pd.DataFrame, str | None]:
+    """Score one series' points from ``since`` on; fit on the points before it first.
+
+    Returns the scored points and, when they could not be scored, why.
+    """
+    from sklearn.base import clone
+
+    from workbench.anomaly.detectors import make_detector
+
+    window = frame["ts"] >= since
+    target = frame[window]
+    unscored = target.assign(
+        score=float("nan"),
+        expected=float("nan"),
+        low=float("nan"),
+        high=float("nan"),
+        reason="",
+        alert=0,
+        threshold=float("nan"),
+    )
+    if target.empty:
+        return unscored, None
+    if trained is not None:
+        model = trained
+    else:
+        fit_on = frame[~window]
+        if len(fit_on) < MIN_HISTORY_POINTS:
+            # Too little history to learn what is normal: not scored, and counted as such.
+            return unscored, (
+                f"{len(fit_on)} points of history before the window, fewer than "
+                f"{MIN_HISTORY_POINTS}"
+            )
+        try:
+            model = clone(make_detector(detector, threshold=rule)).fit(fit_on)
+        except InvalidArgument as error:
+            # The detector found the history unusable (e.g. all of it warm-up): this
+            # series is reported as not scored rather than stopping the whole scan.
+            return unscored, str(error)
+    # Scored with the history in front, since each score looks back at earlier points.
+    explained = model.explain(frame).set_index(frame.index)
+    flags = model.predict(frame)
+    out = target.copy()
+    for column in ("score", "expected", "low", "high", "reason"):
+        out[column] = explained.loc[window, column].to_numpy()
+    out["alert"] = pd.Series(flags, index=frame.index)[window].astype(int).to_numpy()
+    out["threshold"] = float(model.threshold_)
+    return out, None
+
+
+def _alert_rows(
+    parts: list[pd.DataFrame],
+    *,
+    scan_id: str,
+    detector: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    created: dt.datetime,
+) -> pd.DataFrame:
+    if not parts:
+        frame = pd.DataFrame({c: pd.Series(dtype="object") for c in ALERT_COLUMNS})
+        for column in ("ts", "window_start", "window_end", "created_at"):
+            frame[column] = pd.Series(dtype="datetime64[us]")
+        for column in ("value", "expected", "score", "threshold"):
+            frame[column] = pd.Series(dtype="float64")
+        return frame
+    flagged = pd.concat(parts, ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "alert_id": [f"{scan_id}-{i:05d}" for i in range(len(flagged))],
+            "scan_id": scan_id,
+            "detector": detector,
+            "series_id": flagged["series_id"].astype(str),
+            "ts": flagged["ts"].astype("datetime64[us]"),
+            "window_start": pd.Timestamp(since),
+            "window_end": pd.Timestamp(until),
+            "value": flagged["value"].astype("float64"),
+            "expected": flagged["expected"].astype("float64"),
+            "score": flagged["score"].astype("float64"),
+            "threshold": flagged["threshold"].astype("float64"),
+            "reason": flagged["reason"].astype(str),
+            "created_at": pd.Timestamp(created),
+        }
+    )
+    for column in ("window_start", "window_end", "created_at"):
+        frame[column] = frame[column].astype("datetime64[us]")
+    return frame
+
+
+def _write(store: Store, report: ScanReport, *, params: dict, scanned: list[str]) -> None:
+    """Replace the scanned series' alerts in the window and record the scan, all at once."""
+    columns = ", ".join(ALERT_COLUMNS)
+    with store.transaction() as raw:
+        if scanned:
+            raw.register("__wb_scanned", pd.DataFrame({"series_id": scanned}))
+            try:
+                raw.execute(
+                    "DELETE FROM alerts WHERE detector = ? AND ts >= ? AND ts < ? "
+                    "AND series_id IN (SELECT series_id FROM __wb_scanned)",
+                    [report.detector, report.since, report.until],
+                )
+            finally:
+                raw.unregister("__wb_scanned")
+        if len(report.alerts):
+            raw.register("__wb_alerts", report.alerts)
+            try:
+                raw.execute(f"INSERT INTO alerts ({columns}) SELECT {columns} FROM __wb_alerts")
+            finally:
+                raw.unregister("__wb_alerts")
+        raw.execute(
+            "INSERT INTO scans (scan_id, detector, params, since, until, series_total, "
+            "series_scanned, series_skipped, points, alerts, started_at, finished_at, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                report.scan_id,
+                report.detector,
+                json.dumps(params),
+                report.since,
+                report.until,
+                report.series_total,
+                report.series_scanned,
+                json.dumps(report.series_skipped),
+                report.points,
+                len(report.alerts),
+                report.started_at,
+                report.finished_at,
+                report.status,
+            ],
+        )

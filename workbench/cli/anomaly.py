@@ -1,0 +1,201 @@
+"""Commands about anomalies: scan every series, investigate one, and the labeling loop."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from workbench.cli._common import JsonOption, StoreOption, open_store, print_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer(
+    help="Anomaly detection: broad scans, deep dives, and the labeling loop.",
+    no_args_is_help=True,
+)
+
+DetectorOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (supervised once labels allow, else seasonal), seasonal, gaussian, "
+        "window_iforest or supervised."
+    ),
+]
+
+
+@app.command()
+def scan(
+    detector: DetectorOption = "auto",
+    since: Annotated[
+        str | None, typer.Option(help="Score points from this UTC time (default: the last day).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Score points before this UTC time (default: all).")
+    ] = None,
+    threshold: Annotated[
+        str, typer.Option(help="Alert budget ALERTS/PERIOD per series (1/1d) or fpr:RATE.")
+    ] = "1/1d",
+    history: Annotated[str, typer.Option(help="Data before --since to fit on.")] = "14d",
+    time_budget: Annotated[
+        float, typer.Option(help="Seconds to spend; series not reached are listed as skipped.")
+    ] = 60.0,
+    series: Annotated[
+        list[str] | None, typer.Option("--series", help="Only this series (repeatable).")
+    ] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Scan every series for anomalies and write the alerts (and a scans record)."""
+    from workbench.anomaly.scans import scan as run_scan
+
+    report = run_scan(
+        open_store(store),
+        detector,
+        since=since,
+        until=until,
+        threshold=threshold,
+        history=history,
+        time_budget=time_budget,
+        series=series or None,
+    )
+    if json_output:
+        print_json(report.to_dict())
+        return
+    typer.echo(report.summary())
+    typer.echo(f"Detector: {report.detector_reason}.")
+    if report.series_skipped:
+        typer.echo(
+            "Skipped (they go first next scan): "
+            + ", ".join(report.series_skipped[:20])
+            + (" ..." if len(report.series_skipped) > 20 else "")
+        )
+    for row in report.alerts.itertuples():
+        typer.echo(
+            f"  {row.series_id} {row.ts:%Y-%m-%d %H:%M}  score {row.score:.2f}  {row.reason}"
+        )
+
+
+@app.command()
+def investigate(
+    series_id: Annotated[str, typer.Argument(help="The series to look at.")],
+    around: Annotated[
+        str | None,
+        typer.Option(help="UTC time to look around (default: its latest incident, else its end)."),
+    ] = None,
+    window: Annotated[str, typer.Option(help="How far on each side of --around.")] = "3d",
+    detector: Annotated[str, typer.Option(help="Series detector for the band.")] = "seasonal",
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Look at one series around one moment: band, neighbours, similar incidents, features."""
+    from workbench.anomaly.investigation import investigate as run_investigation
+
+    found = run_investigation(
+        open_store(store), series_id, around=around, window=window, detector=detector
+    )
+    if json_output:
+        print_json(found.to_dict())
+        return
+    typer.echo(found.summary())
+
+
+@app.command()
+def queue(
+    size: Annotated[int, typer.Option(help="How many points to list.")] = 20,
+    detector: DetectorOption = "auto",
+    strategy: Annotated[str, typer.Option(help="uncertainty or random.")] = "uncertainty",
+    since: Annotated[str | None, typer.Option(help="Only points from this UTC time.")] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the points to label next, most useful first (disagreements first)."""
+    from workbench.anomaly.labeling import labeling_queue
+
+    table = labeling_queue(
+        open_store(store), size=size, detector=detector, strategy=strategy, since=since
+    )
+    records = _records(table)
+    if json_output:
+        print_json(records)
+        return
+    if not records:
+        typer.echo("Nothing to label: every scored point is settled.")
+    for row in records:
+        typer.echo(f"{row['target']}  value {_number(row['value'])}  {row['why']}")
+
+
+@app.command("label")
+def label_command(
+    target: Annotated[
+        str, typer.Argument(help="series_id@ISO-time (from `queue`) or an event id.")
+    ],
+    label: Annotated[str, typer.Argument(help="1 anomalous, 0 normal.")],
+    source: Annotated[str, typer.Option("--source", help="Who is labelling.")],
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Record a label through the capture path (a bad one is quarantined and reported)."""
+    from workbench.anomaly.labeling import label as write_label
+
+    # Passed on as typed: the capture path judges it, so "2" or "yes" is quarantined
+    # with its reason instead of being coerced here.
+    value: int | str = int(label) if label.strip().lstrip("-").isdigit() else label
+    report = write_label(open_store(store), target, value, source=source)
+    if json_output:
+        print_json(report.to_dict())
+        return
+    typer.echo(f"Recorded {target} = {value} by {source} (batch {report.batch_id}).")
+
+
+@app.command()
+def labels(store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """Show the reconciled labels (majority of each source's latest) and the agreement rate."""
+    from workbench.anomaly.labeling import agreement_rate, reconcile
+
+    opened = open_store(store)
+    table = reconcile(opened)
+    rate = agreement_rate(opened)
+    if json_output:
+        print_json(
+            {
+                "agreement_rate": None if math.isnan(rate) else rate,
+                "targets": len(table),
+                "settled": int(table["settled"].sum()),
+                "labels": _records(table),
+            }
+        )
+        return
+    if table.empty:
+        typer.echo("No labels yet: see `workbench anomaly queue` and `workbench anomaly label`.")
+        return
+    shown = "n/a (no target has two labelers)" if math.isnan(rate) else f"{rate:.1%}"
+    typer.echo(
+        f"{len(table):,} labelled targets, {int(table['settled'].sum()):,} settled; "
+        f"agreement rate between labelers {shown}."
+    )
+    for row in _records(table):
+        verdict = "tie" if row["label"] is None else int(row["label"])
+        state = "settled" if row["settled"] else "back in the queue"
+        typer.echo(
+            f"  {row['target']}: {verdict} ({row['positives']}/{row['votes']} say anomalous, "
+            f"agreement {row['agreement']:.0%}, {state}; {row['sources']})"
+        )
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts: times as ISO text, missing values as None."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].map(lambda t: None if pd.isna(t) else t.isoformat())
+    out = out.astype(object)
+    return out.where(out.notna(), None).to_dict("records")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
