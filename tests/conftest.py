@@ -27,6 +27,7 @@ def _isolated_settings(monkeypatch, tmp_path):
     """Tests never read the developer's WORKBENCH_STORE or a workbench.toml by accident."""
     monkeypatch.delenv("WORKBENCH_STORE", raising=False)
     monkeypatch.delenv("WORKBENCH_LOCK_TIMEOUT", raising=False)
+    monkeypatch.delenv("WORKBENCH_TOKEN", raising=False)
 
 
 # --- PySpark parity (the optional `spark` extra) --------------------------------------

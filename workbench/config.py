@@ -64,3 +64,100 @@ def resolve_lock_timeout(seconds: float | None = None) -> float:
     if isinstance(store_section, dict) and "lock_timeout" in store_section:
         return float(store_section["lock_timeout"])
     return DEFAULT_LOCK_TIMEOUT_SECONDS
+
+
+# --- the HTTP service ([service] in workbench.toml) ------------------------------------
+
+TOKEN_ENV_VAR = "WORKBENCH_TOKEN"
+DEFAULT_SERVICE_HOST = "127.0.0.1"
+DEFAULT_SERVICE_PORT = 8700
+DURABILITY_MODES = ("commit", "buffer")
+
+#: Every ``[service]`` setting, its default, and the type it must have.
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "token": None,
+    "host": DEFAULT_SERVICE_HOST,
+    "port": DEFAULT_SERVICE_PORT,
+    # Largest request body accepted, in bytes (413 beyond it).
+    "max_body_bytes": 1_048_576,
+    # Most events in one POST /events (413 beyond it).
+    "max_batch_events": 1_000,
+    # Most events the writer puts in one transaction (several requests grouped).
+    "max_group_events": 20_000,
+    # "commit": answer only after the events are committed. "buffer": answer once
+    # queued; a crash loses what is queued (see the service documentation).
+    "durability": "commit",
+    # Most events waiting in the writer's queue; beyond it POST /events answers 503.
+    "max_queued_events": 100_000,
+    # How often the read snapshot checks whether the store file changed, in seconds.
+    "refresh_seconds": 1.0,
+    # How often, at most, the fallback popularity list is recounted from events.
+    "popularity_seconds": 60.0,
+    # Whose stored lists GET /recommendations serves: "name@alias", "name@version",
+    # or None for the most recently precomputed lists.
+    "model": None,
+}
+
+
+def resolve_service_settings(
+    overrides: dict[str, Any] | None = None, *, path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """The HTTP service's settings: ``overrides``, then ``[service]`` in workbench.toml, then defaults.
+
+    The token comes from ``WORKBENCH_TOKEN`` first (so it need not be written in a
+    file), then ``[service] token``. Unknown keys and wrong types raise
+    :class:`~workbench.exceptions.ConfigError` naming the key.
+    """
+    section = load_config(path).get("service", {})
+    if not isinstance(section, dict):
+        raise ConfigError("[service] in workbench.toml must be a table of settings.")
+    unknown = sorted(set(section) - set(SERVICE_DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"[service] in workbench.toml has unknown settings {unknown}; known: "
+            f"{', '.join(SERVICE_DEFAULTS)}."
+        )
+    settings = {**SERVICE_DEFAULTS, **section}
+    if os.environ.get(TOKEN_ENV_VAR):
+        settings["token"] = os.environ[TOKEN_ENV_VAR]
+    settings.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return _checked_service_settings(settings)
+
+
+def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    for key in (
+        "port",
+        "max_body_bytes",
+        "max_batch_events",
+        "max_group_events",
+        "max_queued_events",
+    ):
+        value = settings[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (0 if key == "port" else 1)
+        ):
+            raise ConfigError(
+                f"[service] {key} must be a whole number >= 1 (port: >= 0, any free port), got {value!r}."
+            )
+    for key in ("refresh_seconds", "popularity_seconds"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"[service] {key} must be a number of seconds > 0, got {value!r}.")
+        settings[key] = float(value)
+    if settings["durability"] not in DURABILITY_MODES:
+        raise ConfigError(
+            f"[service] durability must be one of {', '.join(DURABILITY_MODES)}, "
+            f"got {settings['durability']!r}."
+        )
+    token = settings["token"]
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        raise ConfigError(
+            "[service] token (or WORKBENCH_TOKEN) must be non-empty text; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+        )
+    for key in ("host", "model"):
+        if settings[key] is not None and not isinstance(settings[key], str):
+            raise ConfigError(f"[service] {key} must be text, got {settings[key]!r}.")
+    return settings

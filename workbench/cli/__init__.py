@@ -15,11 +15,13 @@ import sys
 import click
 import typer
 
+from workbench.cli import anomaly as anomaly_commands
 from workbench.cli import data
 from workbench.cli import delivery as delivery_commands
 from workbench.cli import experiments as experiments_commands
 from workbench.cli import models as models_commands
 from workbench.cli import runs as runs_commands
+from workbench.cli import service as service_commands
 from workbench.exceptions import WorkbenchError
 
 app = typer.Typer(
@@ -35,10 +37,12 @@ for command in (data.init, data.ingest, data.generate, data.status, data.quarant
 app.add_typer(models_commands.app, name="models")
 app.command()(delivery_commands.precompute)
 app.command()(delivery_commands.recommend)
+app.command()(service_commands.serve)
 app.command()(runs_commands.run)
 app.add_typer(runs_commands.runs_app, name="runs")
 app.add_typer(runs_commands.schedule_app, name="schedule")
 app.add_typer(experiments_commands.app, name="experiments")
+app.add_typer(anomaly_commands.app, name="anomaly")
 
 
 def main() -> None:

@@ -1,0 +1,399 @@
+"""The HTTP service on a real server: capture, delivery, auth, limits, and errors a user sees."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pandas as pd
+import pytest
+from service_server import REPO, TOKEN, Server
+
+from workbench.capture import ingest
+from workbench.datasets import make_music
+from workbench.recommend import MODELS
+from workbench.registry import promote, register
+from workbench.service.security import token_problem
+from workbench.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+def event(event_id: str, **fields) -> dict:
+    return {
+        "event_id": event_id,
+        "ts": "2026-03-01T12:00:00Z",
+        "user_id": "u1",
+        "item_id": "i1",
+        "event_type": "play",
+        **fields,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("service")
+    settings = {"max_batch_events": 50, "max_body_bytes": 20_000, "refresh_seconds": 0.2}
+    with Server(folder, folder / "store.duckdb", settings=settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def store(server):
+    return Store.open(f"duckdb://{server.store_path}", lock_timeout=30)
+
+
+def post_events(server, events, **kwargs):
+    return httpx.post(
+        server.url + "/events", json={"events": events}, headers=server.headers, **kwargs
+    )
+
+
+# --- capture ----------------------------------------------------------------------------
+
+
+def test_post_events_accounts_like_ingest_and_names_each_reason(server, store, tmp_path):
+    events = [
+        event("acc-1", value=4.5, device="tv"),
+        event("acc-2", ts="yesterday"),
+        event("acc-3", user_id=""),
+        event("acc-1"),  # same id again in the same request
+        event("acc-4", ts=1767225600),
+    ]
+    answer = post_events(server, events)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["rows_in"], body["accepted"], body["quarantined"], body["duplicates"]) == (
+        5,
+        2,
+        2,
+        1,
+    )
+    assert body["status"] == "committed" and body["durable"] is True
+    assert [(r["index"], r["event_id"]) for r in body["rejected"]] == [(1, "acc-2"), (2, "acc-3")]
+    # The same rows through `ingest` as a JSON-lines file: the same counts and reasons.
+    path = tmp_path / "same.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    reference = Store.open("duckdb://:memory:")
+    report = ingest(reference, path)
+    assert (report.accepted, report.quarantined, report.duplicates) == (2, 2, 1)
+    expected = reference.sql("SELECT reason FROM quarantine ORDER BY row_number").column("reason")
+    assert [r["reason"] for r in body["rejected"]] == expected.to_pylist()
+    # Stored as ingest stores them: extra keys kept in context, the source says "service".
+    stored = store.sql(
+        "SELECT event_id, value, context, source FROM events WHERE event_id LIKE 'acc-%' "
+        "ORDER BY event_id"
+    ).to_pylist()
+    assert [row["event_id"] for row in stored] == ["acc-1", "acc-4"]
+    assert stored[0]["value"] == 4.5 and json.loads(stored[0]["context"]) == {"device": "tv"}
+    assert {row["source"] for row in stored} == {"service"}
+    batch = store.sql("SELECT source, rows_in FROM batches WHERE batch_id = ?", [body["batch_id"]])
+    assert batch.to_pylist() == [{"source": "service", "rows_in": 5}]
+
+
+def test_a_retried_request_is_counted_as_duplicates_and_stored_once(server, store):
+    events = [event("retry-1"), event("retry-2", user_id="u2")]
+    first = post_events(server, events).json()
+    again = post_events(server, events).json()
+    partly = post_events(server, [event("retry-2", user_id="u2"), event("retry-3")]).json()
+    assert (first["accepted"], again["accepted"], again["duplicates"]) == (2, 0, 2)
+    assert (partly["accepted"], partly["duplicates"]) == (1, 1)
+    stored = store.sql(
+        "SELECT event_id, count(*) AS n FROM events WHERE event_id LIKE 'retry-%' "
+        "GROUP BY event_id ORDER BY event_id"
+    ).to_pylist()
+    assert stored == [{"event_id": f"retry-{i}", "n": 1} for i in (1, 2, 3)]
+
+
+def test_concurrent_requests_are_grouped_yet_each_gets_its_own_account(server, store):
+    import concurrent.futures
+
+    def send(i):
+        events = [event(f"group-{i}-{j}") for j in range(5)] + [event(f"group-{i}-bad", ts="?")]
+        return post_events(server, events).json()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(24)))
+    assert all((a["accepted"], a["quarantined"], a["duplicates"]) == (5, 1, 0) for a in answers)
+    assert all(a["rejected"][0]["event_id"].endswith("-bad") for a in answers)
+    (count,) = store.sql("SELECT count(*) AS n FROM events WHERE event_id LIKE 'group-%'")[0]
+    assert count.as_py() == 24 * 5
+    batches = {a["batch_id"] for a in answers}
+    assert len(batches) <= 24  # grouped commits share a batch
+    health = httpx.get(server.url + "/health").json()
+    assert health["writer"]["queued_events"] == 0 and health["writer"]["last_error"] is None
+
+
+# --- errors a client gets ------------------------------------------------------------------
+
+
+def test_malformed_json_wrong_types_and_missing_fields_get_4xx_with_the_reason(server):
+    url, headers = server.url + "/events", {**server.headers, "content-type": "application/json"}
+    broken = httpx.post(url, content=b'{"events": [{"event_id": ', headers=headers)
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
+    wrong = httpx.post(url, json={"events": [event(7)]}, headers=server.headers)
+    assert wrong.status_code == 422
+    assert "events.0.event_id: Input should be a valid string" in wrong.json()["error"]
+    missing = httpx.post(url, json={"events": [{"event_id": "m1"}]}, headers=server.headers)
+    assert missing.status_code == 422
+    assert "events.0.user_id: Field required" in missing.json()["error"]
+    assert "events.0.ts: Field required" in missing.json()["error"]
+    not_a_batch = httpx.post(url, json=[event("x")], headers=server.headers)
+    assert not_a_batch.status_code == 422
+    empty = httpx.post(url, json={"events": []}, headers=server.headers)
+    assert empty.status_code == 422 and "at least 1" in empty.json()["error"]
+    reserved = httpx.post(url, json={"events": [event("r1", __wb_row=1)]}, headers=server.headers)
+    assert reserved.status_code == 422 and "reserved" in reserved.json()["error"]
+    nan = httpx.post(
+        url,
+        content=b'{"events": [{"event_id": "n1", "ts": 1, "user_id": "u", '
+        b'"event_type": "play", "extra": NaN}]}',
+        headers=headers,
+    )
+    assert nan.status_code == 422 and "NaN" in nan.json()["error"]
+
+
+def test_limits_answer_413_and_say_the_limit(server, store):
+    too_many = post_events(server, [event(f"many-{i}") for i in range(51)])
+    assert too_many.status_code == 413
+    assert "at most 50 per request" in too_many.json()["error"]
+    big = post_events(server, [event(f"big-{i}", note="x" * 1000) for i in range(30)])
+    assert big.status_code == 413 and "at most 20,000" in big.json()["error"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        yield b'{"events": ['
+        for i in range(30):
+            yield json.dumps(event(f"chunk-{i}", note="x" * 1000)).encode() + b","
+        yield b"{}]}"
+
+    chunked = httpx.post(
+        server.url + "/events",
+        content=chunks(),
+        headers={**server.headers, "content-type": "application/json"},
+    )
+    assert chunked.status_code == 413 and "max_body_bytes" in chunked.json()["error"]
+    (count,) = store.sql(
+        "SELECT count(*) FROM events WHERE event_id LIKE 'many-%' OR event_id LIKE 'big-%' "
+        "OR event_id LIKE 'chunk-%'"
+    )[0]
+    assert count.as_py() == 0
+
+
+def test_writes_need_the_token_and_reads_do_not(server):
+    anonymous = httpx.post(server.url + "/events", json={"events": [event("a1")]})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    wrong = httpx.post(
+        server.url + "/events",
+        json={"events": [event("a1")]},
+        headers={"Authorization": "Bearer " + TOKEN[:-1] + "X"},
+    )
+    assert wrong.status_code == 401 and "not the one configured" in wrong.json()["error"]
+    recommend = httpx.post(server.url + "/recommend", json={"user_id": "u1"})
+    assert recommend.status_code == 401
+    assert httpx.get(server.url + "/recommendations/u1").status_code == 200
+    assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_without_a_configured_token_writes_are_refused_with_how_to_configure_one(tmp_path):
+    with Server(tmp_path, tmp_path / "store.duckdb", token=None) as server:
+        refused = httpx.post(
+            server.url + "/events",
+            json={"events": [event("t1")]},
+            headers={"Authorization": "Bearer anything"},
+        )
+        health = httpx.get(server.url + "/health").json()
+    assert refused.status_code == 403
+    assert "WORKBENCH_TOKEN" in refused.json()["error"]
+    assert "[service]" in refused.json()["error"]
+    assert health["writes_enabled"] is False
+    assert Store.open(f"duckdb://{tmp_path / 'store.duckdb'}").count_rows()["events"] == 0
+
+
+def test_token_comparison_refuses_prefixes_and_other_schemes():
+    assert token_problem("abc", "Bearer abc") is None
+    assert token_problem("abc", "Bearer ab")[0] == 401
+    assert token_problem("abc", "Basic abc")[0] == 401
+    assert token_problem("abc", None)[0] == 401
+    assert token_problem(None, None)[0] == 403
+
+
+def test_the_server_binds_loopback_by_default(server):
+    from workbench.config import resolve_service_settings
+
+    assert resolve_service_settings()["host"] == "127.0.0.1"
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+def wait_for(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_stored_lists_are_served_from_a_snapshot_that_follows_the_table(server, store):
+    computed = datetime(2026, 3, 2, tzinfo=UTC).replace(tzinfo=None)
+    rows = pd.DataFrame(
+        {
+            "model": "recs",
+            "version": 1,
+            "user_id": ["lu1"] * 3 + ["lu2"] * 3,
+            "rank": [1, 2, 3] * 2,
+            "item_id": ["a", "b", "c", "d", "e", "f"],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+            "computed_at": computed,
+        }
+    )
+    with store.transaction() as raw:
+        raw.register("new_lists", rows)
+        raw.execute("INSERT INTO recommendations SELECT * FROM new_lists")
+        raw.unregister("new_lists")
+
+    def served():
+        answer = httpx.get(server.url + "/recommendations/lu1", params={"k": 2}).json()
+        return answer if answer["source"] == "precomputed" else None
+
+    answer = wait_for(served)
+    assert answer is not None, "the snapshot never picked up the new lists"
+    assert [(i["item_id"], i["rank"]) for i in answer["items"]] == [("a", 1), ("b", 2)]
+    assert answer["fallback"] is False and answer["model"] == "recs@1"
+    unknown = httpx.get(server.url + "/recommendations/nobody", params={"k": 2}).json()
+    assert unknown["source"] == "popularity" and unknown["fallback"] is True
+    assert "no precomputed list for this user in recs@1" in unknown["reason"]
+    too_long = httpx.get(server.url + "/recommendations/lu1", params={"k": 5})
+    assert too_long.status_code == 422 and "at most 3 items" in too_long.json()["error"]
+    assert httpx.get(server.url + "/recommendations/lu1", params={"k": 0}).status_code == 422
+    # Newer lists replace the old ones without a restart.
+    with store.transaction() as raw:
+        raw.execute(
+            "INSERT INTO recommendations VALUES ('recs', 2, 'lu1', 1, 'z', 1.0, ?)",
+            [datetime(2026, 3, 3)],
+        )
+
+    def moved():
+        answer = httpx.get(server.url + "/recommendations/lu1", params={"k": 1}).json()
+        return answer if answer["model"] == "recs@2" else None
+
+    answer = wait_for(moved)
+    assert answer is not None and answer["items"][0]["item_id"] == "z"
+
+
+def test_another_process_ingests_while_the_server_runs(server, store, tmp_path):
+    path = tmp_path / "other.jsonl"
+    path.write_text("".join(json.dumps(event(f"other-{i}")) + "\n" for i in range(20)))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "ingest",
+            str(path),
+            "--store",
+            f"duckdb://{server.store_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = post_events(server, [event("other-0"), event("after-other")]).json()
+    assert (answer["accepted"], answer["duplicates"]) == (1, 1)
+
+
+@pytest.fixture(scope="module")
+def model_store(tmp_path_factory):
+    """A store with a registered, promoted recommender, served on its own server."""
+    folder = tmp_path_factory.mktemp("model")
+    store = Store.open(f"duckdb://{folder / 'store.duckdb'}")
+    ingest(store, make_music(users=30, items=40, days=5, seed=2).tables["events"])
+    train = store.table("events").to_pandas()
+    register(
+        store,
+        MODELS["itemknn"]().fit(train),
+        "recs",
+        metrics={"ndcg@10": 0.1},
+        training_data=train,
+        holdout="none",
+    )
+    promote(store, "recs", 1)
+    user = train["user_id"].iloc[0]
+    with Server(folder, folder / "store.duckdb") as server:
+        yield server, store, user
+
+
+def test_recommend_scores_now_and_a_policy_logs_what_it_showed(model_store):
+    server, store, user = model_store
+    plain = httpx.post(
+        server.url + "/recommend", json={"user_id": user, "k": 3}, headers=server.headers
+    )
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["source"] == "model" and len(plain.json()["items"]) == 3
+    stranger = httpx.post(
+        server.url + "/recommend", json={"user_id": "stranger", "k": 3}, headers=server.headers
+    ).json()
+    assert stranger["source"] == "popularity" and stranger["fallback"] is True
+    shown = httpx.post(
+        server.url + "/recommend",
+        json={
+            "user_id": user,
+            "k": 3,
+            "policy": "epsilon-greedy",
+            "epsilon": 0.2,
+            "context": {"page": "home"},
+            "experiment": "exp1",
+            "variant": "B",
+        },
+        headers=server.headers,
+    )
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert body["policy"] == "epsilon-greedy(epsilon=0.2)" and len(body["delivery_ids"]) == 3
+    logged = store.sql(
+        "SELECT item_id, position, propensity, policy, model, version, experiment, variant "
+        "FROM deliveries ORDER BY position"
+    ).to_pylist()
+    assert [row["item_id"] for row in logged] == [item["item_id"] for item in body["items"]]
+    assert [row["propensity"] for row in logged] == [i["propensity"] for i in body["items"]]
+    assert all(0 < row["propensity"] <= 1 for row in logged)
+    assert {
+        (row["model"], row["version"], row["experiment"], row["variant"]) for row in logged
+    } == {("recs", 1, "exp1", "B")}
+    unknown = httpx.post(
+        server.url + "/recommend",
+        json={"user_id": user, "model": "nope@champion"},
+        headers=server.headers,
+    )
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+
+
+# --- durability modes and shutdown -----------------------------------------------------------
+
+
+def test_buffer_mode_acknowledges_early_and_sigterm_writes_everything(tmp_path):
+    server = Server(tmp_path, tmp_path / "store.duckdb", settings={"durability": "buffer"})
+    server.start()
+    try:
+        answers = [
+            post_events(server, [event(f"buf-{i}-{j}") for j in range(10)]) for i in range(20)
+        ]
+    finally:
+        status = server.terminate()
+    # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit says why it stopped.
+    assert status in (0, -signal.SIGTERM), server.log()
+    assert "Traceback" not in server.log()
+    assert {a.status_code for a in answers} == {202}
+    assert all(a.json()["status"] == "queued" and a.json()["durable"] is False for a in answers)
+    stored = Store.open(f"duckdb://{tmp_path / 'store.duckdb'}").count_rows()["events"]
+    assert stored == 200

@@ -1,0 +1,63 @@
+"""Contract tests: requests generated from the service's OpenAPI description, on a real server.
+
+Schemathesis generates valid and invalid requests for every operation and checks
+each answer: no server error, a documented status code and content type, a body
+matching the documented schema, and invalid data refused with a 4xx.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from service_server import Server
+
+pytestmark = pytest.mark.slow
+
+#: Examples per operation and generation mode: enough to find shape bugs, quick to run.
+EXAMPLES = 30
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("contract")
+    with Server(folder, folder / "store.duckdb", settings={"max_batch_events": 20}) as running:
+        yield running
+
+
+def operations(server):
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def test_the_description_covers_every_endpoint_and_the_bearer_scheme(server):
+    described = {f"{op.method.upper()} {op.path}" for op in operations(server)}
+    assert described == {
+        "POST /events",
+        "GET /recommendations/{user_id}",
+        "POST /recommend",
+        "GET /health",
+    }
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json").raw_schema
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize(
+    "mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
+)
+def test_every_operation_answers_as_described(server, mode):
+    for operation in operations(server):
+        if mode is schemathesis.GenerationMode.NEGATIVE and operation.path == "/health":
+            continue  # it takes no input, so there is nothing to make invalid
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case):
+            case.call_and_validate(base_url=server.url, headers=server.headers)
+
+        check()

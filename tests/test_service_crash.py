@@ -1,0 +1,123 @@
+"""Crash test: kill -9 the server during a write burst, restart it, reconcile acknowledged vs stored."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import httpx
+import pytest
+from service_server import Server
+
+from workbench.store import Store
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 8
+BATCH = 10
+
+
+def burst(server: Server, stop: threading.Event, ledger: dict, lock: threading.Lock, n: int):
+    """One client: POST batches of fresh event ids until stopped; note what was answered 2xx."""
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
+        for request in itertools.count():
+            if stop.is_set():
+                return
+            ids = [f"crash-{n}-{request}-{j}" for j in range(BATCH)]
+            events = [
+                {
+                    "event_id": i,
+                    "ts": "2026-03-01T00:00:00Z",
+                    "user_id": f"u{n}",
+                    "item_id": "i1",
+                    "event_type": "play",
+                }
+                for i in ids
+            ]
+            with lock:
+                ledger["sent"].update(ids)
+            try:
+                answer = client.post("/events", json={"events": events})
+            except httpx.TransportError:
+                return  # the server is gone
+            with lock:
+                if 200 <= answer.status_code < 300:
+                    body = answer.json()
+                    assert body["accepted"] == BATCH and body["durable"] is True
+                    ledger["acknowledged"].update(ids)
+                else:
+                    ledger["refused"].update(ids)
+
+
+def test_kill_9_mid_burst_loses_no_acknowledged_event(tmp_path):
+    store_path = tmp_path / "store.duckdb"
+    server = Server(tmp_path, store_path).start()
+    ledger = {"sent": set(), "acknowledged": set(), "refused": set()}
+    lock, stop = threading.Lock(), threading.Event()
+    clients = [
+        threading.Thread(target=burst, args=(server, stop, ledger, lock, n)) for n in range(CLIENTS)
+    ]
+    for client in clients:
+        client.start()
+    # Kill once the burst is well under way, while requests are in flight.
+    deadline = time.monotonic() + 60
+    while len(ledger["acknowledged"]) < 400 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()
+    stop.set()
+    for client in clients:
+        client.join(60)
+    assert len(ledger["acknowledged"]) >= 400, server.log()
+
+    # Restart on the same store: it opens (replaying DuckDB's log) and serves.
+    restarted = Server(tmp_path, store_path).start()
+    try:
+        store = Store.open(f"duckdb://{store_path}", lock_timeout=30)
+        rows = store.sql("SELECT event_id, count(*) AS n FROM events GROUP BY event_id").to_pylist()
+        stored = {row["event_id"]: row["n"] for row in rows}
+        acknowledged, sent = ledger["acknowledged"], ledger["sent"]
+        in_flight = sent - acknowledged - ledger["refused"]
+        print(
+            f"\ncrash test: sent {len(sent):,}, acknowledged {len(acknowledged):,}, "
+            f"refused {len(ledger['refused']):,}, unanswered at the kill {len(in_flight):,}, "
+            f"stored {len(stored):,} (of which committed but unanswered "
+            f"{len(set(stored) - acknowledged):,})"
+        )
+        assert not ledger["refused"]
+        assert all(stored.get(event_id) == 1 for event_id in acknowledged), "acknowledged but lost"
+        assert set(stored) <= sent, "stored events nobody sent"
+        assert all(n == 1 for n in stored.values()), "an event stored twice"
+
+        # A client retrying what was never answered ends with everything stored exactly once.
+        retry = sorted(in_flight)
+        for start in range(0, len(retry), 100):
+            ids = retry[start : start + 100]
+            answer = httpx.post(
+                restarted.url + "/events",
+                json={
+                    "events": [
+                        {
+                            "event_id": i,
+                            "ts": "2026-03-01T00:00:00Z",
+                            "user_id": "u",
+                            "item_id": "i1",
+                            "event_type": "play",
+                        }
+                        for i in ids
+                    ]
+                },
+                headers=restarted.headers,
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            committed_before = sum(1 for i in ids if i in stored)
+            assert (body["accepted"], body["duplicates"]) == (
+                len(ids) - committed_before,
+                committed_before,
+            )
+        rows = store.sql("SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events")
+        assert rows.to_pylist() == [{"n": len(sent), "d": len(sent)}]
+    finally:
+        restarted.terminate()

@@ -1,0 +1,73 @@
+"""The capture and delivery service: an HTTP API over the store, for apps.
+
+``workbench serve`` (or :func:`serve`) runs :func:`create_app` under uvicorn,
+on 127.0.0.1 by default. Apps send feedback events (``POST /events``), fetch
+stored lists (``GET /recommendations/{user_id}``) and ask for on-the-fly
+recommendations (``POST /recommend``). The pieces:
+
+- :mod:`~workbench.service.app`: the endpoints, their shapes and errors;
+- :mod:`~workbench.service.writer`: the single writer that groups requests into
+  short commits (and the durability modes);
+- :mod:`~workbench.service.snapshot`: the in-memory read snapshot and its
+  change signal;
+- :mod:`~workbench.service.security`: the bearer token and the size limits.
+
+The service holds the store file only while it commits or refreshes its
+snapshot, so notebooks, ``workbench ingest`` and scheduled runs keep working
+beside it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+__all__ = ["create_app", "serve"]
+
+
+def create_app(store: Store | str | None = None, *, settings: dict[str, Any] | None = None):
+    """The service as an ASGI application; see :func:`workbench.service.app.create_app`."""
+    from workbench.service.app import create_app as build
+
+    return build(store, settings=settings)
+
+
+def serve(
+    store: str | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    settings: dict[str, Any] | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the service with uvicorn until SIGINT or SIGTERM, then write what is queued.
+
+    Parameters
+    ----------
+    store : str, optional
+        Store URL; default the configured store.
+    host, port : optional
+        Where to listen; default ``[service] host``/``port``, else 127.0.0.1:8700.
+    settings : dict, optional
+        Overrides of other ``[service]`` settings.
+    log_level : str
+        uvicorn's log level.
+    """
+    import uvicorn
+
+    from workbench.config import resolve_service_settings
+
+    resolved = resolve_service_settings({**(settings or {}), "host": host, "port": port})
+    app = create_app(store, settings=resolved)
+    config = uvicorn.Config(
+        app,
+        host=resolved["host"],
+        port=resolved["port"],
+        log_level=log_level,
+        lifespan="on",
+        # Let requests in flight finish (their events commit) before the writer stops.
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()
