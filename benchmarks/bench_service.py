@@ -488,13 +488,16 @@ def render(results: dict, args) -> str:
 
 def judge(results: dict, args) -> str:
     get, rec = results["get"], results["reconcile"]
+    mixed = results["get-mixed"]["p99_ms"]
     latency_met = get["p99_ms"] <= 10.0 and args.rate >= 500
+    mixed_met = mixed <= 10.0 and args.rate >= 500
     lossless = rec["lost"] == 0 and rec["stored_twice"] == 0 and rec["stored_unsent"] == 0
     exact = rec["acknowledged"] == rec["stored"]
     return (
         f"Goals: GET /recommendations p99 <= 10 ms at 500 requests/s: "
-        f"{'met' if latency_met else 'not met'} (p99 {get['p99_ms']:.2f} ms idle, "
-        f"{results['get-mixed']['p99_ms']:.2f} ms while events are posted); zero lost events: "
+        f"{'met' if latency_met else 'not met'} for reads alone (p99 {get['p99_ms']:.2f} ms); "
+        f"{'met' if mixed_met else 'not met'} while events are posted (p99 {mixed:.2f} ms); "
+        "zero lost events: "
         f"{'met' if lossless else 'not met'} (acknowledged {rec['acknowledged']:,}, stored "
         f"{rec['stored']:,}{', equal' if exact else ', NOT equal'}). Client and server share "
         "the machine's two cores; latencies include the client's own scheduling delay."
