@@ -1,4 +1,4 @@
-"""What notebook tests share: a store file of synthetic data, and running under nbmake."""
+"""What notebook tests share: a store file of synthetic data, running under papermill and nbmake."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from workbench.capture import ingest
 from workbench.datasets import make_music
@@ -49,3 +50,27 @@ def music_store(
         report = ingest(store, dataset.tables[table], table=table)
         assert report.accepted == dataset.tables[table].num_rows
     return url
+
+
+def execute(notebook: Path, tmp_path: Path, **parameters: Any) -> tuple[dict, Any]:
+    """Run ``notebook`` under papermill in ``tmp_path``: its recorded results and the output."""
+    import nbformat
+    import papermill
+
+    from workbench.runs import read_results
+
+    output = tmp_path / notebook.name
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters=parameters, progress_bar=False, cwd=str(tmp_path)
+    )
+    return read_results(output), nbformat.read(output, as_version=4)
+
+
+def shown(notebook: Any, mimetype: str) -> list[str]:
+    """Every output of ``mimetype`` an executed notebook shows, in order."""
+    return [
+        out.get("data", {}).get(mimetype, "")
+        for cell in notebook.cells
+        for out in cell.get("outputs", [])
+        if mimetype in out.get("data", {})
+    ]

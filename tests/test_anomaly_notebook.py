@@ -6,11 +6,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_support import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake, execute, shown
 
 from workbench.capture import ingest
 from workbench.datasets import make_metrics
-from workbench.runs import read_results
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,25 +28,6 @@ def metrics_store(path: Path, *, labels: bool = True) -> str:
     return url
 
 
-def run(tmp_path: Path, **parameters) -> tuple[dict, nbformat.NotebookNode]:
-    import papermill
-
-    output = tmp_path / "anomaly_scan.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(tmp_path)
-    )
-    return read_results(output), nbformat.read(output, as_version=4)
-
-
-def shown(notebook, mimetype: str) -> list[str]:
-    return [
-        out.get("data", {}).get(mimetype, "")
-        for cell in notebook.cells
-        for out in cell.get("outputs", [])
-        if mimetype in out.get("data", {})
-    ]
-
-
 def test_the_notebook_has_no_outputs_and_the_issue_parameters():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -61,7 +41,9 @@ def test_the_notebook_has_no_outputs_and_the_issue_parameters():
 def test_a_scan_with_labels_writes_alerts_draws_them_and_grades_every_detector(tmp_path):
     url = metrics_store(tmp_path / "metrics.duckdb")
 
-    results, notebook = run(tmp_path, store=url, since="7d", budget="1/1d", max_charts=3)
+    results, notebook = execute(
+        NOTEBOOK, tmp_path, store=url, since="7d", budget="1/1d", max_charts=3
+    )
 
     store = Store.open(url)
     scan_id = results["scan"]["scan_id"]
@@ -86,7 +68,7 @@ def test_a_scan_with_labels_writes_alerts_draws_them_and_grades_every_detector(t
 def test_without_labels_the_scan_uses_the_seasonal_baseline_and_grades_nothing(tmp_path):
     url = metrics_store(tmp_path / "unlabelled.duckdb", labels=False)
 
-    results, notebook = run(tmp_path, store=url)
+    results, notebook = execute(NOTEBOOK, tmp_path, store=url)
 
     assert results["detector"] == "seasonal"
     assert not {"pr_auc", "roc_auc", "event_recall"} & set(results)

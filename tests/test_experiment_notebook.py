@@ -6,11 +6,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_support import assert_runs_under_nbmake
+from notebook_support import assert_runs_under_nbmake, execute, shown
 
 from workbench.capture import ingest
 from workbench.datasets import make_ads
-from workbench.runs import read_results
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,25 +25,6 @@ def ads_store(path: Path, **options) -> tuple[str, dict]:
     return url, data.truth
 
 
-def run(tmp_path: Path, **parameters) -> tuple[dict, nbformat.NotebookNode]:
-    import papermill
-
-    output = tmp_path / "experiment_readout.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(tmp_path)
-    )
-    return read_results(output), nbformat.read(output, as_version=4)
-
-
-def shown(notebook, mimetype: str) -> list[str]:
-    return [
-        out.get("data", {}).get(mimetype, "")
-        for cell in notebook.cells
-        for out in cell.get("outputs", [])
-        if mimetype in out.get("data", {})
-    ]
-
-
 def test_the_notebook_has_no_outputs_and_a_parameters_cell():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -58,7 +38,8 @@ def test_the_notebook_has_no_outputs_and_a_parameters_cell():
 def test_the_readout_recovers_the_planted_lift_verdict_first(tmp_path):
     url, truth = ads_store(tmp_path / "ads.duckdb", users=20_000, days=14, seed=4)
 
-    results, notebook = run(
+    results, notebook = execute(
+        NOTEBOOK,
         tmp_path,
         store=url,
         experiment="ads_creative",
@@ -86,7 +67,7 @@ def test_a_planted_sample_ratio_mismatch_is_flagged_in_the_verdict(tmp_path, mon
     # store = None: the notebook resolves the store as the workbench does, from WORKBENCH_STORE
     monkeypatch.setenv("WORKBENCH_STORE", url)
 
-    results, notebook = run(tmp_path, metrics="click,sum:click", alpha=0.1)
+    results, notebook = execute(NOTEBOOK, tmp_path, metrics="click,sum:click", alpha=0.1)
 
     assert truth["lost_units"]["treatment"] > 0
     assert results["srm_p_value"] < 0.001 and results["srm_flagged"] is True

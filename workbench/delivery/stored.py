@@ -495,24 +495,36 @@ def _load_snapshot(store: Store, fingerprint: tuple, state: tuple | None) -> _Sn
         return _Snapshot(
             state, fingerprint, None, None, 0, {}, empty, empty, empty, empty, empty, popular_items
         )
-    users = table["user_id"].to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    stops = np.r_[starts[1:], users.size]
-    ranks = table["rank"].to_numpy()
     return _Snapshot(
         state=state,
         fingerprint=fingerprint,
         model=f"{lists[0]}@{lists[1]}",
         computed_at=lists[3],
-        max_k=int(ranks.max()),
-        spans={user: at for at, user in enumerate(users[starts].tolist())},
-        starts=starts,
-        stops=stops,
-        item_ids=table["item_id"].to_numpy(zero_copy_only=False),
-        ranks=ranks,
-        scores=table["score"].to_numpy(),
+        **index_stored_lists(table),
         popular=popular_items,
     )
+
+
+def index_stored_lists(table: Any) -> dict[str, Any]:
+    """Index stored lists for lookups by user without a query.
+
+    ``table`` is an Arrow table of ``user_id, rank, item_id, score`` ordered by user
+    and rank (not empty). Returns ``max_k``, ``spans`` (user -> position of the user's
+    run), ``starts``/``stops`` (each run's row range), and the ``item_ids``, ``ranks``
+    and ``scores`` arrays: a user's list is one slice of each.
+    """
+    users = table["user_id"].to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ranks = table["rank"].to_numpy()
+    return {
+        "max_k": int(ranks.max()),
+        "spans": {user: at for at, user in enumerate(users[starts].tolist())},
+        "starts": starts,
+        "stops": np.r_[starts[1:], users.size],
+        "item_ids": table["item_id"].to_numpy(zero_copy_only=False),
+        "ranks": ranks,
+        "scores": table["score"].to_numpy(),
+    }
 
 
 def retrieve(store: Store, user_id: str, k: int = 10, *, model: str | None = None) -> Retrieval:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.delivery.stored import index_stored_lists
 from workbench.exceptions import InvalidArgument, WorkbenchError
 
 if TYPE_CHECKING:
@@ -279,21 +280,11 @@ def _load_lists(raw, fingerprint: tuple | None) -> _Lists:
         "WHERE model = ? AND version = ? ORDER BY user_id, rank",
         [name, version],
     ).to_arrow_table()
-    users = table["user_id"].to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    stops = np.r_[starts[1:], users.size]
-    ranks = table["rank"].to_numpy()
     return _Lists(
         fingerprint=fingerprint,
         model=f"{name}@{version}",
         computed_at=computed_at.replace(tzinfo=UTC) if computed_at is not None else None,
-        max_k=int(ranks.max()),
-        spans={user: at for at, user in enumerate(users[starts].tolist())},
-        starts=starts,
-        stops=stops,
-        item_ids=table["item_id"].to_numpy(zero_copy_only=False),
-        ranks=ranks,
-        scores=table["score"].to_numpy(),
+        **index_stored_lists(table),
     )
 
 
