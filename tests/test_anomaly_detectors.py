@@ -283,6 +283,19 @@ def test_supervised_learns_from_other_series_and_ranks_anomalies_first(labels):
     assert scores[scored & (truth == 1)].mean() > 5 * scores[scored & (truth == 0)].mean()
 
 
+def test_a_generous_budget_never_makes_the_supervised_detector_alert_on_likely_normal_points():
+    data = make_metrics(series=4, days=14, seed=3, anomaly_rate=0.01)
+    points = data.tables["observations"].to_pandas()
+    # Ten alerts per series per day, far more than there are anomalies: the budget alone
+    # would reach down to points the model scores near zero.
+    detector = make_detector("supervised", threshold="10/1d")
+    detector.fit(points, truth_labels(data, points))
+    assert detector.threshold_ >= 0.5
+    flagged = detector.predict(points) == 1
+    assert (detector.score(points)[flagged] > 0.5).all()
+    assert flagged.sum() < 10 * 4 * 14
+
+
 def test_series_without_two_points_per_period_get_a_robust_level():
     rng = np.random.default_rng(0)
     values = rng.normal(100, 1, 60)

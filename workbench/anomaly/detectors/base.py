@@ -110,11 +110,17 @@ class SeriesDetector(BaseEstimator, ABC):
         sorted_labels = None if labels is None else labels[order]
         self._learn(frame, sorted_labels)
         judgement = self._judge(frame)
-        self.threshold_ = float(rule.threshold(judgement.score, frame, sorted_labels))
+        self.threshold_ = max(
+            float(rule.threshold(judgement.score, frame, sorted_labels)), self._lowest_threshold()
+        )
         self.n_points_ = len(frame)
         self.n_warmup_ = int(np.isnan(judgement.score).sum())
         self.series_ = sorted(frame["series_id"].unique().tolist())
         return self
+
+    def _lowest_threshold(self) -> float:
+        """The threshold a budget may not go below (default: none, a budget decides alone)."""
+        return float("-inf")
 
     def _check_params(self) -> None:
         """Validate the detector's own parameters (default: none)."""

@@ -192,7 +192,9 @@ class SupervisedDetector(_WindowModel):
     random_state : int
         Seed.
     threshold : AlertBudget, FalseAlarmRate or str
-        How ``fit`` sets ``threshold_``.
+        How ``fit`` sets ``threshold_``, which never goes below probability 0.5: a
+        budget caps the alerts, it does not fill itself with points the model
+        judges normal.
 
     Attributes
     ----------
@@ -223,13 +225,16 @@ class SupervisedDetector(_WindowModel):
         self.threshold = threshold
 
     def _inputs(self, frame: pd.DataFrame):
+        """Window features; the model's inputs (features plus both baselines' scores); which
+        points are ready; the seasonal baseline's expected values (shown as expected)."""
         features, model_input, ready = self._features(frame)
         shortest = _windows(self.windows)[0]
         baselines = model_input.copy()
         gaussian = GaussianDetector(window=shortest, min_points=self.min_points)
         baselines["gaussian_score"] = gaussian._judge(frame).score
-        baselines["seasonal_score"] = SeasonalDetector()._judge(frame).score
-        return features, baselines, ready
+        seasonal = SeasonalDetector()._judge(frame)
+        baselines["seasonal_score"] = seasonal.score
+        return features, baselines, ready, seasonal.expected
 
     def _learn(self, frame: pd.DataFrame, labels: np.ndarray | None) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -237,7 +242,7 @@ class SupervisedDetector(_WindowModel):
 
         minimum = _positive_int("min_labels", self.min_labels, 1)
         _positive_int("max_iter", self.max_iter, 1)
-        _features, inputs, ready = self._inputs(frame)
+        _features, inputs, ready, _expected = self._inputs(frame)
         known = np.zeros(len(frame), dtype=bool) if labels is None else ~np.isnan(labels)
         usable = known & ready
         positives = int((labels[usable] == 1).sum()) if labels is not None else 0
@@ -260,15 +265,20 @@ class SupervisedDetector(_WindowModel):
             )
         self.n_labels_ = {"anomalous": positives, "normal": negatives}
 
+    def _lowest_threshold(self) -> float:
+        # A budget is a cap, not a quota: where labelled anomalies are fewer than the
+        # budget allows, it would otherwise alert on points the model itself judges
+        # more likely normal (probability below one half).
+        return 0.5
+
     def _judge(self, frame: pd.DataFrame) -> Judgement:
-        features, inputs, ready = self._inputs(frame)
+        features, inputs, ready, expected = self._inputs(frame)
         score = np.full(len(frame), np.nan)
         if ready.any():
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(1, "openmp"):
                 score[ready] = self.model_.predict_proba(inputs.to_numpy(dtype=float)[ready])[:, 1]
-        expected = features[f"mean_{suffix(_windows(self.windows)[0])}"].to_numpy(dtype=float)
         detail = np.array(
             _describe_outliers(inputs, self.feature_center_, self.feature_spread_), dtype=object
         )
