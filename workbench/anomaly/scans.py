@@ -131,8 +131,23 @@ class ScanReport:
         return (
             f"Scan {self.scan_id} ({self.detector}, {self.status}): {self.series_scanned:,} of "
             f"{self.series_total:,} series, {self.points:,} points from {self.since:%Y-%m-%d %H:%M} "
-            f"to {self.until:%Y-%m-%d %H:%M} UTC{unscored}, {len(self.alerts):,} alerts{skipped}."
+            f"to {self.until:%Y-%m-%d %H:%M} UTC{unscored}, {len(self.alerts):,} alerts"
+            f"{self._against_budget()}{skipped}."
         )
+
+    def _against_budget(self) -> str:
+        """How the alerts compare with an alert budget: the threshold was set on the
+        history, so the window can run over or under it, and people should see which."""
+        from workbench.anomaly.thresholds import AlertBudget, parse_threshold
+
+        try:
+            rule = parse_threshold(self.threshold)
+        except InvalidArgument:
+            return ""
+        if not isinstance(rule, AlertBudget) or not self.series_scanned:
+            return ""
+        periods = self.series_scanned * ((self.until - self.since) / rule.period)
+        return f" ({len(self.alerts) / periods:.2g} per series per {rule.per}; budget {rule})"
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (times as ISO text, alerts as a list of rows)."""
