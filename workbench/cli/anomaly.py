@@ -30,7 +30,11 @@ DetectorOption = Annotated[
 def scan(
     detector: DetectorOption = "auto",
     since: Annotated[
-        str | None, typer.Option(help="Score points from this UTC time (default: the last day).")
+        str | None,
+        typer.Option(
+            help="Score points from this UTC time, or for this span before --until (7d); "
+            "default: the last day."
+        ),
     ] = None,
     until: Annotated[
         str | None, typer.Option(help="Score points before this UTC time (default: all).")
