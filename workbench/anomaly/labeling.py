@@ -235,7 +235,7 @@ def agreement_rate(store: Store) -> float:
     return float(agreeing.sum() / (n * (n - 1) / 2).sum())
 
 
-def _settled_point_labels(
+def settled_point_labels(
     store: Store, *, min_agreement: float = MIN_AGREEMENT, before: Any = None
 ) -> pd.DataFrame:
     """Settled series-point labels whose point is in ``observations`` (the usable ones).
@@ -263,7 +263,7 @@ def label_counts(store: Store, *, before: Any = None) -> tuple[int, int]:
 
     ``before``: count only labels of points before this time.
     """
-    table = _settled_point_labels(store, before=before)
+    table = settled_point_labels(store, before=before)
     positives = int((table["label"] == 1).sum())
     return positives, int(len(table) - positives)
 
@@ -311,7 +311,7 @@ def train_from_labels(
         When the settled labels hold fewer than :data:`MIN_LABELS_PER_CLASS` of
         either class; the message says how many there are.
     """
-    labels = _settled_point_labels(store, before=before)
+    labels = settled_point_labels(store, before=before)
     if series is not None:
         labels = labels[labels["series_id"].isin(series)]
     positives = int((labels["label"] == 1).sum())

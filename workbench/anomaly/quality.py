@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.anomaly.observations import load_observations, parse_duration, parse_time
-from workbench.anomaly.scans import _score_series
+from workbench.anomaly.scans import score_series
 from workbench.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
@@ -44,10 +44,10 @@ QUALITY_COLUMNS = [
 
 def window_labels(store: Store, *, since: Any, until: Any) -> pd.DataFrame:
     """The settled labels of series points in ``[since, until)``: series_id, ts, label."""
-    from workbench.anomaly.labeling import _settled_point_labels
+    from workbench.anomaly.labeling import settled_point_labels
 
     start, end = parse_time(since, name="since"), parse_time(until, name="until")
-    labels = _settled_point_labels(store)
+    labels = settled_point_labels(store)
     inside = (labels["ts"] >= start) & (labels["ts"] < end)
     return labels.loc[inside, ["series_id", "ts", "label"]].reset_index(drop=True)
 
@@ -117,7 +117,7 @@ def detector_quality(
                 continue
         scored = []
         for name in series:
-            points, problem = _score_series(frames[name], detector, trained, rule=rule, since=start)
+            points, problem = score_series(frames[name], detector, trained, rule=rule, since=start)
             if problem is not None:
                 note = f"{name}: {problem}"
             scored.append(points)

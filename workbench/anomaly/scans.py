@@ -270,7 +270,7 @@ def scan(
         frame = load_observations(
             store, since=window_start - lookback.to_pytimedelta(), until=window_end, series=[name]
         )
-        scored, problem = _score_series(frame, chosen, trained, rule=rule, since=window_start)
+        scored, problem = score_series(frame, chosen, trained, rule=rule, since=window_start)
         if problem is not None:
             notes.append(f"{name}: not scored ({problem})")
         scanned.append(name)
@@ -405,7 +405,7 @@ def _scan_order(store: Store, detector: str, names: list[str]) -> list[str]:
     return first + rest
 
 
-def _score_series(
+def score_series(
     frame: pd.DataFrame, detector: str, trained: Any, *, rule: Any, since: dt.datetime
 ) -> tuple[pd.DataFrame, str | None]:
     """Score one series' points from ``since`` on; fit on the points before it first.
