@@ -667,12 +667,24 @@ def test_every_problem_of_a_row_is_named(memory_store, tmp_path):
 # --- times --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2026-02-30", "12/31/2026", "2026-13-01T00:00:00Z"])
+@pytest.mark.parametrize("text", ["yesterday", "12/31/2026", "2026-01-01 at noon"])
 def test_unparseable_time_is_quarantined_with_the_accepted_forms(memory_store, tmp_path, text):
     path = write(tmp_path / "t.csv", csv_text(EVENT_HEADER, ["t1", text, "u1", "play"]))
     report = ingest_checked(memory_store, path)
     assert only_reason(memory_store, report) == (
         f"ts '{text}' is not a time; use ISO 8601 (2026-01-31T12:00:00Z) or seconds since 1970"
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-02-30", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00", "2026-01-01T12:00:60"]
+)
+def test_time_that_is_not_on_the_calendar_is_quarantined(memory_store, tmp_path, text):
+    path = write(tmp_path / "t.csv", csv_text(EVENT_HEADER, ["t1", text, "u1", "play"]))
+    report = ingest_checked(memory_store, path)
+    assert only_reason(memory_store, report) == (
+        f"ts '{text}' is not a real date and time (a month, day, hour, minute or second out of "
+        "range); use ISO 8601 (2026-01-31T12:00:00Z) or seconds since 1970"
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from workbench.capture import times
 from workbench.capture.staging import EXTRAS, INTERNAL_COLUMNS, PARSE_ERROR, RAW, ROW, STAGE
 from workbench.exceptions import IngestError
 from workbench.schema import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP, TableSpec
@@ -68,6 +69,7 @@ class _Column:
     parsed: str | None  # SQL over the staged row, or None when final needs no parse step
     final: str  # SQL over the parsed layer; {p} stands for the parsed value
     reasons: list[Reason]  # when a row is refused and why; {p} stands for the parsed value
+    matched: str | None = None  # SQL over the staged row that {p} reads as {m}, computed first
 
 
 def q(name: str) -> str:
@@ -146,8 +148,13 @@ def build_plan(
                 )
             )
 
+    matched = [
+        f"{col.matched} AS {q('__wb_m_' + name_)}"
+        for name_, col in columns.items()
+        if col.matched is not None
+    ]
     parsed = [
-        f"{col.parsed} AS {q('__wb_p_' + name_)}"
+        f"{_fill(col.parsed, name_, col)} AS {q('__wb_p_' + name_)}"
         for name_, col in columns.items()
         if col.parsed is not None
     ]
@@ -185,7 +192,8 @@ def build_plan(
         ]
     )
     select_sql = (
-        f"WITH parsed AS (SELECT {parsed_list} FROM {STAGE}) "
+        f"WITH matched AS (SELECT *{''.join(', ' + m for m in matched)} FROM {STAGE}), "
+        f"parsed AS (SELECT {parsed_list} FROM matched) "
         f"SELECT {ROW}, {select_list}, {reason} AS __wb_reason FROM parsed"
     )
     # The original row, read from the staged input under the alias "st".
@@ -200,6 +208,8 @@ def build_plan(
 
 
 def _fill(template: str, column: str, col: _Column) -> str:
+    if col.matched is not None:
+        template = template.replace("{m}", q("__wb_m_" + column))
     return template.replace("{p}", q("__wb_p_" + column)) if col.parsed is not None else template
 
 
@@ -387,20 +397,26 @@ def _convert_timestamp(label: str, s: str, source_type: str, epoch_unit: str) ->
         return _Column(f"make_timestamp(epoch_us({s}))", in_range, [out_of_range])
     if source_type.startswith("TIMESTAMP") or source_type == "DATE":
         return _Column(f"CAST({s} AS TIMESTAMP)", in_range, [out_of_range])
-    text = f"trim(CAST({s} AS VARCHAR))"
+    # Text: seconds (or --epoch-unit) since 1970 when it is a plain number, else ISO 8601
+    # read by workbench.capture.times; a time without an offset is UTC.
+    text = f"nullif(trim(CAST({s} AS VARCHAR)), '')"
     is_number = f"regexp_full_match({text}, '-?[0-9]+(\\.[0-9]+)?')"
-    # Text: seconds (or --epoch-unit) since 1970 when it is a plain number, else ISO 8601;
-    # a time without an offset is UTC (the connection's time zone is UTC).
+    epoch = from_epoch(f"TRY_CAST({text} AS DOUBLE)")
     parsed = (
-        f"CASE WHEN {is_number} THEN {from_epoch(f'TRY_CAST({text} AS DOUBLE)')} "
-        f"ELSE CAST((TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') AS TIMESTAMP) END"
+        f"CASE WHEN {text} IS NULL THEN NULL WHEN {is_number} THEN "
+        f"{{'utc': {epoch}, 'problem': CASE WHEN ({epoch}) IS NULL THEN '{epoch_hint}' END}} "
+        f"ELSE {times.parse_sql('{m}')} END"
     )
     unparsed = Reason(
-        f"{s} IS NOT NULL AND {{p}} IS NULL",
-        f"'{label} ' || {_shown(s)} || CASE WHEN {is_number} THEN ' {epoch_hint}' "
-        f"ELSE ' is not a time; use ISO 8601 (2026-01-31T12:00:00Z) or seconds since 1970' END",
+        "{p}.problem IS NOT NULL", f"'{label} ' || {_shown(s)} || ' ' || {{p}}.problem"
     )
-    return _Column(parsed, in_range, [unparsed, out_of_range])
+    utc = "{p}.utc"
+    return _Column(
+        parsed,
+        in_range.replace("{p}", utc),
+        [unparsed, Reason(out_of_range.condition.replace("{p}", utc), out_of_range.message)],
+        matched=times.match_sql(text),
+    )
 
 
 def _extras_column(
