@@ -49,15 +49,18 @@ sync:
 
 demo: sync
 	$(UV) run --frozen workbench init $(STORE_FLAG)
-	$(UV) run --frozen workbench generate music $(STORE_FLAG)
-	$(UV) run --frozen workbench generate ads --users 20000 $(STORE_FLAG)
-	$(UV) run --frozen workbench generate metrics $(STORE_FLAG)
+	@# --start recent: every set ends yesterday, so the data is as fresh as a live feed's.
+	$(UV) run --frozen workbench generate music --start recent $(STORE_FLAG)
+	$(UV) run --frozen workbench generate ads --users 20000 --start recent $(STORE_FLAG)
+	$(UV) run --frozen workbench generate metrics --start recent $(STORE_FLAG)
 	$(UV) run --frozen workbench status $(STORE_FLAG)
 	@# A job that fails stops the demo: nothing after it runs on a broken result.
 	@for job in $(DEMO_JOBS); do \
 		echo "$(UV) run --frozen workbench run $$job $(STORE_FLAG)"; \
 		$(UV) run --frozen workbench run $$job $(STORE_FLAG) || exit 1; \
 	done
+	@# The headline numbers, checked against the planted truth: a wrong answer fails the demo.
+	$(UV) run --frozen workbench truth $(STORE_FLAG)
 	@$(UV) run --frozen python -c "from workbench.runs.jobs import reports_dir; \
 		print('Reports:', (reports_dir() / 'index.html').resolve().as_uri())"
 
@@ -90,4 +93,4 @@ format: sync
 	$(UV) run --frozen ruff check --fix workbench tests benchmarks
 
 clean:
-	rm -rf .venv .pytest_cache data/*.duckdb data/*.duckdb.* reports/*
+	rm -rf .venv .pytest_cache data/*.duckdb data/*.duckdb.* data/models data/truth data/schedule reports/runs reports/index.html

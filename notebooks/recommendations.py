@@ -10,8 +10,10 @@ def _():
 
     from workbench import explore as ex
     from workbench.exceptions import InvalidArgument, ModelNotFound
+    from workbench.feedback import WEIGHT
     from workbench.recommend import MODELS
     from workbench.recommend.experiment import load_interactions
+    from workbench.scope import Scope
     from workbench.recommend.explain import (
         describe_explanation,
         explain_items,
@@ -23,7 +25,9 @@ def _():
         InvalidArgument,
         MODELS,
         ModelNotFound,
+        Scope,
         Store,
+        WEIGHT,
         describe_explanation,
         ex,
         explain_items,
@@ -182,31 +186,38 @@ def _(
 
 
 @app.cell
-def _(MODELS, mo):
+def _(MODELS, Scope, mo):
     live_model = mo.ui.dropdown(list(MODELS), value="itemknn", label="Model")
-    fit_button = mo.ui.run_button(label="Fit on every event and recommend")
+    _scopes = Scope.declared()
+    live_scope = mo.ui.dropdown(
+        ["(every event)", *_scopes], value=_scopes[0] if _scopes else "(every event)", label="Scope"
+    )
+    fit_button = mo.ui.run_button(label="Fit and recommend")
     mo.vstack(
         [
             mo.md(
-                "## Fit a model live\n\nFits on every event in the store (this can take a "
-                "while on a large store), then explains the list: for each recommended item, "
-                "the user's own items that contributed most to its score."
+                "## Fit a model live\n\nFits on the events of a scope (a `[scopes.NAME]` of "
+                "`workbench.toml`), weighted by the feedback semantics (`[feedback]`), then "
+                "explains the list: for each recommended item, the user's own items that "
+                "contributed most to its score."
             ),
-            mo.hstack([live_model, fit_button], justify="start"),
+            mo.hstack([live_model, live_scope, fit_button], justify="start"),
         ]
     )
-    return fit_button, live_model
+    return fit_button, live_model, live_scope
 
 
 @app.cell
 def _(
     InvalidArgument,
     MODELS,
+    WEIGHT,
     describe_explanation,
     explain_recommendations,
     fit_button,
     k,
     live_model,
+    live_scope,
     load_interactions,
     mo,
     store,
@@ -214,7 +225,10 @@ def _(
 ):
     mo.stop(not fit_button.value, mo.md("Press the button to fit."))
     with mo.status.spinner(title=f"Fitting {live_model.value} ..."):
-        fitted = MODELS[live_model.value]().fit(load_interactions(store))
+        _scope = None if live_scope.value == "(every event)" else live_scope.value
+        fitted = MODELS[live_model.value](weight=WEIGHT).fit(
+            load_interactions(store, scope=_scope)
+        )
     try:
         why = explain_recommendations(fitted, user_id, k=k.value)
         note = describe_explanation(fitted)

@@ -12,6 +12,8 @@ from workbench.capture import ingest
 from workbench.datasets import make_music
 from workbench.store import Store
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def assert_runs_under_nbmake(
     notebook: Path, *, cwd: Path, store_url: str | None = None, timeout: float = 300
@@ -53,7 +55,11 @@ def music_store(
 
 
 def execute(notebook: Path, tmp_path: Path, **parameters: Any) -> tuple[dict, Any]:
-    """Run ``notebook`` under papermill in ``tmp_path``: its recorded results and the output."""
+    """Run ``notebook`` under papermill, output in ``tmp_path``: its results and the output.
+
+    The kernel runs in the repository, as ``workbench run`` does: the notebooks' default
+    scopes are declared in its ``workbench.toml``.
+    """
     import nbformat
     import papermill
 
@@ -61,7 +67,7 @@ def execute(notebook: Path, tmp_path: Path, **parameters: Any) -> tuple[dict, An
 
     output = tmp_path / notebook.name
     papermill.execute_notebook(
-        str(notebook), str(output), parameters=parameters, progress_bar=False, cwd=str(tmp_path)
+        str(notebook), str(output), parameters=parameters, progress_bar=False, cwd=str(ROOT)
     )
     return read_results(output), nbformat.read(output, as_version=4)
 

@@ -100,8 +100,10 @@ def test_retrieve_serves_stored_lists_and_says_when_it_falls_back(music):
     assert answer.items["rank"].tolist() == [1, 2, 3]
 
     cold = retrieve(music, "someone-new", k=4)
+    # Popular by the feedback semantics: plays and likes count 1 each, a skip is no vote.
     most_played = music.sql(
-        "SELECT item_id FROM events GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 4"
+        "SELECT item_id FROM events WHERE event_type IN ('play', 'like') "
+        "GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 4"
     ).to_pandas()
     assert cold.source == "popularity" and "no precomputed list" in cold.reason
     assert cold.items["item_id"].tolist() == most_played["item_id"].tolist()
@@ -283,3 +285,76 @@ def test_precompute_breaks_ties_by_item_for_a_model_full_of_them(memory_store):
         expected = unseen.sort_values(["count", "item_id"], ascending=[False, True]).head(3)
         assert rows["item_id"].tolist() == expected["item_id"].tolist(), user
     assert stored.groupby("user_id").size().eq(3).all()
+
+
+# --- scope and feedback in what is served ----------------------------------------------
+
+
+def _events(rows, source):
+    return pd.DataFrame(
+        [
+            {
+                "event_id": f"{source}-{i}",
+                "ts": "2026-03-01T12:00:00Z",
+                "user_id": user,
+                "item_id": item,
+                "event_type": kind,
+                "source": source,
+            }
+            for i, (user, item, kind) in enumerate(rows)
+        ]
+    )
+
+
+@pytest.fixture
+def two_products(file_store):
+    """Music (plays, likes, skips) and an ads test (many impressions) in one store."""
+    from workbench.feedback import WEIGHT, Feedback
+    from workbench.recommend.experiment import load_interactions
+    from workbench.scope import Scope
+
+    rng = np.random.default_rng(1)
+    music = [(f"u{u}", f"track_{rng.integers(12)}", "play") for u in range(30) for _ in range(6)]
+    music += [(f"u{u}", "track_skipped", "skip") for u in range(30) for _ in range(3)]
+    ads = [(f"unit_{u}", "creative_0", "impression") for u in range(200) for _ in range(5)]
+    ingest(file_store, _events(music, "app.music"))
+    ingest(file_store, _events(ads, "app.ads"))
+    scope = Scope.parse({"sources": ["app.music"]}, name="music")
+    feedback = Feedback()
+    train = load_interactions(file_store, scope=scope, feedback=feedback).to_pandas()
+    model = MODELS["popularity"](weight=WEIGHT).fit(train)
+    register(
+        file_store,
+        model,
+        "music",
+        metrics={"ndcg@10": 0.1},
+        training_data=train,
+        holdout="h",
+        scope=scope,
+        feedback=feedback,
+    )
+    promote(file_store, "music", 1)
+    return file_store
+
+
+def test_the_fallback_counts_only_the_models_scope_with_its_feedback(two_products):
+    precompute(two_products, "music@champion", k=5)
+    fallback = retrieve(two_products, "someone-new", 5)
+    assert fallback.source == "popularity"
+    items = fallback.items["item_id"].tolist()
+    assert all(item.startswith("track_") for item in items)  # no ad creative
+    assert "track_skipped" not in items  # skipped 90 times, played never: no vote
+    lists = two_products.sql("SELECT DISTINCT user_id FROM recommendations").column("user_id")
+    assert not any(user.startswith("unit_") for user in lists.to_pylist())  # no ads unit
+
+
+def test_precompute_leaves_out_what_users_met_after_training(two_products):
+    precompute(two_products, "music@champion", k=5)
+    first = retrieve(two_products, "u0", 5).items["item_id"].tolist()
+    # u0 plays the first item of its list after the model was trained, and skips the second.
+    later = _events([("u0", first[0], "play"), ("u0", first[1], "skip")], "app.music")
+    later["event_id"] = ["later-0", "later-1"]
+    ingest(two_products, later)
+    precompute(two_products, "music@champion", k=5)
+    again = retrieve(two_products, "u0", 5).items["item_id"].tolist()
+    assert first[0] not in again and first[1] not in again

@@ -493,3 +493,42 @@ def test_the_ads_set_plants_a_sample_ratio_mismatch_only_when_asked():
     assert lossy.tables["assignments"].num_rows == 2000 - lost["treatment"]
     with pytest.raises(InvalidArgument, match=r"srm must be a number in \[0.0, 1.0\), got 1"):
         make_ads(srm=1)
+
+
+def test_a_misspelled_metric_is_an_error_that_lists_the_event_types(store):
+    with pytest.raises(
+        InvalidArgument, match=r"event type 'clik'.*Event types there: click, impression"
+    ):
+        readout(store, EXPERIMENT, "clik")
+    with pytest.raises(InvalidArgument, match=r"'purchase'"):
+        readout(store, EXPERIMENT, "ratio:purchase/impression")
+
+
+def test_a_scope_keeps_another_products_events_of_the_same_ids_out(ads, tmp_path):
+    from workbench.scope import Scope
+
+    url = f"duckdb://{tmp_path / 'both.duckdb'}"
+    both = load(url, ads)
+    units = both.sql("SELECT unit_id FROM assignments LIMIT 500").column("unit_id").to_pylist()
+    other = pd.DataFrame(
+        {
+            "event_id": [f"shop-{i}" for i in range(len(units))],
+            "ts": "2026-01-05T12:00:00Z",
+            "user_id": units,
+            "event_type": "click",
+            "value": 1.0,
+            "source": "shop",  # same ids, another product: not the test's clicks
+        }
+    )
+    ingest(both, other)
+    mixed = readout(both, EXPERIMENT, "sum:click", sequential=False)
+    scoped = readout(
+        both,
+        EXPERIMENT,
+        "sum:click",
+        sequential=False,
+        scope=Scope.parse({"sources": ["synthetic.ads"]}),
+    )
+    alone = readout(load("duckdb://:memory:", ads), EXPERIMENT, "sum:click", sequential=False)
+    assert scoped.results() == alone.results()
+    assert mixed.results() != alone.results()

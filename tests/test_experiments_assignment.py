@@ -92,6 +92,9 @@ def test_the_split_is_checked_against_the_recorded_weights(memory_store):
         weights=[3, 1],
         assigned_at=START,
     )
+    # One click, so "click" names an event type the store has (a typo would be refused).
+    click = {"ts": [START], "user_id": [UNITS[0]], "event_type": ["click"], "item_id": ["b"]}
+    ingest(memory_store, pd.DataFrame(click))
 
     checked = readout(memory_store, "banner", "click", sequential=False)
     assert not checked.srm["flagged"]

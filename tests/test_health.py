@@ -25,17 +25,31 @@ from workbench.health import (
 from workbench.runs import read_results
 from workbench.store import Store
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "data_health.ipynb"
-# make_music(days=42) from 2026-01-01: the default as_of is the midnight after the last
-# day, so the recent window is 2026-02-05 .. 02-11 and the reference 2026-01-08 .. 02-04.
-AS_OF = pd.Timestamp("2026-02-12", tz="UTC")
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "data_health.ipynb"
+# Live data: make_music(days=42) ending yesterday, checked now. The windows are the whole
+# days before today: recent the last 7, reference the 28 before them.
+AS_OF = pd.Timestamp.now(tz="UTC").floor("D")  # where the windows end: today's midnight
+START = AS_OF - pd.Timedelta(days=42)
 RECENT_START = AS_OF - pd.Timedelta(days=7)
+
+
+def now() -> pd.Timestamp:
+    """The time a check runs: after the test ingested its batches."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+def day(offset: int) -> str:
+    """The date ``offset`` days after the music set's first day, as text."""
+    return (START + pd.Timedelta(days=offset)).strftime("%Y-%m-%d")
+
+
 FEATURES = {"events", "mean_value_like", "mean_value_play", "mean_value_skip"}
 
 
 @pytest.fixture(scope="module")
 def music_events() -> pd.DataFrame:
-    events = make_music(users=300, items=200, days=42, seed=7).tables["events"]
+    events = make_music(users=300, items=200, days=42, seed=7, start=day(0)).tables["events"]
     return events.to_pandas()
 
 
@@ -54,7 +68,7 @@ def _plant_drift(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_clean_data_passes_every_check(file_store, music_events):
-    report = data_health(_ingest(file_store, music_events))
+    report = data_health(_ingest(file_store, music_events), as_of=now())
 
     assert report.failures == []
     assert report.passed
@@ -64,7 +78,7 @@ def test_clean_data_passes_every_check(file_store, music_events):
         report.checks
     )
     assert set(report.drift) == {f"user_day.{name}" for name in FEATURES}
-    assert report.as_of == AS_OF.tz_localize(None).to_pydatetime()
+    assert report.as_of.date() == AS_OF.date()
     assert report.recent == (RECENT_START.tz_localize(None), AS_OF.tz_localize(None))
     plain = json.loads(json.dumps(report.to_dict()))
     assert plain["passed"] is True
@@ -73,7 +87,7 @@ def test_clean_data_passes_every_check(file_store, music_events):
 
 
 def test_a_planted_drift_fails_that_feature_only(file_store, music_events):
-    report = data_health(_ingest(file_store, _plant_drift(music_events)))
+    report = data_health(_ingest(file_store, _plant_drift(music_events)), as_of=now())
 
     drifted = report.drift["user_day.mean_value_play"]
     assert drifted["psi"] > 0.2
@@ -91,7 +105,7 @@ def test_a_stale_source_fails_freshness_for_that_source_only(file_store, music_e
     odd_user = events["user_id"].str[-1].astype(int) % 2 == 1
     events["source"] = np.where(odd_user, "app.android", "app.ios")
     stopped = odd_user & (events["ts"] >= AS_OF - pd.Timedelta(days=5))
-    report = data_health(_ingest(file_store, events[~stopped]))
+    report = data_health(_ingest(file_store, events[~stopped]), as_of=now())
 
     stale = report.checks["freshness:app.android"]
     assert not stale["passed"]
@@ -104,16 +118,16 @@ def test_a_stale_source_fails_freshness_for_that_source_only(file_store, music_e
 
 def test_a_volume_drop_is_flagged_on_its_day(file_store, music_events):
     events = music_events
-    on_day = events["ts"].dt.strftime("%Y-%m-%d") == "2026-02-09"
+    on_day = events["ts"].dt.strftime("%Y-%m-%d") == day(39)
     lost = on_day & (np.arange(len(events)) % 5 != 0)  # four in five events of that day
-    report = data_health(_ingest(file_store, events[~lost]))
+    report = data_health(_ingest(file_store, events[~lost]), as_of=now())
 
     check = report.checks["volume:synthetic.music"]
     assert not check["passed"]
     assert check["value"] < 0.5
-    assert "2026-02-09" in check["detail"]
+    assert day(39) in check["detail"]
     flagged = report.volume[report.volume["flagged"]]
-    assert flagged["day"].dt.strftime("%Y-%m-%d").tolist() == ["2026-02-09"]
+    assert flagged["day"].dt.strftime("%Y-%m-%d").tolist() == [day(39)]
     chart = plot_volume(report).to_dict()
     assert chart["layer"][2]["mark"]["shape"] == "diamond"
 
@@ -123,7 +137,7 @@ def test_a_quarantine_burst_is_flagged_for_its_source(file_store, music_events):
     bad = pd.DataFrame(
         {
             "event_id": [f"partner-{i}" for i in range(100)],
-            "ts": "2026-02-11T12:00:00Z",
+            "ts": f"{day(41)}T12:00:00Z",
             "user_id": ["" if i < 60 else "user_0001" for i in range(100)],
             "item_id": "track_0001",
             "event_type": "play",
@@ -132,7 +146,7 @@ def test_a_quarantine_burst_is_flagged_for_its_source(file_store, music_events):
         }
     )
     assert ingest(file_store, bad, source_name="partner-feed").quarantined == 60
-    report = data_health(file_store)
+    report = data_health(file_store, as_of=now())
 
     burst = report.checks["quarantine:partner-feed"]
     assert not burst["passed"]
@@ -156,7 +170,7 @@ def test_psi_matches_a_hand_computation():
 def test_ks_pvalue_and_feature_tables_from_the_store(file_store, music_events):
     _ingest(file_store, music_events)
     rng = np.random.default_rng(3)
-    days = pd.date_range("2026-01-08", "2026-02-11", freq="D")
+    days = pd.date_range(day(7), day(41), freq="D")
     toy = pd.DataFrame(
         {
             "entity_id": np.tile(np.arange(40), len(days)),
@@ -174,7 +188,7 @@ def test_ks_pvalue_and_feature_tables_from_the_store(file_store, music_events):
         raw.execute("CREATE TABLE features_legacy AS SELECT entity_id, x FROM toy")
         raw.unregister("toy")
 
-    report = data_health(file_store)  # the store's features_* tables replace user_day
+    report = data_health(file_store, as_of=now())  # the store's features_* replace user_day
     assert report.notes == [
         "features_legacy skipped: it needs a feature_ts column and numeric features"
     ]
@@ -193,25 +207,37 @@ def test_ks_pvalue_and_feature_tables_from_the_store(file_store, music_events):
     assert plot_drift(report).to_dict()["layer"][1]["mark"]["type"] == "rule"
 
     only_x = file_store.table("features_toy").select("entity_id", "feature_ts", "x")
-    named = data_health(file_store, features={"toy": only_x})
+    named = data_health(file_store, features={"toy": only_x}, as_of=now())
     assert named.drift["toy.x"] == drift
     assert set(named.drift) == {"toy.x"}
 
 
 def test_an_explicit_as_of_checks_complete_days_before_it(file_store, music_events):
     _ingest(file_store, music_events)
-    report = data_health(file_store, as_of="2026-02-01T12:00:00+01:00", reference_days=14)
+    report = data_health(file_store, as_of=f"{day(31)}T12:00:00+01:00", reference_days=14)
 
-    assert report.recent == (pd.Timestamp("2026-01-25"), pd.Timestamp("2026-02-01"))
-    assert report.reference == (pd.Timestamp("2026-01-11"), pd.Timestamp("2026-01-25"))
+    assert report.recent == (pd.Timestamp(day(24)), pd.Timestamp(day(31)))
+    assert report.reference == (pd.Timestamp(day(10)), pd.Timestamp(day(24)))
     assert report.checks["freshness:synthetic.music"]["value"] < 11  # measured to 11:00 UTC
-    assert report.volume["day"].max() == pd.Timestamp("2026-01-31")  # later events unseen
+    assert report.volume["day"].max() == pd.Timestamp(day(30))  # later events unseen
     assert report.quarantine_rates.empty  # the batch was ingested long after that as_of
     assert report.passed
 
 
+def test_a_store_whose_data_stopped_fails_freshness_by_default(file_store):
+    """Checked now, data that ended months ago is stale: the check can fail."""
+    old = make_music(users=50, items=40, days=35, start="2026-01-01").tables["events"]
+    report = data_health(_ingest(file_store, old.to_pandas()))
+    stale = report.checks["freshness:synthetic.music"]
+    assert not stale["passed"] and stale["value"] > 24 * 30
+    assert "silent through both windows: has synthetic.music stopped sending?" in stale["detail"]
+    assert "latest event (event time) 2026-02-04" in stale["detail"]
+    assert not report.checks["freshness:store"]["passed"]
+    assert "**Data health: FAILED.**" in report.summary()
+
+
 def test_a_store_without_events_says_how_to_get_some(memory_store):
-    with pytest.raises(TableNotFound, match=r"no events yet.*workbench ingest"):
+    with pytest.raises(TableNotFound, match=r"no events to check.*workbench ingest"):
         data_health(memory_store)
 
 
@@ -263,7 +289,7 @@ def test_the_notebook_records_checks_and_the_planted_drift(tmp_path, music_event
         str(output),
         parameters={"store": url, "reference_days": 28, "recent_days": 7},
         progress_bar=False,
-        cwd=str(tmp_path),
+        cwd=str(ROOT),
     )
 
     results = read_results(output)

@@ -252,8 +252,8 @@ def test_weights_are_summed_per_user_and_item():
     [
         ({"user_id": ["a"], "item": ["x"]}, None, r"lack column\(s\) \['item_id'\]"),
         ({"user_id": ["a"], "item_id": ["x"]}, "rating", r"lack column\(s\) \['rating'\]"),
-        ({"user_id": ["a"], "item_id": ["x"], "rating": [-1.0]}, "rating", "non-negative"),
-        ({"user_id": ["a"], "item_id": ["x"], "rating": [np.nan]}, "rating", "non-negative"),
+        ({"user_id": ["a"], "item_id": ["x"], "rating": [-1.0]}, "rating", "no interactions"),
+        ({"user_id": ["a"], "item_id": ["x"], "rating": [np.nan]}, "rating", "finite numbers"),
         ({"user_id": [None], "item_id": ["x"]}, None, "no user or item id"),
         ({"user_id": ["a"], "item_id": ["x"], "rating": [0.0]}, "rating", "no interactions"),
     ],
@@ -362,3 +362,22 @@ def test_items_tied_for_the_last_places_are_kept_in_item_id_order():
     listed = PopularityRecommender().fit(events).recommend(["u0"], k=5, exclude_seen=False)
     assert listed["item_id"].tolist() == items[:5]
     assert listed["rank"].tolist() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_negative_feedback_is_never_learned_as_a_like_nor_recommended_again(name):
+    """A skipped item (weight 0 or below) is seen: not learned from, never recommended."""
+    rng = np.random.default_rng(0)
+    users = [f"u{i}" for i in range(30)]
+    rows = [(u, item, 1.0) for u in users for item in rng.choice(list("abcdefgh"), 4, False)]
+    rows += [("u0", "z", 0.0), ("u0", "y", -1.0), ("u0", "y", -1.0)]  # u0 skipped z and y
+    rows += [(u, "z", 1.0) for u in users[1:20]]  # z is popular with everyone else
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "weight"])
+    model = MODELS[name](weight="weight").fit(events)
+    assert model.excluded_[[model.user_index_.tolist().index("u0")]].nnz == 2
+    recommended = model.recommend(["u0", "u1"], k=12)
+    assert not recommended[recommended["user_id"] == "u0"]["item_id"].isin(["z", "y"]).any()
+    unaware = MODELS[name]().fit(events.assign(weight=1.0))  # counting every row as a like
+    assert "z" not in unaware.recommend(["u0"], k=12)["item_id"].tolist()  # seen all the same
+    column = model.item_index_.tolist().index("y")
+    assert model.interactions_[:, [column]].nnz == 0  # y has no positive pair: not learned

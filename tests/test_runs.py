@@ -390,3 +390,93 @@ def test_declared_parameters_are_read_from_the_tagged_cell_without_running_it(tm
     notebook.cells[0].metadata["tags"] = []
     nbformat.write(notebook, path)
     assert declared_parameters(path) == {}
+
+
+# --- the repository's own jobs, scopes and semantics -------------------------------------
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_demo_job_runs_its_notebook_as_jupyterlab_would():
+    """A job's parameters may not contradict the notebook's defaults (one source of truth)."""
+    import ast
+    import tomllib
+
+    from workbench.runs.parameters import declared_parameters
+
+    config = tomllib.loads((REPO / "workbench.toml").read_text())
+    for name, job in load_jobs(config).items():
+        defaults = {
+            key: ast.literal_eval(source)
+            for key, source in declared_parameters(REPO / job.notebook).items()
+        }
+        for key, value in job.parameters.items():
+            assert defaults.get(key) == value, f"{name}: {key}={value!r} vs {defaults.get(key)!r}"
+        if "scope" in defaults and defaults["scope"] is not None:
+            from workbench.scope import Scope
+
+            assert Scope.named(defaults["scope"], config).name == defaults["scope"]
+
+
+def test_a_scoped_run_depends_only_on_the_batches_of_its_scope(file_store):
+    from workbench.feedback import Feedback
+    from workbench.scope import Scope
+
+    music = Scope.parse({"sources": ["music"]}, name="music")
+
+    def events(source: str, ids: range):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "event_id": [f"{source}-{i}" for i in ids],
+                "ts": "2026-03-01T12:00:00Z",
+                "user_id": "u1",
+                "item_id": "i1",
+                "event_type": "play",
+                "source": source,
+            }
+        )
+
+    ingest(file_store, events("music", range(3)))
+    before = data_snapshot(file_store, ["events"], scope=music)
+    ingest(file_store, events("ads", range(3)))  # another product's batch: not a reason to rerun
+    assert data_snapshot(file_store, ["events"], scope=music).digest == before.digest
+    assert (
+        data_snapshot(file_store, ["events"]).digest
+        != data_snapshot(file_store, ["events"], scope=music).digest
+    )
+    ingest(file_store, events("music", range(3, 5)))  # new music events: due again
+    after = data_snapshot(file_store, ["events"], scope=music)
+    assert after.digest != before.digest and after.batches == 2
+    assert after.scope == "music: source music"
+    assert "in scope music: source music" in after.describe()
+    wider = Scope.parse({"sources": ["music", "ads"]}, name="music")  # the definition changed
+    assert data_snapshot(file_store, ["events"], scope=wider).digest != after.digest
+    heavier = Feedback.parse({"interactions": {"play": 2}})
+    assert (
+        data_snapshot(file_store, ["events"], scope=music, feedback=heavier).digest
+        != data_snapshot(file_store, ["events"], scope=music, feedback=Feedback()).digest
+    )
+
+
+def test_a_parameter_naming_nothing_is_refused_before_the_kernel_starts(
+    file_store, tmp_path, monkeypatch
+):
+    from workbench.datasets import make_ads
+    from workbench.exceptions import ExperimentError, ModelNotFound
+
+    for table, rows in make_ads(users=200, days=2).tables.items():
+        ingest(file_store, rows, table=table)
+    monkeypatch.chdir(REPO)
+    where = {"store": file_store, "reports": tmp_path / "reports", "locks": tmp_path / "locks"}
+    with pytest.raises(
+        ExperimentError, match=r"No assignments for experiment 'home_test'.*ads_creative"
+    ):
+        run_job("experiment_readout", parameters={"experiment": "home_test"}, **where)
+    with pytest.raises(ModelNotFound, match="No model named 'recommender'"):
+        run_job("precompute", **where)  # its default model, before anything is registered
+    with pytest.raises(ConfigError, match=r"No scope 'musik'.*scopes: ads, hosts, music, shop"):
+        run_job("train_recommender", parameters={"scope": "musik"}, **where)
+    assert list_runs(file_store) == []  # nothing ran, nothing to clean up

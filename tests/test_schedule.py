@@ -173,3 +173,20 @@ def test_the_schedule_commands_read_jobs_from_workbench_toml(scheduled):
     (root / "workbench.toml").write_text('[jobs.bad]\nnotebook = "a.ipynb"\nschedule = "daily"\n')
     bad = workbench("schedule", "tick")
     assert bad.returncode == 1 and "not a cron expression" in bad.stderr
+
+
+def test_a_job_refused_before_its_kernel_starts_fails_its_slot_and_the_others_run(scheduled):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('scope = "nowhere"')
+    cell.metadata["tags"] = ["parameters"]
+    notebook.cells = [cell]
+    path = scheduled["root"] / "scoped.ipynb"
+    nbformat.write(notebook, path)
+    scheduled["jobs"]["a_scoped"] = Job(name="a_scoped", notebook=path, schedule=HOURLY)
+    outcomes = {o.job: o for o in _tick(scheduled, T0 + timedelta(minutes=1))}
+    assert outcomes["a_scoped"].action == "failed" and outcomes["a_scoped"].run_id is None
+    assert "no scope 'nowhere' is declared" in outcomes["a_scoped"].message
+    assert outcomes["hourly"].action == "ran"  # the refusal stopped nothing else
+    assert _tick(scheduled, T0 + timedelta(minutes=2)) == []  # tried again at its next slot

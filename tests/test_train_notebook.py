@@ -49,19 +49,35 @@ def test_the_notebook_records_metrics_and_the_best_model(tmp_path, music_store_u
             "k": K,
             "seed": 1,
             "models": ",".join(MODELS),
+            "n_resamples": 100,
+            "register": False,
+            "promote": False,
         },
         progress_bar=False,
-        cwd=str(tmp_path),
+        cwd=str(ROOT),
     )
 
     results = read_results(output)
-    assert set(results) == {"metrics", "best_model"}
+    assert set(results) == {
+        "metrics",
+        "best_model",
+        "scope",
+        "feedback",
+        "split",
+        "undeclared_event_types",
+    }
+    assert results["scope"]["name"] == "music" and results["undeclared_event_types"] == {}
+    assert results["split"]["split"] == split
     metrics = results["metrics"]
     assert set(metrics) == set(MODELS)
-    expected = {f"precision@{K}", f"recall@{K}", f"ndcg@{K}", f"map@{K}", "map", "fit_seconds"}
+    accuracy = {f"precision@{K}", f"recall@{K}", f"ndcg@{K}", f"map@{K}", "map"}
+    intervals = {f"{name}{end}" for name in accuracy for end in ("_low", "_high")}
+    expected = accuracy | intervals | {f"catalog_coverage@{K}", f"novelty@{K}", "fit_seconds"}
     for name, values in metrics.items():
         assert set(values) == expected, name
-        assert all(0.0 <= values[key] <= 1.0 for key in expected - {"fit_seconds"}), values
+        assert all(0.0 <= values[key] <= 1.0 for key in accuracy | intervals), values
+        for key in accuracy:
+            assert values[f"{key}_low"] <= values[key] <= values[f"{key}_high"], (name, key)
         assert values["fit_seconds"] >= 0.0
     assert results["best_model"] in MODELS
     assert metrics["ease"][f"ndcg@{K}"] > metrics["popularity"][f"ndcg@{K}"]
@@ -79,11 +95,13 @@ def test_register_registers_every_fitted_model_with_its_holdout_metrics(tmp_path
         "store": music_store_url,
         "models": ",".join(MODELS),
         "k": K,
+        "n_resamples": 100,
         "register": True,
+        "promote": False,
         "registry_name": "notebook-recs",
     }
     papermill.execute_notebook(
-        str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(tmp_path)
+        str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(ROOT)
     )
 
     results = read_results(output)
@@ -119,6 +137,7 @@ def test_promote_makes_the_best_champion_and_a_rerun_that_does_not_beat_it_leave
         "store": music_store_url,
         "models": "popularity,ease",
         "k": K,
+        "n_resamples": 100,
         "register": True,
         "promote": True,
         "registry_name": "promoted-recs",
@@ -127,7 +146,7 @@ def test_promote_makes_the_best_champion_and_a_rerun_that_does_not_beat_it_leave
     for attempt in (1, 2):
         output = tmp_path / f"run{attempt}.ipynb"
         papermill.execute_notebook(
-            str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False
+            str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(ROOT)
         )
         runs.append(read_results(output))
 

@@ -1,9 +1,14 @@
 """Settings: where the store lives, and what ``workbench.toml`` says.
 
+``workbench.toml`` is found as git finds ``.git``: in the current folder or the
+nearest one above it, so a notebook kernel started in ``notebooks/``, a marimo
+app and a command run from any folder of the project read the same settings.
+Paths in it are relative to the folder that holds it (the project's root).
+
 Precedence for the store URL, highest first: an explicit argument (``--store``),
 the ``WORKBENCH_STORE`` environment variable, ``[store] url`` in
-``workbench.toml`` (looked up in the current directory), then the default
-embedded file ``duckdb://data/workbench.duckdb``.
+``workbench.toml``, then the default embedded file ``duckdb://data/workbench.duckdb``
+(of the project's root, or of the current folder outside a project).
 """
 
 from __future__ import annotations
@@ -22,13 +27,38 @@ CONFIG_FILE_NAME = "workbench.toml"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 60.0
 
 
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The ``workbench.toml`` of the project ``start`` (default: the current folder) is in.
+
+    The nearest one in ``start`` or a folder above it, or None outside any project.
+    """
+    folder = Path(start) if start is not None else Path.cwd()
+    for candidate in (folder, *folder.resolve().parents):
+        path = candidate / CONFIG_FILE_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def project_root() -> Path:
+    """The folder of the project's ``workbench.toml``, or the current folder outside one."""
+    found = find_config()
+    return found.parent.resolve() if found is not None else Path.cwd()
+
+
+def in_project(path: str | os.PathLike[str]) -> Path:
+    """A path from ``workbench.toml``, made absolute against the project's root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Read ``workbench.toml`` (from ``path`` or the current directory).
+    """Read ``workbench.toml`` (from ``path``, or the project's: see :func:`find_config`).
 
     Returns an empty dict when there is no such file.
     """
-    config_path = Path(path) if path is not None else Path.cwd() / CONFIG_FILE_NAME
-    if not config_path.is_file():
+    config_path = Path(path) if path is not None else find_config()
+    if config_path is None or not config_path.is_file():
         return {}
     try:
         return tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -43,9 +73,18 @@ def resolve_store_url(url: str | None = None) -> str:
     if os.environ.get(STORE_ENV_VAR):
         return os.environ[STORE_ENV_VAR]
     store_section = load_config().get("store", {})
-    if isinstance(store_section, dict) and store_section.get("url"):
-        return str(store_section["url"])
-    return DEFAULT_STORE_URL
+    configured = store_section.get("url") if isinstance(store_section, dict) else None
+    return _in_project_url(str(configured) if configured else DEFAULT_STORE_URL)
+
+
+def _in_project_url(url: str) -> str:
+    """A ``duckdb://`` URL whose relative file path is taken from the project's root."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "duckdb", url
+    if scheme != "duckdb" or not rest or rest == ":memory:":
+        return url  # the store explains what is wrong with it, or it is in memory
+    return f"{scheme}://{in_project(rest)}"
 
 
 def resolve_lock_timeout(seconds: float | None = None) -> float:

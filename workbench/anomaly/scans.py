@@ -31,6 +31,7 @@ from workbench.anomaly.observations import (
     parse_time,
 )
 from workbench.exceptions import InvalidArgument, WorkbenchError
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -183,6 +184,7 @@ def scan(
     history: Any = "14d",
     time_budget: float = 60.0,
     series: Iterable[str] | str | None = None,
+    scope: Scope | str | None = None,
 ) -> ScanReport:
     """Scan every series (or the given ones) and write alerts for the flagged points.
 
@@ -213,7 +215,10 @@ def scan(
     time_budget
         Seconds the scan may spend before it skips the remaining series.
     series
-        Only these series (default: every series in the store).
+        Only these series (default: every series in the store, or in ``scope``).
+    scope
+        A :class:`~workbench.scope.Scope` (or its name in ``workbench.toml``) whose
+        ``series`` prefixes say which series this scan watches.
 
     Returns
     -------
@@ -230,10 +235,12 @@ def scan(
         raise InvalidArgument(f"time_budget={time_budget!r} must be a positive number of seconds.")
     if not isinstance(detector, str):
         raise InvalidArgument(f"detector={detector!r} must be a detector name or 'auto'.")
-    bounds = _series_bounds(store)
+    read_scope = Scope.resolve(scope)
+    bounds = _series_bounds(store, read_scope)
     if bounds.empty:
+        where = "" if read_scope.is_everything else f" in scope {read_scope.describe()}"
         raise WorkbenchError(
-            "The store holds no observations to scan. Ingest some with "
+            f"The store holds no observations{where} to scan. Ingest some with "
             "`workbench ingest FILE --table observations`."
         )
     names = (
@@ -336,10 +343,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _series_bounds(store: Store) -> pd.DataFrame:
+def _series_bounds(store: Store, scope: Scope) -> pd.DataFrame:
     frame = store.sql(
         "SELECT series_id, min(ts) AS first, max(ts) AS last, count(*) AS points "
-        "FROM observations GROUP BY series_id ORDER BY series_id"
+        f"FROM observations WHERE {scope.observations_sql()} GROUP BY series_id ORDER BY series_id"
     ).to_pandas()
     return frame.set_index("series_id")
 

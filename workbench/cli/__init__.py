@@ -31,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for command in (data.init, data.ingest, data.generate, data.status, data.quarantine):
+for command in (data.init, data.ingest, data.generate, data.truth, data.status, data.quarantine):
     app.command()(command)
 
 app.add_typer(models_commands.app, name="models")

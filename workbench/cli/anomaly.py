@@ -49,6 +49,10 @@ def scan(
     series: Annotated[
         list[str] | None, typer.Option("--series", help="Only this series (repeatable).")
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(help="Only the series of this [scopes.NAME] of workbench.toml (prefixes)."),
+    ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -64,6 +68,7 @@ def scan(
         history=history,
         time_budget=time_budget,
         series=series or None,
+        scope=scope,
     )
     if json_output:
         print_json(report.to_dict())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,15 +22,16 @@ GENERATE_OPTIONS = {
 
 def init(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """Create the store (and a workbench.toml here if there is none)."""
-    from workbench.config import CONFIG_FILE_NAME, resolve_store_url
+    from workbench.config import CONFIG_FILE_NAME, DEFAULT_STORE_URL, find_config
 
     opened = open_store(store)
     config = Path(CONFIG_FILE_NAME)
     wrote_config = False
-    if not config.exists():
+    if find_config() is None:  # not inside a project yet: this folder becomes one
         config.write_text(
             "# Village Workbench settings. WORKBENCH_STORE and --store override [store] url.\n"
-            f'[store]\nurl = "{resolve_store_url(store)}"\n'
+            "# Paths are relative to this file's folder.\n"
+            f'[store]\nurl = "{store or os.environ.get("WORKBENCH_STORE") or DEFAULT_STORE_URL}"\n'
         )
         wrote_config = True
     result = {
@@ -128,6 +130,12 @@ def generate(
     anomaly_rate: Annotated[
         float | None, typer.Option(help="Share of anomalous points (metrics).")
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First UTC day (2026-01-01, the default), or 'recent': the data ends yesterday."
+        ),
+    ] = None,
     truth: Annotated[
         Path | None,
         typer.Option(
@@ -166,9 +174,12 @@ def generate(
         raise WorkbenchError(
             f"{flags(wrong)}: not an option of {kind}, which takes {flags(GENERATE_OPTIONS[kind])}."
         )
+    make = getattr(datasets, f"make_{kind}")
+    if start is not None:
+        given["start"] = _first_day(start, given.get("days", _default(make, "days")))
     opened = open_store(store)
     with _status(f"Generating {kind} data", enabled=not json_output):
-        dataset = getattr(datasets, f"make_{kind}")(seed=seed, **given)
+        dataset = make(seed=seed, **given)
     reports = []
     for table_name, rows in dataset.tables.items():
         with _status(
@@ -185,6 +196,27 @@ def generate(
         print_json({"kind": kind, "truth": truth_path, "batches": [r.to_dict() for r in reports]})
     elif truth_path:
         typer.echo(f"Planted truth written to {truth_path}.")
+
+
+def _default(function, name: str):
+    import inspect
+
+    return inspect.signature(function).parameters[name].default
+
+
+def _first_day(start: str, days: int) -> str:
+    """``start`` as an ISO date; ``recent`` is the day that makes the data end yesterday (UTC)."""
+    import datetime as dt
+
+    if start == "recent":
+        today = dt.datetime.now(dt.UTC).date()
+        return (today - dt.timedelta(days=int(days))).isoformat()
+    try:
+        return dt.date.fromisoformat(start).isoformat()
+    except ValueError as error:
+        raise WorkbenchError(
+            f"--start {start!r} is not a date: give an ISO date such as 2026-01-01, or 'recent'."
+        ) from error
 
 
 def _write_truth(dataset, opened, truth: Path | None) -> str | None:
@@ -205,6 +237,32 @@ def _status(message: str, *, enabled: bool):
     from rich.console import Console
 
     return Console(stderr=True).status(message)
+
+
+def truth(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth", help="Folder of the planted truth (default: truth/ beside the store)."
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="The served model checked against the music truth.")
+    ] = "recommender@champion",
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Compare the jobs' answers with the planted truth of generated data; exit 1 if one is wrong."""
+    from workbench.planted import check_truth
+
+    report = check_truth(open_store(store), folder, model=model)
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        typer.echo("Against the planted truth:")
+        typer.echo(report.summary())
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 def status(store: StoreOption = None, json_output: JsonOption = False) -> None:

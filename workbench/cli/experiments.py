@@ -101,6 +101,10 @@ def readout(
         str | None,
         typer.Option(help="Only units exposed after assignment: an event type or deliveries."),
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(help="Count only the events of this [scopes.NAME] of workbench.toml."),
+    ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -118,6 +122,7 @@ def readout(
         covariate=covariate,
         exposure=exposure,
         sequential=False,
+        scope=scope,
     )
     if json_output:
         print_json(result.to_dict())

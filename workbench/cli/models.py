@@ -114,6 +114,12 @@ def show(
         f"registered {str(version.created_at)[:19]} UTC, code {version.code_version}"
     )
     console.print(f"  params: {version.params}")
+    feedback = version.feedback
+    console.print(
+        f"  scope: {version.scope.describe()}; feedback: "
+        + (feedback.describe() if feedback else "(not recorded)"),
+        markup=False,
+    )
     console.print(f"  metrics on holdout {version.holdout or '(not recorded)'}: {version.metrics}")
     lists = chain.lists
     console.print(

@@ -15,6 +15,7 @@
 Where a stored list came from: :func:`workbench.registry.lineage`.
 """
 
+from workbench.delivery.coverage import StoredCoverage, stored_coverage
 from workbench.delivery.incremental import (
     StateUpdate,
     compute_state,
@@ -49,6 +50,7 @@ __all__ = [
     "Slate",
     "SoftmaxPolicy",
     "StateUpdate",
+    "StoredCoverage",
     "ThompsonSamplingPolicy",
     "cached_model",
     "compute_state",
@@ -63,5 +65,6 @@ __all__ = [
     "related_items",
     "retrieve",
     "sample_users",
+    "stored_coverage",
     "update_state",
 ]

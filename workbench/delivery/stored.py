@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.delivery.semantics import count_popular, seen_matrix, served_semantics
 from workbench.exceptions import InvalidArgument, ModelNotFound
 from workbench.recommend.topk import top_k
 
@@ -45,8 +46,6 @@ __all__ = [
     "store_state",
 ]
 
-#: How many of the most popular items a snapshot keeps for users without a list.
-POPULAR_ITEMS = 1000
 
 # Score at most this many (user, item) cells at once: 2**22 float32 cells is 16 MiB.
 _BLOCK_CELLS = 2**22
@@ -196,7 +195,9 @@ def precompute(
     progress : bool
         Show a progress bar (rich) while scoring.
     exclude_seen : bool
-        Leave out items each user interacted with in training.
+        Leave out the items each user has met: in training, and in every event of the
+        model's scope the store holds now that its feedback counts (plays, likes,
+        skips), such as the events held out for testing or those since training.
 
     Returns
     -------
@@ -219,6 +220,11 @@ def precompute(
     version = resolve(store, model if model is not None else default_model(store))
     fitted = load_version(store, version)
     users = np.asarray(fitted.user_index_)
+    met = None
+    if exclude_seen:
+        with store.reading() as raw:
+            scope, feedback = served_semantics(raw, version.name, version.version)
+            met = seen_matrix(raw, scope, feedback, users, np.asarray(fitted.item_index_))
     computed_at = datetime.now(UTC).replace(tzinfo=None)
     schema = pa.schema(
         [
@@ -241,7 +247,7 @@ def precompute(
             for start in range(0, len(users), chunk_size):
                 chunk = np.arange(start, min(start + chunk_size, len(users)))
                 user_rows, item_columns, ranks, scores = score_top_k(
-                    fitted, chunk, k, exclude_seen=exclude_seen
+                    fitted, chunk, k, exclude_seen=exclude_seen, seen=met
                 )
                 n = user_rows.size
                 writer.write_table(
@@ -291,16 +297,24 @@ def precompute(
 
 
 def score_top_k(
-    model: Any, rows: np.ndarray, k: int, *, exclude_seen: bool = True
+    model: Any,
+    rows: np.ndarray,
+    k: int,
+    *,
+    exclude_seen: bool = True,
+    seen: Any = None,
 ) -> tuple[np.ndarray, ...]:
     """Matrix row, item column, rank and score of the top ``k`` items of each user row.
+
+    With ``exclude_seen`` the items met in training are left out, and those of
+    ``seen`` (a users x items sparse matrix in the model's order) too.
 
     Scores keep the model's own precision (float32 for factor models), and the
     selection first narrows each row to the blocks of items that can hold its
     top ``k`` (see :func:`workbench.recommend.topk.top_k`): at 20,000 items that is several times
     faster than partitioning whole rows.
     """
-    from workbench.recommend.base import _mask_seen
+    from workbench.recommend.base import mask_seen
 
     n_items = len(model.item_index_)
     block = max(1, _BLOCK_CELLS // max(n_items, 1))
@@ -312,7 +326,7 @@ def score_top_k(
         if scores.dtype not in (np.float32, np.float64):
             scores = scores.astype(np.float64)
         if exclude_seen:
-            _mask_seen(scores, model.interactions_, batch)
+            mask_seen(scores, model, batch, also=seen)
         at, column, rank, score = top_k(scores, k)
         parts.append((batch[at], column, rank, score))
     if not parts:
@@ -481,15 +495,9 @@ def _load_snapshot(store: Store, fingerprint: tuple, state: tuple | None) -> _Sn
                 "WHERE model = ? AND version = ? ORDER BY user_id, rank",
                 [lists[0], lists[1]],
             ).to_arrow_table()
-        popular = raw.execute(
-            "SELECT item_id, count(*) AS n FROM events WHERE item_id IS NOT NULL "
-            "GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?",
-            [POPULAR_ITEMS],
-        ).to_arrow_table()
-    popular_items = (
-        popular["item_id"].to_numpy(zero_copy_only=False),
-        popular["n"].to_numpy().astype(np.float64),
-    )
+        scope, feedback = served_semantics(raw, *(lists[:2] if lists else (None, None)))
+        items, counts = count_popular(raw, scope, feedback)
+    popular_items = (np.array(items, dtype=object), np.array(counts, dtype=np.float64))
     if table is None or table.num_rows == 0:
         empty = np.empty(0)
         return _Snapshot(

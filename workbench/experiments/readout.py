@@ -22,7 +22,13 @@ from workbench.exceptions import ExperimentError, InvalidArgument
 from workbench.experiments.analysis import adjust_p_values, compare, sample_ratio_test
 from workbench.experiments.assignment import Design, experiment_design
 from workbench.experiments.sequential import SEQUENTIAL_COLUMNS, sequential_view
-from workbench.experiments.statistics import Metric, parse_metrics, sufficient_statistics
+from workbench.experiments.statistics import (
+    Metric,
+    parse_metric,
+    parse_metrics,
+    sufficient_statistics,
+)
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -230,6 +236,7 @@ def readout(
     exposure: str | None = None,
     sequential: bool = True,
     max_looks: int = 30,
+    scope: Scope | str | Mapping[str, Any] | None = None,
 ) -> Readout:
     """Read out an experiment from the store.
 
@@ -271,6 +278,9 @@ def readout(
         Also compute the daily looks and confidence sequences.
     max_looks : int
         Most daily looks in the sequential view.
+    scope : Scope or str, optional
+        Count only the events of this scope (its name in ``workbench.toml``): the
+        test's own events, never another product's under the same unit id.
 
     Returns
     -------
@@ -281,7 +291,8 @@ def readout(
     ExperimentError
         Unknown experiment or control, or data that cannot be analysed.
     InvalidArgument
-        A bad metric, alpha or correction.
+        A bad metric, alpha or correction, or a metric naming an event type that no
+        event in scope has (a typo such as ``clik`` would read as "no difference").
     """
     import pandas as pd
 
@@ -290,7 +301,9 @@ def readout(
     if correction not in _CORRECTIONS:
         raise InvalidArgument(f"correction must be holm, bh or none, got {correction!r}.")
     parsed = parse_metrics(metrics)
+    read_scope = Scope.resolve(scope)
     design = experiment_design(store, experiment)
+    check_event_types(store, [*parsed, *_covariate_metrics(covariate)], read_scope, exposure)
     notes = []
     if weights is not None:
         design = Design(experiment, list(weights), _shares(weights), design.salt, design.recorded)
@@ -321,6 +334,7 @@ def readout(
             pre_days=pre_days,
             covariate=covariates[metric.name],
             exposure=exposure,
+            scope=read_scope,
         )
         sums = {r["variant"]: r for r in stats.to_dict("records")}
         sums_by_metric[metric.name] = sums
@@ -361,11 +375,47 @@ def readout(
                 pre_days=pre_days,
                 covariate=covariates[metric.name],
                 exposure=exposure,
+                scope=read_scope,
             )
             for metric in parsed
         ]
         looks = pd.concat([f for f in frames if not f.empty] or [looks], ignore_index=True)
     return Readout(experiment, design, control, alpha, correction, parsed, srm, table, looks, notes)
+
+
+def check_event_types(
+    store: Store, metrics: Sequence[Metric], scope: Scope, exposure: str | None = None
+) -> None:
+    """Refuse metrics (or an exposure) naming an event type that no event in scope has.
+
+    A misspelled event type (``clik``) would count zero for every unit and read out as
+    a clean "no significant difference"; this names it and the event types there are.
+    """
+    wanted = {t for metric in metrics for t in metric.event_types}
+    if isinstance(exposure, str) and exposure.strip() and exposure != "deliveries":
+        wanted.add(exposure)
+    present = {
+        row["event_type"]
+        for row in store.sql(
+            "SELECT DISTINCT event_type FROM events "
+            f"WHERE event_type IS NOT NULL AND {scope.events_sql()}"
+        ).to_pylist()
+    }
+    missing = sorted(wanted - present)
+    if missing:
+        where = "the store" if scope.is_everything else f"scope {scope.describe()}"
+        raise InvalidArgument(
+            f"No event in {where} has event type {', '.join(map(repr, missing))}, so a readout "
+            f"of it would count zero for every unit. Event types there: "
+            f"{', '.join(sorted(present)) or 'none'}. Check the spelling in metrics."
+        )
+
+
+def _covariate_metrics(covariate: str | Mapping[str, str] | None) -> list[Metric]:
+    if covariate is None:
+        return []
+    specs = [covariate] if isinstance(covariate, str) else list(covariate.values())
+    return [parse_metric(spec) for spec in specs]
 
 
 def _compare_metric(metric, sums, control, design, *, alpha, covariate, notes) -> list[dict]:

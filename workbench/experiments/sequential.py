@@ -149,6 +149,7 @@ def sequential_view(
     pre_days,
     covariate,
     exposure,
+    scope=None,
 ) -> pd.DataFrame:
     """Daily looks of every treatment of one metric, with confidence sequences.
 
@@ -178,6 +179,7 @@ def sequential_view(
         pre_days=pre_days,
         covariate=covariate,
         exposure=exposure,
+        scope=scope,
     )
     wide = stats.pivot(index="checkpoint", columns="variant", values=list(SUMS)).fillna(0)
     frames = []

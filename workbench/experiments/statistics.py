@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from workbench.exceptions import ExperimentError, InvalidArgument
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -153,6 +154,7 @@ def unit_outcomes(
     pre_days: int | None = None,
     covariate: Metric | str | None = None,
     exposure: str | None = None,
+    scope: Scope | str | None = None,
 ) -> ir.Table:
     """One row per assigned unit: ``unit_id, variant, assigned_at, y, d, x, missing``.
 
@@ -167,9 +169,12 @@ def unit_outcomes(
     after assignment are kept, and ``assigned_at`` is their first exposure: the
     metric counts from it, the covariate before it (a triggered analysis; see
     :func:`~workbench.experiments.assignment.exposures`).
+
+    With ``scope`` only the events of that scope count (a :class:`~workbench.scope.Scope`
+    or its name), so another product's events of a unit id never enter.
     """
     units, post, pre = _unit_parts(
-        store, experiment, _as_metric(metric), until, pre_days, covariate, exposure
+        store, experiment, _as_metric(metric), until, pre_days, covariate, exposure, scope=scope
     )
     joined = units.left_join(post, units.unit_id == post.unit_id).left_join(
         pre, units.unit_id == pre.unit_id
@@ -197,10 +202,12 @@ def sufficient_statistics(
     pre_days: int | None = None,
     covariate: Metric | str | None = None,
     exposure: str | None = None,
+    scope: Scope | str | None = None,
 ) -> pd.DataFrame:
     """Per-variant sums (:data:`SUMS`) of ``metric``, computed in the store.
 
-    ``until``, ``pre_days``, ``covariate`` and ``exposure`` are as in :func:`unit_outcomes`.
+    ``until``, ``pre_days``, ``covariate``, ``exposure`` and ``scope`` are as in
+    :func:`unit_outcomes`.
 
     Returns
     -------
@@ -222,6 +229,7 @@ def sufficient_statistics(
         pre_days=pre_days,
         covariate=covariate,
         exposure=exposure,
+        scope=scope,
     )
     stats = _aggregate(per_unit, ["variant"]).order_by("variant").execute()
     _check(stats, experiment, metric)
@@ -239,6 +247,7 @@ def sequential_statistics(
     pre_days: int | None = None,
     covariate: Metric | str | None = None,
     exposure: str | None = None,
+    scope: Scope | str | None = None,
 ) -> pd.DataFrame:
     """Per-variant sums at successive looks: what a monitor would have seen each day.
 
@@ -256,7 +265,7 @@ def sequential_statistics(
         Most checkpoints chosen by default.
     until : datetime, optional
         Default checkpoints stop at the last midnight before it.
-    pre_days, covariate, exposure
+    pre_days, covariate, exposure, scope
         As in :func:`unit_outcomes`; with ``exposure`` a unit enters the looks
         after its first exposure.
 
@@ -269,12 +278,12 @@ def sequential_statistics(
 
     metric = _as_metric(metric)
     if checkpoints is None:
-        checkpoints = _default_checkpoints(store, experiment, metric, max_looks, until)
+        checkpoints = _default_checkpoints(store, experiment, metric, max_looks, until, scope)
     checkpoints = sorted({_naive_midnight(c) for c in checkpoints})
     if not checkpoints:
         raise ExperimentError(f"Experiment {experiment!r} has no assignments to look at.")
     units, post, pre = _unit_parts(
-        store, experiment, metric, until, pre_days, covariate, exposure, daily=True
+        store, experiment, metric, until, pre_days, covariate, exposure, daily=True, scope=scope
     )
     looks = ibis.memtable({"checkpoint": checkpoints}, schema={"checkpoint": "timestamp"})
     grid = units.cross_join(looks).filter(units.assigned_at < looks.checkpoint)
@@ -316,7 +325,16 @@ def _as_metric(metric: Metric | str) -> Metric:
 
 
 def _unit_parts(
-    store, experiment, metric, until, pre_days, covariate=None, exposure=None, *, daily=False
+    store,
+    experiment,
+    metric,
+    until,
+    pre_days,
+    covariate=None,
+    exposure=None,
+    *,
+    daily=False,
+    scope=None,
 ):
     """Units, their post-assignment sums (per day if ``daily``) and pre-assignment sums."""
     import ibis
@@ -329,7 +347,7 @@ def _unit_parts(
         )
     else:
         units = _exposed_units(store, experiment, exposure)
-    events = store.table("events")
+    events = Scope.resolve(scope).events(store.table("events"))
     read = metric.event_types + (covariate.event_types if covariate else [])
     events = events.filter(events.event_type.isin(sorted(set(read))))
     if until is not None:
@@ -461,12 +479,13 @@ def _naive_midnight(when: datetime) -> datetime:
     return when
 
 
-def _default_checkpoints(store, experiment, metric, max_looks, until) -> list[datetime]:
+def _default_checkpoints(store, experiment, metric, max_looks, until, scope=None) -> list[datetime]:
+    in_scope = Scope.resolve(scope).events_sql("e.")
     bounds = store.sql(
         "SELECT (SELECT min(assigned_at) FROM assignments WHERE experiment = ?) AS first, "
         "(SELECT max(e.ts) FROM events e JOIN assignments a ON e.user_id = a.unit_id "
         "AND a.experiment = ? AND e.ts >= a.assigned_at "
-        "WHERE list_contains(?, e.event_type)) AS last",
+        f"WHERE list_contains(?, e.event_type) AND {in_scope}) AS last",
         [experiment, experiment, metric.event_types],
     ).to_pylist()[0]
     if bounds["first"] is None:

@@ -113,30 +113,16 @@ class _Windows:
 
 
 def _event_windows(
-    store: Store, events: ir.Table, as_of: datetime | None, reference: int, recent: int
+    store: Store, events: ir.Table, as_of: datetime, reference: int, recent: int
 ) -> _Windows:
-    found = events.aggregate(rows=events.count(), latest=events.ts.max()).execute()
-    if int(found["rows"].iloc[0]) == 0:
+    """The windows: whole UTC days before the day of ``as_of``."""
+    if int(events.count().execute()) == 0:
         raise TableNotFound(
-            f"The store {store.location} has no events yet, so there is nothing to check. "
-            "Run `workbench ingest FILE` or `workbench generate music` first."
+            f"The store {store.location} has no events to check (in this scope), so there is "
+            "nothing to judge. Run `workbench ingest FILE` or `workbench generate music` first, "
+            "or check the scope."
         )
-    if as_of is None:
-        as_of = _midnight(found["latest"].iloc[0]) + DAY
     return _Windows.ending(as_of, _midnight(as_of), reference=reference, recent=recent)
-
-
-def _batch_windows(
-    batches: ir.Table, as_of: datetime | None, windows: _Windows, recent: int
-) -> _Windows:
-    if as_of is not None:
-        return windows
-    latest = batches.started_at.max().execute()
-    if latest is None or pd.isna(latest):
-        return windows
-    end = _midnight(latest) + DAY
-    reference = (windows.recent_start - windows.start) // DAY
-    return _Windows.ending(end, end, reference=reference, recent=recent)
 
 
 def _check_volume(
@@ -200,25 +186,33 @@ def _check_volume(
 def _check_freshness(
     events: ir.Table, w: _Windows, thresholds: HealthThresholds, volume: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Each source's latest event (event time) against ``as_of``: a silent source fails."""
     t = events.filter(events.ts <= w.as_of)
     latest = t.group_by(source=t.source.fill_null("(none)")).agg(latest=t.ts.max()).execute()
     latest["latest"] = pd.to_datetime(latest["latest"])
-    # Sources silent through both windows are retired, not stale.
-    active = latest[latest["source"].isin(volume["source"].unique())].sort_values("source")
+    latest = latest.sort_values("source")
     store_latest = latest["latest"].max() if len(latest) else pd.NaT
-    rows = [*active.itertuples(index=False), ("store", store_latest)]
+    rows = [*latest.itertuples(index=False), ("store", store_latest)]
     limit = thresholds.max_staleness_hours
+    active = set(volume["source"])
     checks, records = {}, []
     for source, moment in rows:
         if pd.isna(moment):
             hours, detail = None, f"no events up to as_of ({_day_time(w.as_of)} UTC)"
         else:
             hours = round((w.as_of - moment.to_pydatetime()) / timedelta(hours=1), 2)
-            detail = f"latest event {_day_time(moment)} UTC, {hours:,.1f} h before as_of"
+            detail = (
+                f"latest event (event time) {_day_time(moment)} UTC, {_age(hours)} before "
+                f"as_of {_day_time(w.as_of)} UTC"
+            )
         passed = hours is not None and hours <= limit
         if not passed:
-            who = "any source" if source == "store" else "this source"
-            detail += f"; has {who} stopped sending? (limit {limit:g} h)"
+            if source == "store":
+                detail += f"; no source has sent events within {limit:g} h"
+            elif source not in active:
+                detail += f"; silent through both windows: has {source} stopped sending?"
+            else:
+                detail += f"; has this source stopped sending? (limit {limit:g} h)"
         checks[f"freshness:{source}"] = {
             "passed": passed,
             "value": hours,
@@ -227,6 +221,13 @@ def _check_freshness(
         }
         records.append({"source": source, "latest": moment, "hours_stale": hours, "passed": passed})
     return pd.DataFrame(records, columns=["source", "latest", "hours_stale", "passed"]), checks
+
+
+def _age(hours: float) -> str:
+    """Hours in the unit a reader takes in at a glance."""
+    if hours < 48:
+        return f"{hours:,.1f} h"
+    return f"{hours / 24:,.1f} days"
 
 
 def _null_rates(
@@ -276,7 +277,8 @@ def _check_nulls(null_rates: pd.DataFrame, thresholds: HealthThresholds) -> dict
 def _check_quarantine(
     batches: ir.Table, w: _Windows, thresholds: HealthThresholds
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
-    b = batches.filter((batches.started_at >= w.start) & (batches.started_at < w.end))
+    # By ingest time, up to as_of: a rate is a share, so today's part of a day counts too.
+    b = batches.filter((batches.started_at >= w.start) & (batches.started_at <= w.as_of))
     rates = _per_day(
         b.group_by(source=b.source.fill_null("(none)"), day=b.started_at.truncate("D")).agg(
             batches=b.count(), rows_in=b.rows_in.sum(), quarantined=b.quarantined.sum()

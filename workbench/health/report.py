@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -14,7 +14,6 @@ from workbench.exceptions import InvalidArgument
 from workbench.health.checks import (
     DAY,
     HealthThresholds,
-    _batch_windows,
     _check_freshness,
     _check_nulls,
     _check_quarantine,
@@ -25,6 +24,7 @@ from workbench.health.checks import (
 )
 from workbench.health.drift import FEATURE_TS, _drift, _feature_tables
 from workbench.health.statistics import _check_int
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -43,9 +43,10 @@ class HealthReport:
     as_of : datetime
         When the report is taken (naive UTC); freshness is measured to it.
     reference, recent : tuple of datetime
-        ``[start, end)`` of the two windows of events and features (UTC days).
-    batches_recent : tuple of datetime
-        ``[start, end)`` of the window whose batches are judged for quarantine rates.
+        ``[start, end)`` of the two windows (UTC days): of events by event time, of
+        batches (quarantine rates) by ingest time.
+    scope : str
+        Which events were checked (``"everything"``, or a scope described).
     thresholds : HealthThresholds
     checks : dict
         ``"kind:subject"`` -> ``{"passed", "value", "threshold", "detail"}``, kinds
@@ -62,7 +63,7 @@ class HealthReport:
     as_of: datetime
     reference: tuple[datetime, datetime]
     recent: tuple[datetime, datetime]
-    batches_recent: tuple[datetime, datetime]
+    scope: str
     thresholds: HealthThresholds
     checks: dict[str, dict[str, Any]]
     drift: dict[str, dict[str, Any]]
@@ -110,8 +111,9 @@ class HealthReport:
             f"{len(self.checks)} checks passed; {drifted} of {len(self.drift)} features "
             "failed the drift check.",
             "",
-            f"As of {_day_time(self.as_of)} UTC: reference {_span(self.reference)}, "
-            f"recent {_span(self.recent)}; batches {_span(self.batches_recent)}.",
+            f"As of {_day_time(self.as_of)} UTC, scope {self.scope}: reference "
+            f"{_span(self.reference)}, recent {_span(self.recent)} (events by event time, "
+            "batches by ingest time).",
         ]
         if failures:
             lines += ["", "Failed:"]
@@ -133,7 +135,7 @@ class HealthReport:
             "as_of": self.as_of.isoformat(),
             "reference": [moment.isoformat() for moment in self.reference],
             "recent": [moment.isoformat() for moment in self.recent],
-            "batches_recent": [moment.isoformat() for moment in self.batches_recent],
+            "scope": self.scope,
             "thresholds": asdict(self.thresholds),
             "checks": self.checks,
             "drift": self.drift,
@@ -154,6 +156,7 @@ def data_health(
     features: Sequence[str | ir.Table] | None = None,
     thresholds: HealthThresholds | Mapping[str, Any] | None = None,
     sample_size: int = 20_000,
+    scope: Scope | str | Mapping[str, Any] | None = None,
 ) -> HealthReport:
     """Check volume, freshness, null rates, quarantine rates and feature drift.
 
@@ -162,8 +165,9 @@ def data_health(
     store
         The store to check; it must hold events.
     as_of
-        When the report is taken (datetime or ISO text; naive means UTC). Default:
-        the midnight after the latest event, so a store always gives the same report.
+        When the report is taken (datetime or ISO text; naive means UTC). Default: now,
+        so a source that stopped sending fails freshness. The windows are the whole
+        UTC days before the day of ``as_of``; give a past ``as_of`` to look back.
     reference_days, recent_days
         Lengths of the two windows in whole UTC days; ``recent_days >= 1`` and
         ``reference_days >= recent_days``. Multiples of 7 keep weekly cycles alike.
@@ -181,6 +185,9 @@ def data_health(
     sample_size
         At most this many rows per feature table and window are pulled for drift,
         chosen by a hash of each row's content (the same data, the same sample).
+    scope
+        Check only these events (a :class:`~workbench.scope.Scope`, its name in
+        ``workbench.toml``, or None for every source).
 
     Returns
     -------
@@ -199,9 +206,11 @@ def data_health(
     >>> from workbench.datasets import make_music
     >>> store = Store.open("duckdb://:memory:")
     >>> _ = ingest(store, make_music(users=50, items=40, days=35).tables["events"])
-    >>> report = data_health(store)
+    >>> report = data_health(store, as_of="2026-02-05T06:00")
     >>> report.passed, report.recent[0].date().isoformat()
     (True, '2026-01-29')
+    >>> data_health(store).checks["freshness:synthetic.music"]["passed"]  # today: long silent
+    False
     >>> report.checks["volume:synthetic.music"]["passed"], sorted(report.drift)[0]
     (True, 'user_day.events')
     """
@@ -215,19 +224,19 @@ def data_health(
         )
     thresholds = _resolve_thresholds(thresholds)
     sample_size = _check_int("sample_size", sample_size, thresholds.min_drift_samples)
-    given_as_of = None if as_of is None else _to_utc(as_of)
+    as_of = datetime.now(UTC).replace(tzinfo=None) if as_of is None else _to_utc(as_of)
+    read_scope = Scope.resolve(scope)
 
     with store.reading():  # one consistent view of the store, attached once
-        events = store.table("events")
-        windows = _event_windows(store, events, given_as_of, reference_days, recent_days)
+        events = read_scope.events(store.table("events"))
+        windows = _event_windows(store, events, as_of, reference_days, recent_days)
         volume, checks = _check_volume(events, windows, thresholds)
         freshness, freshness_checks = _check_freshness(events, windows, thresholds, volume)
         checks |= freshness_checks
         columns = list(events.columns)
         null_tables = [_null_rates(events, events.ts, windows, name="events", columns=columns)]
-        batch_windows = _batch_windows(store.table("batches"), given_as_of, windows, recent_days)
         quarantine, quarantine_checks = _check_quarantine(
-            store.table("batches"), batch_windows, thresholds
+            store.table("batches"), windows, thresholds
         )
         tables, notes = _feature_tables(store, events, features, windows)
         drift: dict[str, dict[str, Any]] = {}
@@ -244,7 +253,7 @@ def data_health(
         as_of=windows.as_of,
         reference=(windows.start, windows.recent_start),
         recent=(windows.recent_start, windows.end),
-        batches_recent=(batch_windows.recent_start, batch_windows.end),
+        scope=read_scope.describe(),
         thresholds=thresholds,
         checks=checks,
         drift=drift,

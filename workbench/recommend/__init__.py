@@ -40,6 +40,7 @@ from workbench.recommend.factorization import ALSRecommender, BPRRecommender
 from workbench.recommend.interactions import InteractionMatrix
 from workbench.recommend.linear import EASERecommender
 from workbench.recommend.neighbors import ItemKNNRecommender, item_similarity
+from workbench.recommend.oracle import PlantedTasteRecommender
 from workbench.recommend.popularity import PopularityRecommender
 from workbench.recommend.rerank import LearningToRankRecommender
 
@@ -61,6 +62,7 @@ __all__ = [
     "InteractionMatrix",
     "ItemKNNRecommender",
     "LearningToRankRecommender",
+    "PlantedTasteRecommender",
     "PopularityRecommender",
     "describe_explanation",
     "explain_items",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import scipy.sparse as sp
 
-__all__ = ["BaseRecommender"]
+__all__ = ["BaseRecommender", "mask_seen"]
 
 # Score at most this many (user, item) cells at once: 2**22 float64 cells is 32 MiB.
 _BATCH_CELLS = 2**22
@@ -42,9 +42,10 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
       users, columns items, cells interaction weights. User and item ids are
       then the row and column numbers.
 
-    After ``fit``, ``interactions_`` holds the training matrix (CSR) and
-    ``user_index_``/``item_index_`` (numpy arrays, sorted) the id of each of
-    its rows and columns. The model keeps only numpy and scipy objects, so it
+    After ``fit``, ``interactions_`` holds the training matrix (CSR),
+    ``excluded_`` the pairs a user met without a positive weight (negative
+    feedback: never recommended to them) and ``user_index_``/``item_index_``
+    (numpy arrays, sorted) the id of each of its rows and columns. The model keeps only numpy and scipy objects, so it
     saves with skops.
     """
 
@@ -75,6 +76,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         self.user_index_ = data.users
         self.item_index_ = data.items
         self.interactions_ = data.matrix
+        self.excluded_ = data.excluded
         self._fit_interactions(data.matrix, frame)
         return self
 
@@ -93,7 +95,8 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             Items per user, >= 1. A user gets fewer when fewer items remain
             after excluding the ones they have seen.
         exclude_seen : bool
-            Leave out the items each user interacted with in training.
+            Leave out the items each user met in training: their interactions,
+            and the items of their negative feedback (``excluded_``).
 
         Returns
         -------
@@ -117,7 +120,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             chunk = rows[start : start + batch]
             scores = np.array(self._score_rows(chunk), dtype=np.float64)
             if exclude_seen:
-                _mask_seen(scores, self.interactions_, chunk)
+                mask_seen(scores, self, chunk)
             at, item, rank, score = top_k(scores, int(k))
             parts.append((chunk[at], item, rank, score))
         user_rows, item_columns, ranks, scores = (
@@ -202,11 +205,22 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         return tags
 
 
-def _mask_seen(scores: np.ndarray, interactions: sp.csr_array, rows: np.ndarray) -> None:
-    """Set the scores of items each user saw in training to -inf, in place."""
-    seen = interactions[rows]
-    at = np.repeat(np.arange(rows.size), np.diff(seen.indptr))
-    scores[at, seen.indices] = -np.inf
+def mask_seen(
+    scores: np.ndarray, model: BaseRecommender, rows: np.ndarray, *, also: Any = None
+) -> None:
+    """Set the scores of items each user met in training to -inf, in place.
+
+    ``scores`` holds one row per entry of ``rows`` (the users' matrix rows). Met means
+    an interaction (``interactions_``) or negative feedback (``excluded_``; a version
+    registered before negatives were recorded has none), and whatever ``also`` (a
+    sparse users x items matrix of the model's shape) marks.
+    """
+    for matrix in (model.interactions_, getattr(model, "excluded_", None), also):
+        if matrix is None or matrix.nnz == 0:
+            continue
+        seen = matrix[rows]
+        at = np.repeat(np.arange(rows.size), np.diff(seen.indptr))
+        scores[at, seen.indices] = -np.inf
 
 
 # -- parameter checks: each names the estimator, the value and the allowed range --------

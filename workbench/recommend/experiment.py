@@ -3,24 +3,29 @@
 The ``train_recommender`` notebook and the MovieLens benchmark both run the
 same recipe, so it lives here::
 
-    events = load_interactions(store)
+    events = load_interactions(store, scope="music")   # weighted by [feedback]
     train, test = split_interactions(events, split="stratified", test_ratio=0.25, seed=0)
     table = compare_models("popularity,itemknn,ease", train, test, k=10)
     metrics = metrics_for_record(table, k=10)
     best = best_model(table, k=10)
 
-Every test interaction is relevant (binary relevance, as in the MovieLens
-benchmark of microsoft/recommenders); items a user met in training are not
-recommended to them again.
+The events are read within a scope (:class:`~workbench.scope.Scope`) and weighted
+by the feedback semantics (:class:`~workbench.feedback.Feedback`): a skip is not a
+like. Every held-out interaction with a positive weight is relevant (binary
+relevance, as in the MovieLens benchmark of microsoft/recommenders); items a user
+met in training, negative feedback included, are not recommended to them again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument
+from workbench.feedback import WEIGHT, Feedback
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -54,30 +59,36 @@ _RECORDED = {
 
 
 def load_interactions(
-    store: Store, *, table: str = "events", event_types: Sequence[str] | None = None
+    store: Store,
+    *,
+    scope: Scope | str | Mapping[str, Any] | None = None,
+    feedback: Feedback | Mapping[str, Any] | None = None,
+    table: str = "events",
 ) -> ir.Table:
-    """The interactions to train on: rows of ``table`` (optionally of some event types).
+    """The events a recommender trains on: those in ``scope``, weighted by ``feedback``.
 
     Parameters
     ----------
     store : Store
         The store to read.
+    scope : Scope, str or dict, optional
+        Which events: a :class:`~workbench.scope.Scope`, the name of one in
+        ``workbench.toml``, or None for every event.
+    feedback : Feedback or dict, optional
+        What each event type means; default ``[feedback]`` of ``workbench.toml``.
+        Event types it does not declare are left out (see
+        :meth:`~workbench.feedback.Feedback.coverage`).
     table : str, default "events"
-        A table with ``event_id``, ``ts``, ``user_id`` and ``item_id``.
-    event_types : sequence of str, optional
-        Keep only these event types (e.g. ``["play", "like"]``); default all.
+        A table with ``event_id``, ``ts``, ``user_id``, ``item_id``, ``event_type``,
+        ``value`` and ``source``.
 
     Returns
     -------
     ibis.Table
-        Not executed.
+        The events with a ``weight`` column; not executed.
     """
-    events = store.table(table)
-    if event_types is not None:
-        if isinstance(event_types, str):
-            event_types = [event_types]
-        events = events.filter(events["event_type"].isin(list(event_types)))
-    return events
+    events = Scope.resolve(scope).events(store.table(table))
+    return Feedback.resolve(feedback).weighted(events)
 
 
 def split_interactions(
@@ -110,7 +121,9 @@ def split_interactions(
     Returns
     -------
     (train, test) : tuple of pandas.DataFrame
-        Both with the columns of ``events``.
+        Both with the columns of ``events``. With a ``weight`` column (from
+        :func:`load_interactions`) the test rows are the relevant ones, weight > 0:
+        negative feedback held out is not known at training time and is no target.
 
     Raises
     ------
@@ -128,6 +141,8 @@ def split_interactions(
     else:
         raise InvalidArgument(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
     train, test = parts.train.to_pandas(), parts.test.to_pandas()
+    if WEIGHT in test.columns:
+        test = test[test[WEIGHT] > 0].reset_index(drop=True)
     if train.empty or test.empty:
         raise InvalidArgument(
             f"The {split} split left {len(train)} training and {len(test)} test rows "
@@ -174,14 +189,22 @@ def model_names(models: str | Sequence[str]) -> list[str]:
 
 
 def make_models(
-    models: str | Sequence[str], *, params: Mapping[str, Mapping[str, Any]] | None = None
+    models: str | Sequence[str],
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    weight: str | None = None,
 ) -> dict[str, Any]:
     """Unfitted recommenders by name, with ``params[name]`` overriding their defaults.
+
+    ``weight`` names the weight column every model reads (``"weight"`` for the rows
+    of :func:`load_interactions`); ``params`` may still set another per model.
 
     Examples
     --------
     >>> make_models("ease", params={"ease": {"l2": 300.0}})
     {'ease': EASERecommender(l2=300.0)}
+    >>> make_models("popularity", weight="weight")
+    {'popularity': PopularityRecommender(weight='weight')}
     """
     from workbench.recommend import MODELS
 
@@ -190,7 +213,8 @@ def make_models(
     stray = sorted(set(params) - set(names))
     if stray:
         raise InvalidArgument(f"params names model(s) {stray} that are not compared: {names}.")
-    return {name: MODELS[name](**params.get(name, {})) for name in names}
+    shared = {} if weight is None else {"weight": weight}
+    return {name: MODELS[name](**{**shared, **params.get(name, {})}) for name in names}
 
 
 def compare_models(
@@ -205,6 +229,9 @@ def compare_models(
     seed: int | None = 0,
 ) -> pd.DataFrame:
     """Fit each named model on ``train`` and compare them on ``test``.
+
+    When ``train`` has a ``weight`` column (the rows of :func:`load_interactions`),
+    every model learns from it.
 
     Parameters
     ----------
@@ -229,14 +256,20 @@ def compare_models(
     """
     from workbench.evaluate import evaluate_recommenders
 
+    weight = WEIGHT if WEIGHT in _columns(train) else None
     return evaluate_recommenders(
-        make_models(models, params=params),
+        make_models(models, params=params, weight=weight),
         train,
         test,
         k=sorted({int(k), *cutoffs}),
         n_resamples=n_resamples,
         seed=seed,
     )
+
+
+def _columns(table: Any) -> list[str]:
+    columns = table.columns
+    return list(columns() if callable(columns) else columns)
 
 
 def _at_k(table: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -249,18 +282,31 @@ def _at_k(table: pd.DataFrame, k: int) -> pd.DataFrame:
 
 
 def metrics_for_record(table: pd.DataFrame, k: int) -> dict[str, dict[str, float]]:
-    """``{model: {"precision@k", "recall@k", "ndcg@k", "map@k", "map", "fit_seconds"}}``.
+    """``{model: {"ndcg@k", "ndcg@k_low", "ndcg@k_high", ..., "fit_seconds"}}``.
 
-    ``map@k`` divides each user's precision sum by ``min(n_relevant, k)``;
-    ``map`` by all of the user's relevant items (both over the top ``k``), as
-    the MAP of microsoft/recommenders' MovieLens table.
+    Each accuracy metric (``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``,
+    ``map``) comes with its bootstrap interval (``_low``, ``_high``), so a report can
+    show what training measured without refitting; then ``catalog_coverage@k``,
+    ``novelty@k`` and ``fit_seconds``. ``map@k`` divides each user's precision sum by
+    ``min(n_relevant, k)``; ``map`` by all of the user's relevant items (both over the
+    top ``k``), as the MAP of microsoft/recommenders' MovieLens table.
     """
     metrics = {}
     for row in _at_k(table, k).itertuples(index=False):
         values = row._asdict()
-        entry = {name.format(k=k): float(values[column]) for column, name in _RECORDED.items()}
-        entry["fit_seconds"] = float(values["fit_seconds"])
-        metrics[str(values["model"])] = entry
+        named = {}
+        for column, name in _RECORDED.items():
+            label = name.format(k=k)
+            named[label] = column
+            named[label + "_low"], named[label + "_high"] = column + "_low", column + "_high"
+        named.update({f"{c}@{k}": c for c in ("catalog_coverage", "novelty")})
+        named["fit_seconds"] = "fit_seconds"
+        # Only finite figures are recorded: an interval a table lacks is left out, not NaN.
+        metrics[str(values["model"])] = {
+            label: float(values[column])
+            for label, column in named.items()
+            if column in values and math.isfinite(float(values[column]))
+        }
     return metrics
 
 

@@ -6,6 +6,10 @@ interactions with that item (1 per interaction unless a weight column is
 named). :class:`InteractionMatrix` builds it from an event frame, an Ibis or
 Arrow table, or a matrix, and keeps the id of every row and column so that
 results can be reported in the caller's ids.
+
+Weights may be negative (negative feedback, see :mod:`workbench.feedback`): a
+pair whose weights do not sum to more than 0 is not learned from, but the user
+has seen the item, so it is kept in ``excluded`` and never recommended to them.
 """
 
 from __future__ import annotations
@@ -37,11 +41,15 @@ class InteractionMatrix:
     users, items : numpy.ndarray
         The id of each row and column, sorted (so rows come in user-id order).
         Plain arrays rather than pandas indexes, so a model saves with skops.
+    excluded : scipy.sparse.csr_array
+        Same shape, 1 where the user met the item but its weights sum to 0 or less
+        (a skip, a low rating): seen, not learned from.
     """
 
     matrix: sp.csr_array
     users: np.ndarray
     items: np.ndarray
+    excluded: sp.csr_array
 
     @classmethod
     def from_frame(
@@ -62,10 +70,11 @@ class InteractionMatrix:
         user, item : str
             The columns holding user and item ids.
         weight : str, optional
-            A column of finite, non-negative weights (e.g. ``"rating"`` or
-            ``"value"``). Without it every interaction weighs 1. Repeated
-            (user, item) pairs are summed; a pair whose weights sum to 0
-            counts as not seen.
+            A column of finite weights (e.g. ``"rating"``, ``"value"`` or the
+            ``weight`` of :meth:`workbench.feedback.Feedback.weighted`). Without it
+            every interaction weighs 1. Repeated (user, item) pairs are summed; a
+            pair whose weights sum to 0 or less is seen but not learned from
+            (``excluded``).
 
         Returns
         -------
@@ -74,8 +83,7 @@ class InteractionMatrix:
         Raises
         ------
         InvalidArgument
-            If a column is missing, an id is missing, or a weight is negative
-            or not finite.
+            If a column is missing, an id is missing, or a weight is not finite.
 
         Examples
         --------
@@ -87,6 +95,10 @@ class InteractionMatrix:
         >>> data.matrix.toarray()
         array([[0., 2.],
                [1., 0.]])
+        >>> skipped = events.assign(weight=[1.0, 1.0, -1.0])
+        >>> InteractionMatrix.from_frame(skipped, weight="weight").excluded.toarray()
+        array([[0., 1.],
+               [0., 0.]])
         """
         frame = as_event_frame(frame, columns=[user, item, *([weight] if weight else [])])
         weights = interaction_weights(frame, weight)
@@ -103,13 +115,21 @@ class InteractionMatrix:
             raise InvalidArgument(
                 "Some interactions have no user or item id (NULL/NaN). Drop those rows first."
             )
+        shape = (len(user_index), len(item_index))
         matrix = sp.csr_array(
-            (np.asarray(weights, dtype=np.float64), (user_codes, item_codes)),
-            shape=(len(user_index), len(item_index)),
+            (np.asarray(weights, dtype=np.float64), (user_codes, item_codes)), shape=shape
         )
         matrix.sum_duplicates()
+        # Every row is a pair the user met; only pairs summing above 0 are learned from.
+        unlearned = matrix.data <= 0
+        rows = np.repeat(np.arange(shape[0]), np.diff(matrix.indptr))
+        excluded = sp.csr_array(
+            (np.ones(int(unlearned.sum())), (rows[unlearned], matrix.indices[unlearned])),
+            shape=shape,
+        )
+        matrix.data[unlearned] = 0.0
         matrix.eliminate_zeros()
-        return cls(matrix, user_index.to_numpy(), item_index.to_numpy())
+        return cls(matrix, user_index.to_numpy(), item_index.to_numpy(), excluded)
 
     @classmethod
     def from_matrix(cls, matrix: Any) -> InteractionMatrix:
@@ -132,7 +152,7 @@ class InteractionMatrix:
                 f"found {csr.data.min()!r}."
             )
         rows, columns = csr.shape
-        return cls(csr, np.arange(rows), np.arange(columns))
+        return cls(csr, np.arange(rows), np.arange(columns), sp.csr_array(csr.shape))
 
 
 def is_event_table(data: Any) -> bool:
@@ -161,7 +181,7 @@ def as_event_frame(data: Any, *, columns: list[str]) -> pd.DataFrame:
 
 
 def interaction_weights(frame: pd.DataFrame, weight: str | None) -> np.ndarray:
-    """The weight of each row: column ``weight`` checked finite and non-negative, or 1s."""
+    """The weight of each row: column ``weight`` checked finite, or 1s."""
     if weight is None:
         return np.ones(len(frame))
     try:
@@ -170,10 +190,10 @@ def interaction_weights(frame: pd.DataFrame, weight: str | None) -> np.ndarray:
         raise InvalidArgument(
             f"Weight column {weight!r} must be numeric, got dtype {frame[weight].dtype}."
         ) from error
-    bad = ~np.isfinite(values) | (values < 0)
+    bad = ~np.isfinite(values)
     if bad.any():
         raise InvalidArgument(
-            f"Weight column {weight!r} must hold finite, non-negative numbers; "
+            f"Weight column {weight!r} must hold finite numbers; "
             f"{int(bad.sum())} row(s) do not, e.g. {values[bad][0]!r}. "
             "Drop or fill them first."
         )

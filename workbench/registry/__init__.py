@@ -28,6 +28,12 @@ from workbench.registry.aliases import (
 )
 from workbench.registry.artifacts import artifact_root, trusted_types
 from workbench.registry.digest import DataSummary, code_version, data_digest, summarize_data
+from workbench.registry.history import (
+    describe_metric,
+    metric_interval,
+    plot_version_history,
+    version_history,
+)
 from workbench.registry.lineage import Lineage, lineage
 from workbench.registry.versions import (
     ALIASES,
@@ -54,11 +60,14 @@ __all__ = [
     "artifact_root",
     "code_version",
     "data_digest",
+    "describe_metric",
     "lineage",
     "load",
     "load_version",
     "lower_is_better",
+    "metric_interval",
     "parse_ref",
+    "plot_version_history",
     "promote",
     "promote_if_better",
     "register",
@@ -67,5 +76,6 @@ __all__ = [
     "rollback",
     "summarize_data",
     "trusted_types",
+    "version_history",
     "versions",
 ]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import ArtifactTampered, InvalidArgument, ModelNotFound
+from workbench.feedback import Feedback
 from workbench.registry.artifacts import (
     _artifact_file,
     _check_registrable,
@@ -36,6 +37,7 @@ from workbench.registry.artifacts import (
     trusted_types,
 )
 from workbench.registry.digest import DataSummary, code_version, summarize_data
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -112,6 +114,17 @@ class ModelVersion:
         """The ingest batches the training rows came from."""
         return list(self.signature.get("training_data", {}).get("batches", []))
 
+    @property
+    def scope(self) -> Scope:
+        """The data it was trained on (everything, for versions that recorded none)."""
+        return Scope.from_dict(self.signature.get("scope"))
+
+    @property
+    def feedback(self) -> Feedback | None:
+        """The feedback semantics it was trained with, or None if it recorded none."""
+        recorded = self.signature.get("feedback")
+        return Feedback.parse(recorded) if recorded else None
+
 
 # --- registering ----------------------------------------------------------------------
 
@@ -126,6 +139,8 @@ def register(
     training_data: Any,
     feature_set: str | None = None,
     holdout: Any = None,
+    scope: Scope | str | dict | None = None,
+    feedback: Feedback | dict | None = None,
     artifact_dir: str | os.PathLike[str] | None = None,
 ) -> ModelVersion:
     """Register a fitted model as the next version of ``name``.
@@ -154,6 +169,11 @@ def register(
         What the metrics were measured on: the holdout rows themselves (their
         digest is recorded) or a name for them. Promotion refuses to compare
         versions measured on different (or unrecorded) holdouts.
+    scope : Scope, str or dict, optional
+        Which data the training rows were read from (see :mod:`workbench.scope`);
+        recorded, and used for the popularity fallback of its stored lists.
+    feedback : Feedback or dict, optional
+        The feedback semantics the rows were weighted with; recorded in the lineage.
     artifact_dir : path, optional
         Folder for the artifact instead of ``models/`` beside the store.
 
@@ -178,6 +198,10 @@ def register(
     content = skops.io.dumps(model)
     _check_trusted(skops.io.get_untrusted_types(data=content), what=f"{type(model).__name__}")
     signature = _signature(model, data)
+    if scope is not None:
+        signature["scope"] = Scope.resolve(scope).to_dict()
+    if feedback is not None:
+        signature["feedback"] = Feedback.resolve(feedback).to_dict()
     sha256 = hashlib.sha256(content).hexdigest()
     root = Path(artifact_dir) if artifact_dir is not None else artifact_root(store)
     with store.writing() as raw:
@@ -236,6 +260,8 @@ def register_models(
     training_data: Any,
     holdout: Any,
     feature_set: str | None = None,
+    scope: Scope | str | dict | None = None,
+    feedback: Feedback | dict | None = None,
 ) -> dict[str, ModelVersion]:
     """Register several fitted models (say, those a comparison fitted) as versions of ``name``.
 
@@ -265,6 +291,8 @@ def register_models(
             training_data=training_data,
             feature_set=feature_set,
             holdout=holdout_id,
+            scope=scope,
+            feedback=feedback,
         )
     return registered
 
@@ -403,7 +431,8 @@ def _missing(raw, name: str, what: str, ref: str) -> str:
         listed = ", ".join(sorted(names)) or "none yet"
         return (
             f"No model named {name!r} is registered ({ref}); registered models: {listed}. "
-            "Register one with workbench.registry.register."
+            "`workbench run train_recommender` trains, registers and promotes one (or call "
+            "workbench.registry.register)."
         )
     aliases = dict(
         raw.execute("SELECT alias, version FROM model_aliases WHERE name = ?", [name]).fetchall()

@@ -28,6 +28,7 @@ _LAZY = {
     "Run": "records",
     "get_run": "records",
     "list_runs": "records",
+    "run_results": "records",
     "run_schedule": "schedule",
     "schedule_status": "schedule",
     "tick": "schedule",

@@ -11,6 +11,10 @@ it is skipped.
   hash), so re-ingesting a file that is already stored changes nothing. A table
   written by the workbench itself (model aliases, recommendations) is identified by a
   digest of its rows. A job that declares no inputs depends on every ingested batch.
+- A job that reads a scope (its notebook's ``scope`` parameter) depends only on the
+  batches of events and observations that hold rows in that scope (a new batch of
+  another product does not make it due), and on the scope's definition; one that
+  reads the feedback semantics (``feedback``) on their definition too.
 - The code digest covers the workbench package's Python sources: after an upgrade or a
   fix in the package, the same notebook on the same data runs again.
 """
@@ -26,7 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import WorkbenchError
+from workbench.feedback import Feedback
 from workbench.schema import CATALOG, TABLES
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -48,6 +54,8 @@ class DataSnapshot:
         The newest of those batches, or None.
     latest_batch_at
         When that batch finished (UTC, ISO 8601), or None.
+    scope
+        The scope the job read, described (``"everything"`` when it read all).
     """
 
     digest: str
@@ -55,6 +63,7 @@ class DataSnapshot:
     batches: int
     latest_batch: str | None
     latest_batch_at: str | None
+    scope: str = "everything"
 
     def to_dict(self) -> dict[str, Any]:
         """The snapshot as plain JSON data."""
@@ -62,13 +71,14 @@ class DataSnapshot:
 
     def describe(self) -> str:
         """One line for a report header."""
-        scope = "all ingested tables" if self.tables == ["*"] else ", ".join(self.tables)
+        tables = "all ingested tables" if self.tables == ["*"] else ", ".join(self.tables)
         latest = (
-            f"; latest batch {self.latest_batch} ({self.latest_batch_at} UTC)"
+            f"; latest batch {self.latest_batch} (ingested {self.latest_batch_at} UTC)"
             if self.latest_batch
             else ""
         )
-        return f"{scope}: {self.batches} batches{latest}; digest {self.digest[:12]}"
+        scope = "" if self.scope == "everything" else f" in scope {self.scope}"
+        return f"{tables}{scope}: {self.batches} batches{latest}; digest {self.digest[:12]}"
 
 
 def notebook_sha256(path: str | os.PathLike[str]) -> str:
@@ -106,10 +116,17 @@ def _source(source: str | list[str]) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def data_snapshot(store: Store, inputs: tuple[str, ...] | list[str] = ()) -> DataSnapshot:
-    """The digest of the data a job with these ``inputs`` reads, in one consistent read."""
+def data_snapshot(
+    store: Store,
+    inputs: tuple[str, ...] | list[str] = (),
+    *,
+    scope: Scope | None = None,
+    feedback: Feedback | None = None,
+) -> DataSnapshot:
+    """The digest of the data a job with these ``inputs`` (and scope) reads, in one read."""
     ingested = [name for name in inputs if TABLES[name].ingestable]
     derived = [name for name in inputs if not TABLES[name].ingestable]
+    scope = scope or Scope()
     parts: dict[str, Any] = {}
     with store.reading() as raw:
         where = "status = 'committed' AND accepted > 0"
@@ -117,6 +134,17 @@ def data_snapshot(store: Store, inputs: tuple[str, ...] | list[str] = ()) -> Dat
         if inputs:
             where += " AND list_contains(?, table_name)"
             params.append(ingested)
+        if not scope.is_everything:
+            # Batches of events and observations count only when they hold rows in scope.
+            where += (
+                " AND (table_name NOT IN ('events', 'observations') OR batch_id IN ("
+                f"SELECT batch_id FROM {CATALOG}.main.events WHERE {scope.events_sql()} "
+                f"UNION SELECT batch_id FROM {CATALOG}.main.observations "
+                f"WHERE {scope.observations_sql()}))"
+            )
+            parts["scope"] = scope.to_dict()
+        if feedback is not None:
+            parts["feedback"] = feedback.to_dict()
         batches = raw.execute(
             "SELECT batch_id, table_name, content_sha256, accepted, "
             "strftime(finished_at, '%Y-%m-%dT%H:%M:%S') "
@@ -138,4 +166,5 @@ def data_snapshot(store: Store, inputs: tuple[str, ...] | list[str] = ()) -> Dat
         batches=len(batches),
         latest_batch=latest[0] if latest else None,
         latest_batch_at=latest[4] if latest else None,
+        scope=scope.describe(),
     )

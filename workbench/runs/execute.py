@@ -12,6 +12,7 @@ cell, so the cells after it (promoting a model, precomputing) never run.
 
 from __future__ import annotations
 
+import ast
 import os
 import uuid
 from collections.abc import Mapping
@@ -19,7 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.exceptions import RunFailed
+from workbench.config import project_root
+from workbench.exceptions import ConfigError, RunFailed
+from workbench.feedback import Feedback
 from workbench.runs.digests import code_digest, data_snapshot, notebook_sha256
 from workbench.runs.jobs import Job, reports_dir, resolve_job, state_dir
 from workbench.runs.locks import job_lock
@@ -35,12 +38,15 @@ from workbench.runs.records import (
     update_run,
 )
 from workbench.runs.results import read_results
+from workbench.scope import Scope
 
 if TYPE_CHECKING:
     from workbench.store import Store
 
 #: The notebook parameter that receives the store URL when a notebook declares it.
 STORE_PARAMETER = "store"
+#: The notebook parameters naming the scope and the feedback semantics a run reads.
+SCOPE_PARAMETER, FEEDBACK_PARAMETER = "scope", "feedback"
 
 
 def run_job(
@@ -94,9 +100,11 @@ def run_job(
 
     job = target if isinstance(target, Job) else resolve_job(target)
     opened = store if isinstance(store, Store) else Store.open(store)
-    params = _resolve_parameters(job, parameters or {}, opened)
+    params, declared = _resolve_parameters(job, parameters or {}, opened)
     notebook_digest = notebook_sha256(job.notebook)
-    snapshot = data_snapshot(opened, job.inputs)
+    scope, feedback = _semantics(params, declared)
+    _check_references(opened, params, declared)
+    snapshot = data_snapshot(opened, job.inputs, scope=scope, feedback=feedback)
     if not force:
         previous = find_up_to_date(
             opened,
@@ -123,14 +131,67 @@ def run_job(
         )
 
 
-def _resolve_parameters(job: Job, given: Mapping[str, Any], store: Store) -> dict[str, Any]:
-    """Job parameters, then the given ones; checked against the notebook's declarations."""
+def _resolve_parameters(
+    job: Job, given: Mapping[str, Any], store: Store
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Job parameters, then the given ones, checked against the notebook's declarations."""
     declared = declared_parameters(job.notebook)
     params = {**job.parameters, **given}
     check_parameters(params, declared, notebook=str(job.notebook))
     if STORE_PARAMETER in declared and STORE_PARAMETER not in params:
         params[STORE_PARAMETER] = store.url
-    return params
+    return params, declared
+
+
+def _semantics(
+    params: Mapping[str, Any], declared: Mapping[str, str]
+) -> tuple[Scope | None, Feedback | None]:
+    """The scope and feedback semantics the run reads, when its notebook takes them.
+
+    A notebook declaring ``scope`` reads that scope (the given value, else its default);
+    one declaring ``feedback`` reads ``[feedback]`` unless given a declaration.
+    """
+    scope, feedback = None, None
+    if SCOPE_PARAMETER in declared:
+        scope = Scope.resolve(_value(params, declared, SCOPE_PARAMETER))
+    if FEEDBACK_PARAMETER in declared:
+        feedback = Feedback.resolve(_value(params, declared, FEEDBACK_PARAMETER))
+    return scope, feedback
+
+
+def _check_references(store: Store, params: Mapping[str, Any], declared: Mapping[str, str]) -> None:
+    """Refuse, before the kernel starts, parameters that name nothing in the store.
+
+    By the workbench's parameter names: ``experiment`` must have assignments and
+    ``model`` must resolve to a registered version, so a typo fails in a second with
+    the known names instead of after the notebook's imports and heavy cells.
+    """
+    from workbench.experiments.assignment import experiment_design
+    from workbench.registry import resolve
+
+    checks = {
+        "experiment": lambda name: experiment_design(store, name),
+        "model": lambda ref: resolve(store, ref),
+    }
+    for name, check in checks.items():
+        if name not in declared:
+            continue
+        value = _value(params, declared, name)
+        if isinstance(value, str):
+            check(value)
+
+
+def _value(params: Mapping[str, Any], declared: Mapping[str, str], name: str) -> Any:
+    """A parameter's value for this run: given, else its default in the parameters cell."""
+    if name in params:
+        return params[name]
+    try:
+        return ast.literal_eval(declared[name])
+    except (ValueError, SyntaxError) as error:
+        raise ConfigError(
+            f"The default of {name} in the parameters cell must be a literal "
+            f"(text in quotes, a number, a dict or None), got {declared[name]!r}."
+        ) from error
 
 
 def _skipped(previous: Run, trigger: str) -> Run:
@@ -177,7 +238,7 @@ def _execute(
     run = Run(
         run_id=run_id,
         job=job.name,
-        notebook=str(job.notebook),
+        notebook=_shown_path(job.notebook),
         params=params,
         status=RUNNING,
         started_at=started.replace(tzinfo=None).isoformat(),
@@ -274,6 +335,14 @@ def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool
         # The kernel could not start (missing kernelspec, no ipykernel).
         return f"{type(error).__name__}: {error}"
     return None
+
+
+def _shown_path(path: Path) -> str:
+    """A notebook's path as recorded: relative to the project's root when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
 
 
 def _now() -> str:

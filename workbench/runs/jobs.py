@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.config import CONFIG_FILE_NAME, load_config
+from workbench.config import CONFIG_FILE_NAME, in_project, load_config
 from workbench.exceptions import ConfigError, ScheduleError
 from workbench.schema import TABLES
 
@@ -112,7 +112,7 @@ def _parse_job(name: str, body: Any) -> Job:
         raise ScheduleError(f"{where}: timeout must be a positive number of seconds.")
     return Job(
         name=name,
-        notebook=Path(body["notebook"]),
+        notebook=in_project(body["notebook"]),
         parameters=dict(parameters),
         schedule=schedule,
         inputs=tuple(inputs),
@@ -158,13 +158,13 @@ def _job_name_of(path: Path) -> str:
 def reports_dir(config: Mapping[str, Any] | None = None) -> Path:
     """Where run folders and ``index.html`` go: ``[reports] dir``, else ``reports``."""
     config = load_config() if config is None else config
-    return Path(_setting(config, "reports", "dir", DEFAULT_REPORTS_DIR))
+    return in_project(_setting(config, "reports", "dir", DEFAULT_REPORTS_DIR))
 
 
 def state_dir(config: Mapping[str, Any] | None = None) -> Path:
     """Where job locks and schedule state go: ``[schedule] state_dir``, else ``data/schedule``."""
     config = load_config() if config is None else config
-    return Path(_setting(config, "schedule", "state_dir", DEFAULT_STATE_DIR))
+    return in_project(_setting(config, "schedule", "state_dir", DEFAULT_STATE_DIR))
 
 
 def _setting(config: Mapping[str, Any], section: str, key: str, default: str) -> str:

@@ -18,6 +18,8 @@ from workbench.runs.parameters import canonical_json
 from workbench.schema import CATALOG
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from workbench.store import Store
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
@@ -149,6 +151,32 @@ def list_runs(store: Store, *, job: str | None = None, limit: int | None = None)
         params,
     ).to_pylist()
     return [_from_row(row) for row in rows]
+
+
+def run_results(
+    store: Store, *, job: str, keys: list[str], status: str | None = SUCCEEDED, limit: int = 20
+) -> pd.DataFrame:
+    """A job's runs, newest first, with chosen recorded results as columns.
+
+    A key may reach into a recorded dict with dots (``promotion.reason``); a run that
+    did not record it shows None. Columns: ``run_id``, ``started_at``, ``status``, then
+    ``keys`` in order.
+    """
+    import pandas as pd
+
+    runs = [run for run in list_runs(store, job=job) if status is None or run.status == status]
+    rows = []
+    for run in runs[:limit]:
+        row = {"run_id": run.run_id, "started_at": run.started_at, "status": run.status}
+        for key in keys:
+            value: Any = run.results
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            row[key] = value
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=["run_id", "started_at", "status", *keys])
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    return frame
 
 
 def get_run(store: Store, run_id: str) -> Run:

@@ -188,6 +188,12 @@ def tick(
             _write_state(folder, job.name, slot=slot, run_id=failed.run_id, outcome="failed")
             outcomes.append(TickOutcome(job.name, slot, "failed", failed.run_id, str(failed)))
             continue
+        except WorkbenchError as refused:
+            # Refused before its kernel started (a parameter naming nothing, an unknown
+            # scope): no run to record, but the slot failed and the other jobs go on.
+            _write_state(folder, job.name, slot=slot, run_id=None, outcome="failed")
+            outcomes.append(TickOutcome(job.name, slot, "failed", None, str(refused)))
+            continue
         action = "skipped" if run.status == "skipped" else "ran"
         _write_state(folder, job.name, slot=slot, run_id=run.run_id, outcome=run.status)
         outcomes.append(TickOutcome(job.name, slot, action, run.run_id, describe(run)))

@@ -34,18 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.delivery.semantics import POPULAR_ITEMS, count_popular, served_semantics
 from workbench.delivery.stored import index_stored_lists
 from workbench.exceptions import InvalidArgument, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.store import Store
 
-__all__ = ["POPULAR_ITEMS", "ListSnapshot"]
+__all__ = ["ListSnapshot"]
 
 log = logging.getLogger("workbench.service")
-
-#: Items kept in the fallback list.
-POPULAR_ITEMS = 1_000
 
 
 @dataclass(frozen=True)
@@ -164,8 +162,8 @@ class ListSnapshot:
                 or time.monotonic() - popular.counted_at >= self.popularity_seconds
             )
             lists = _load_lists(raw, fingerprint) if reload_lists else self._lists
-            if recount:
-                popular = _count_popular(raw, events)
+            if recount or reload_lists:
+                popular = _count_popular(raw, events, lists)
         # One assignment each: a request sees the old object or the new one.
         self._lists, self._popular = lists, popular
         if reload_lists or recount:
@@ -288,15 +286,8 @@ def _load_lists(raw, fingerprint: tuple | None) -> _Lists:
     )
 
 
-def _count_popular(raw, events: int) -> _Popular:
-    rows = raw.execute(
-        "SELECT item_id, count(*) AS n FROM events WHERE item_id IS NOT NULL "
-        "GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?",
-        [POPULAR_ITEMS],
-    ).fetchall()
-    return _Popular(
-        events=int(events),
-        counted_at=time.monotonic(),
-        items=[item for item, _ in rows],
-        counts=[float(n) for _, n in rows],
-    )
+def _count_popular(raw, events: int, lists: _Lists) -> _Popular:
+    """The fallback within the served lists' scope, counted with their feedback semantics."""
+    name, version = lists.fingerprint[:2] if lists.fingerprint else (None, None)
+    items, counts = count_popular(raw, *served_semantics(raw, name, version), limit=POPULAR_ITEMS)
+    return _Popular(events=int(events), counted_at=time.monotonic(), items=items, counts=counts)
