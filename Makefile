@@ -64,8 +64,13 @@ demo: sync
 	@$(UV) run --frozen python -c "from workbench.runs.jobs import reports_dir; \
 		print('Reports:', (reports_dir() / 'index.html').resolve().as_uri())"
 
+# Notebooks are saved without outputs (workbench.lab.strip_outputs), as they are committed;
+# kernels start in notebooks/ and find the project's workbench.toml above it. Root (in a
+# container) is allowed: the server listens on loopback only.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 lab: sync
-	$(UV) run --frozen jupyter lab --ServerApp.ip=$(HOST) --ServerApp.root_dir=notebooks
+	$(UV) run --frozen jupyter lab --ServerApp.ip=$(HOST) --ServerApp.root_dir=notebooks \
+		--ContentsManager.pre_save_hook=workbench.lab.strip_outputs $(LAB_ROOT)
 
 # `marimo run` serves the app; `marimo edit` the same file for changing it.
 explore: sync

@@ -188,12 +188,19 @@ def _(chosen, labeling_queue, queue, reconcile, store):
 
     def test_a_vote_settles_its_target_and_it_leaves_the_queue():
         from workbench.anomaly import label as vote
+        from workbench.capture import ingest
+        from workbench.store import Store
 
-        # A point not yet voted on in this store, so the vote settles it.
-        target = labeling_queue(store, size=len(queue))["target"].iloc[-1]
-        vote(store, target, 1, source="in-app test")
-        assert target in set(reconcile(store)["target"])
-        assert target not in set(labeling_queue(store, size=len(queue))["target"])
+        # The vote goes into a scratch store holding the shown series, never into the
+        # user's store: a test's label would otherwise train the supervised detector.
+        scratch = Store.open("duckdb://:memory:")
+        observations = store.table("observations")
+        rows = observations.filter(observations["series_id"] == chosen["series_id"])
+        ingest(scratch, rows.select("series_id", "ts", "value").to_pyarrow(), table="observations")
+        target = labeling_queue(scratch, size=len(queue))["target"].iloc[0]
+        vote(scratch, target, 1, source="in-app test")
+        assert target in set(reconcile(scratch)["target"])
+        assert target not in set(labeling_queue(scratch, size=len(queue))["target"])
 
     return
 

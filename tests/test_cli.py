@@ -230,6 +230,79 @@ def test_mistakes_give_one_error_line_and_status_1(args, expected, tmp_path, eve
     assert not (tmp_path / "store.duckdb").exists()
 
 
+# Every command, driven wrong three ways: an unknown option, a missing argument, a bad value.
+USAGE_MISTAKES = [
+    (["statuss"], "No such command 'statuss'"),
+    (["ingest"], "Missing argument"),
+    (["ingest", "events.csv", "--tabel", "events"], "No such option: --tabel"),
+    (["recommend", "u1", "--k", "abc"], "Invalid value for '--k'"),
+    (["recommend", "u1", "--k", "0"], "Invalid value for '--k'"),
+    (["runs", "list", "--limit", "-5"], "Invalid value for '--limit'"),
+    (["runs", "show"], "Missing argument"),
+    (["models", "promote", "recommender@1", "--to", "x", "--bogus"], "No such option"),
+    (["experiments", "readout"], "Missing argument"),
+    (["anomaly", "queue", "--size", "many"], "Invalid value for '--size'"),
+    (["schedule", "tick", "--nope"], "No such option"),
+    (["serve", "--port", "http"], "Invalid value for '--port'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), USAGE_MISTAKES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_usage_errors_are_one_line_with_status_2(args, expected, tmp_path):
+    done = run_workbench(*args, cwd=tmp_path)
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("error: ") and expected in done.stderr
+    assert "--help" in done.stderr  # says where to look
+    assert not list(tmp_path.iterdir())  # a usage error creates nothing
+
+
+def _leaf_commands(command=None, path=()):
+    command = command or typer.main.get_command(app)
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _leaf_commands(sub, (*path, name))
+    else:
+        yield " ".join(path), {flag for param in command.params for flag in param.opts}
+
+
+def test_every_command_takes_the_store_and_json_options_readme_promises():
+    # README's Commands section names the exceptions; any other command lacking one is a bug.
+    commands = dict(_leaf_commands())
+    assert sorted(name for name, flags in commands.items() if "--store" not in flags) == [
+        "schedule list"
+    ]
+    assert sorted(name for name, flags in commands.items() if "--json" not in flags) == [
+        "schedule run",
+        "serve",
+    ]
+
+
+def test_no_arguments_prints_the_help_and_version_prints_the_version(tmp_path):
+    alone = run_workbench(cwd=tmp_path)
+    assert alone.returncode == 0 and "Commands" in alone.stdout and alone.stderr == ""
+    version = run_workbench("--version", cwd=tmp_path)
+    assert version.returncode == 0 and re.fullmatch(r"workbench \d+\.\d+\.\d+\n", version.stdout)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["runs", "list"], ["recommend", "u1"], ["models", "list"], ["quarantine"]],
+    ids=" ".join,
+)
+def test_a_command_that_reads_refuses_a_store_that_does_not_exist(args, tmp_path):
+    done = run_workbench(*args, "--store", "duckdb://typo.duckdb", cwd=tmp_path)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: No store at {tmp_path / 'typo.duckdb'}")
+    assert "workbench init" in done.stderr
+    assert not (tmp_path / "typo.duckdb").exists()
+
+
 # --- where the store is ------------------------------------------------------------------
 
 LEVELS = {
@@ -244,7 +317,7 @@ LEVELS = {
 def test_store_location_precedence(winner, tmp_path, monkeypatch):
     # The winner is set, and so is every level below it; none above it is.
     below = list(LEVELS)[list(LEVELS).index(winner) :]
-    args = ["status"]
+    args = ["init"]
     if "--store" in below:
         args += ["--store", "duckdb://flag.duckdb"]
     if "WORKBENCH_STORE" in below:

@@ -109,6 +109,7 @@ def test_every_app_is_a_marimo_notebook():
 def test_pytest_runs_the_notebooks_own_tests_and_they_pass(notebook, request):
     # Under pytest mo.cli_args() is unavailable, so the app falls back to WORKBENCH_STORE.
     store_url = request.getfixturevalue(APP_STORES.get(notebook.name, "plain_store_url"))
+    before = _user_data(store_url)
     completed = _run(
         [sys.executable, "-m", "pytest", str(notebook), "-p", "no:cacheprovider", "-q"],
         env={"WORKBENCH_STORE": store_url},
@@ -118,6 +119,17 @@ def test_pytest_runs_the_notebooks_own_tests_and_they_pass(notebook, request):
     passed = re.search(r"(\d+) passed", completed.stdout)
     assert passed is not None and int(passed.group(1)) >= 1, output[-4000:]
     assert "failed" not in completed.stdout and "error" not in completed.stdout.lower()
+    # An app's tests never write into the user's store (a test vote would train a detector).
+    assert _user_data(store_url) == before
+
+
+def _user_data(url: str) -> dict[str, list]:
+    """Every row of the tables a user's work lives in, in a fixed order."""
+    store = Store.open(url)
+    return {
+        name: sorted(map(str, store.sql(f"SELECT * FROM {name}").to_pylist()))
+        for name in ("events", "observations", "labels", "model_versions", "recommendations")
+    }
 
 
 @pytest.mark.slow

@@ -159,15 +159,17 @@ def test_the_writer_never_leaves_a_request_waiting_when_the_store_is_busy(tmp_pa
     other = Store.open(f"duckdb://{tmp_path / 's.duckdb'}", lock_timeout=0.3)
     writer = EventWriter(store)
     writer.start()
-    release = threading.Event()
+    holding, release = threading.Event(), threading.Event()
 
     def hold():
         with other.writing():
+            holding.set()
             release.wait(10)
 
     holder = threading.Thread(target=hold)
     holder.start()
     try:
+        assert holding.wait(30)  # the store is busy before the request arrives, not by luck
         future = writer.submit_events([line("busy")])
         assert isinstance(future.exception(timeout=30), StoreLocked)
         assert writer.last_error is not None

@@ -293,7 +293,9 @@ class Store:
             self._raw.execute(f"USE {CATALOG}")
 
     @classmethod
-    def open(cls, url: str | None = None, *, lock_timeout: float | None = None) -> Store:
+    def open(
+        cls, url: str | None = None, *, lock_timeout: float | None = None, create: bool = True
+    ) -> Store:
         """Open (creating or migrating if needed) the store at ``url``.
 
         Parameters
@@ -305,8 +307,19 @@ class Store:
         lock_timeout
             Seconds to wait for another process to finish with the file before
             failing with :class:`~workbench.exceptions.StoreLocked`.
+        create
+            Create the file when it does not exist. With False (the commands that only
+            read), a missing file is a :class:`~workbench.exceptions.StoreError` naming
+            the path: a mistyped ``--store`` must not answer "nothing here" from a new,
+            empty store.
         """
         store = cls(resolve_store_url(url), lock_timeout=resolve_lock_timeout(lock_timeout))
+        if not create and store.path is not None and not store.path.exists():
+            raise StoreError(
+                f"No store at {store.path}. Create it with `workbench init` (or `workbench "
+                "ingest` / `workbench generate`), or point --store, WORKBENCH_STORE or "
+                "[store] url of workbench.toml at an existing one."
+            )
         store._ensure_schema()
         return store
 

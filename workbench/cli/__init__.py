@@ -3,7 +3,8 @@
 Every command takes ``--store URL`` (else ``WORKBENCH_STORE``, else
 ``workbench.toml``, else ``duckdb://data/workbench.duckdb``). Commands that produce
 a result take ``--json``. A :class:`~workbench.exceptions.WorkbenchError` becomes
-one line on stderr and exit status 1.
+one line on stderr and exit status 1; a usage error (an unknown command or option, a
+missing argument, a bad value) one line and exit status 2, as click's own commands do.
 
 One module per group of commands; this one only assembles them.
 """
@@ -11,9 +12,10 @@ One module per group of commands; this one only assembles them.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
-import click
 import typer
+import typer.exceptions
 
 from workbench.cli import anomaly as anomaly_commands
 from workbench.cli import data
@@ -31,6 +33,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(requested: bool) -> None:
+    if requested:
+        from importlib.metadata import version
+
+        typer.echo(f"workbench {version('village-workbench')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Village Workbench: capture events, keep them in the store, and build on them."""
+
+
 for command in (data.init, data.ingest, data.generate, data.truth, data.status, data.quarantine):
     app.command()(command)
 
@@ -46,16 +69,35 @@ app.add_typer(anomaly_commands.app, name="anomaly")
 
 
 def main() -> None:
-    """Entry point: run the app, turning workbench errors into one line and exit 1."""
+    """Entry point: run the app; errors become one line on stderr, never a traceback."""
     try:
         code = app(standalone_mode=False)
     except WorkbenchError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(1)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except typer.exceptions.TyperException as error:
+        # Typer raises its own bundled copy of click's exceptions, all TyperExceptions.
+        sys.exit(_usage_error(error))
+    except (typer.Abort, typer.exceptions.Abort):
         typer.echo("Aborted.", err=True)
         sys.exit(1)
+    except typer.Exit as stop:
+        sys.exit(stop.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(error: typer.exceptions.TyperException) -> int:
+    """Print a usage error as one line (the help, when no arguments were given)."""
+    # Typer bundles its own click; its exceptions module is the only home of this class.
+    from typer._click.exceptions import NoArgsIsHelpError
+
+    if isinstance(error, NoArgsIsHelpError):
+        typer.echo(error.format_message())  # `workbench` alone: the help is the answer
+        return 0
+    context = getattr(error, "ctx", None)
+    message = error.format_message().strip()
+    if not message.endswith((".", "?", "!")):
+        message += "."
+    hint = f" See `{context.command_path} --help`." if context is not None else ""
+    typer.echo(f"error: {message}{hint}", err=True)
+    return error.exit_code

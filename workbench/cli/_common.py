@@ -21,11 +21,15 @@ StoreOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def open_store(store: str | None):
-    """Open the store a command names (``--store``), else the configured one."""
+def open_store(store: str | None, *, create: bool = False):
+    """Open the store a command names (``--store``), else the configured one.
+
+    Only the commands that put data in (``init``, ``ingest``, ``generate``) create it;
+    every other command refuses a store that does not exist, naming its path.
+    """
     from workbench.store import Store
 
-    return Store.open(store)
+    return Store.open(store, create=create)
 
 
 def print_json(data: Any) -> None:

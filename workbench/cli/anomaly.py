@@ -113,7 +113,7 @@ def investigate(
 
 @app.command()
 def queue(
-    size: Annotated[int, typer.Option(help="How many points to list.")] = 20,
+    size: Annotated[int, typer.Option(min=1, help="How many points to list.")] = 20,
     detector: DetectorOption = "auto",
     strategy: Annotated[str, typer.Option(help="uncertainty or random.")] = "uncertainty",
     since: Annotated[str | None, typer.Option(help="Only points from this UTC time.")] = None,

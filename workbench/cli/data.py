@@ -24,7 +24,7 @@ def init(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """Create the store (and a workbench.toml here if there is none)."""
     from workbench.config import CONFIG_FILE_NAME, DEFAULT_STORE_URL, find_config
 
-    opened = open_store(store)
+    opened = open_store(store, create=True)
     config = Path(CONFIG_FILE_NAME)
     wrote_config = False
     if find_config() is None:  # not inside a project yet: this folder becomes one
@@ -81,7 +81,7 @@ def ingest(
     parsed_mapping = parse_mapping(mapping or [])
     ingestable_spec(table)
     resolve_format(path, format)
-    opened = open_store(store)
+    opened = open_store(store, create=True)
     report = ingest_file(
         opened,
         path,
@@ -177,7 +177,7 @@ def generate(
     make = getattr(datasets, f"make_{kind}")
     if start is not None:
         given["start"] = _first_day(start, given.get("days", _default(make, "days")))
-    opened = open_store(store)
+    opened = open_store(store, create=True)
     with _status(f"Generating {kind} data", enabled=not json_output):
         dataset = make(seed=seed, **given)
     reports = []
@@ -322,7 +322,7 @@ def status(store: StoreOption = None, json_output: JsonOption = False) -> None:
 
 def quarantine(
     batch: Annotated[str | None, typer.Option(help="Only this batch (default: all).")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 20,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:

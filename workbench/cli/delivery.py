@@ -21,8 +21,8 @@ ModelOption = Annotated[
 
 def precompute(
     model: ModelOption = None,
-    k: Annotated[int, typer.Option(help="Items per user.")] = 10,
-    chunk_size: Annotated[int, typer.Option(help="Users scored at once.")] = 20_000,
+    k: Annotated[int, typer.Option(min=1, help="Items per user.")] = 10,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Users scored at once.")] = 20_000,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -52,7 +52,7 @@ def precompute(
 
 def recommend(
     user_id: Annotated[str, typer.Argument(help="The user to recommend to.")],
-    k: Annotated[int, typer.Option(help="Items wanted.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="Items wanted.")] = 10,
     model: ModelOption = None,
     now: Annotated[
         bool, typer.Option("--now", help="Score with the model now instead of the stored lists.")

@@ -78,7 +78,7 @@ def run(
 @runs_app.command("list")
 def list_command(
     job: Annotated[str | None, typer.Option(help="Only this job's runs.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 20,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
