@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,39 @@ def test_precompute_stores_every_users_top_k_of_the_champion(music):
         expected[["user_id", "item_id", "rank"]].astype({"rank": "int32"}),
     )
     assert stored["score"].to_numpy() == pytest.approx(expected["score"].to_numpy())
+
+
+@pytest.mark.slow
+def test_a_precompute_killed_before_its_swap_leaves_nothing_behind(music):
+    import os
+    import subprocess
+    import sys
+
+    folder = Path(music.path).parent
+    env = {**os.environ, "WORKBENCH_CRASH_AT": "precompute:scratch-written"}
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "precompute",
+            "--model",
+            "recs@1",
+            "--store",
+            music.url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert list(folder.glob("workbench-precompute-*"))  # the scratch the crash left
+    assert music.sql("SELECT count(*) AS n FROM recommendations").to_pylist() == [{"n": 0}]
+
+    report = precompute(music, "recs@1", k=5)  # the next one cleans up and finishes the job
+    assert report.rows > 0
+    assert not list(folder.glob("workbench-precompute-*"))
 
 
 def test_precompute_again_replaces_that_versions_lists_only(music):

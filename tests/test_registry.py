@@ -84,8 +84,9 @@ def test_register_records_what_identifies_the_version(file_store):
     assert version.signature["users"] == 4 and version.signature["items"] == 4
     assert version.signature["training_data"]["rows"] == len(EVENTS)
     # The artifact sits beside the store file, read-only, and the store lists the same row.
-    path = Path(file_store.path).parent / "models" / "knn" / "1.skops"
-    assert version.artifact_path == "models/knn/1.skops" and path.exists()
+    name = f"1-{version.artifact_sha256[:16]}.skops"
+    path = Path(file_store.path).parent / "models" / "knn" / name
+    assert version.artifact_path == f"models/knn/{name}" and path.exists()
     assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert versions(file_store) == [version]
     assert resolve(file_store, "knn@1") == version
@@ -206,6 +207,119 @@ def test_an_artifact_with_an_unknown_type_is_refused_before_anything_runs(file_s
     with pytest.raises(ArtifactTampered, match="does not trust"):
         load(file_store, "recs@1")
     assert not marker.exists()
+
+
+def _point_row_at(store, artifact_path: str, sha256: str | None = None) -> None:
+    with store.transaction() as tx:
+        tx.execute(
+            "UPDATE model_versions SET artifact_path = ?, artifact_sha256 = coalesce(?, "
+            "artifact_sha256) WHERE name = 'recs'",
+            [artifact_path, sha256],
+        )
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["absolute", "climbing", "symlink-to-dev-zero", "fifo", "directory"],
+)
+def test_a_row_that_points_anywhere_but_a_registered_file_reads_nothing(
+    file_store, tmp_path, where
+):
+    import hashlib
+
+    version = register_version(file_store, 0.3)
+    models = Path(file_store.path).parent / "models" / "recs"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    secret_sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    if where == "absolute":
+        _point_row_at(file_store, str(secret), secret_sha)
+    elif where == "climbing":
+        _point_row_at(file_store, os.path.relpath(secret, file_store.path.parent), secret_sha)
+    elif where == "symlink-to-dev-zero":
+        (models / "zero.skops").symlink_to("/dev/zero")
+        _point_row_at(file_store, "models/recs/zero.skops")
+    elif where == "fifo":
+        os.mkfifo(models / "pipe.skops")
+        _point_row_at(file_store, "models/recs/pipe.skops")
+    else:
+        (models / "folder.skops").mkdir()
+        _point_row_at(file_store, "models/recs/folder.skops")
+
+    with pytest.raises(ArtifactTampered) as refused:
+        load(file_store, version.ref)  # returns at once: no hang on the FIFO, no endless read
+    assert secret_sha not in str(refused.value)  # no hash of a foreign file in the message
+    assert "SHA-256 " not in str(refused.value)
+
+
+def test_a_malformed_artifact_with_a_matching_hash_is_refused_as_tampered(file_store):
+    import hashlib
+    import io
+    import zipfile
+
+    version = register_version(file_store, 0.3)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", '{"__class__": "x", "__module__": "y", "content": 1}')
+    content = buffer.getvalue()
+    path = Path(file_store.path).parent / version.artifact_path
+    os.chmod(path, 0o644)
+    path.write_bytes(content)
+    _point_row_at(file_store, version.artifact_path, hashlib.sha256(content).hexdigest())
+
+    with pytest.raises(ArtifactTampered, match=r"skops|cannot be loaded"):
+        load(file_store, version.ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["register:partial-written", "register:row-committed"])
+def test_a_registration_killed_midway_recovers_by_itself(file_store, point):
+    """kill -9 between writing the artifact and committing its row, then register again."""
+    import subprocess
+    import sys
+
+    script = (
+        "import pandas as pd, sys\n"
+        "from workbench.store import Store\n"
+        "from workbench.recommend import PopularityRecommender\n"
+        "from workbench.registry import register\n"
+        "events = pd.DataFrame({'user_id': ['a', 'a', 'b'], 'item_id': ['x', 'y', 'x']})\n"
+        "store = Store.open(sys.argv[1])\n"
+        "version = register(store, PopularityRecommender().fit(events), 'recs', "
+        "metrics={'ndcg@10': 0.3}, training_data=events)\n"
+        "print(version.ref)\n"
+    )
+
+    def register_in_a_process(crash_at: str | None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_CRASH_AT"}
+        if crash_at:
+            env["WORKBENCH_CRASH_AT"] = crash_at
+        return subprocess.run(
+            [sys.executable, "-c", script, file_store.url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    killed = register_in_a_process(point)
+    assert killed.returncode == -9, killed.stderr  # SIGKILL: nothing ran after the point
+    folder = Path(file_store.path).parent / "models" / "recs"
+    if point == "register:row-committed":  # the version exists; its file is still partial
+        assert [v.ref for v in versions(file_store)] == ["recs@1"]
+        model, _ = load(file_store, "recs@1")  # adopted on the way
+        assert model.recommend(["b"], k=1)["item_id"].tolist() == ["y"]
+    else:
+        assert versions(file_store) == []
+    again = register_in_a_process(None)
+    assert again.returncode == 0, again.stderr
+    expected = "recs@2" if point == "register:row-committed" else "recs@1"
+    assert again.stdout.strip() == expected
+    model, _ = load(file_store, expected)
+    assert model.recommend(["b"], k=1)["item_id"].tolist() == ["y"]
+    # Every file is a version's; nothing partial or orphaned is left.
+    named = sorted(Path(v.artifact_path).name for v in versions(file_store))
+    assert sorted(p.name for p in folder.iterdir()) == named
 
 
 def test_references_that_name_nothing_raise_model_not_found(memory_store):

@@ -377,6 +377,72 @@ def test_the_command_keeps_parameter_types_prints_json_and_exits_non_zero_on_fai
     assert missing.returncode == 1 and "workbench runs list" in missing.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["at the crash point", "while its kernel works"])
+def test_a_killed_run_is_marked_failed_by_the_next_command_that_reads_runs(project, how):
+    import signal
+    import time
+
+    root, url = project["root"], project["store"].url
+    env = {**os.environ, "WORKBENCH_STORE": url}
+    marker = root / "kernel-started.txt"
+    # A notebook whose kernel says when it has started, then works for a long while.
+    _notebook(
+        root / "slow.ipynb",
+        "import pathlib, time\npathlib.Path(started).write_text('yes')\ntime.sleep(600)",
+        parameters=f"store = None\nstarted = {str(marker)!r}",
+    )
+    command = [WORKBENCH, "run", "slow.ipynb"]
+    if how == "at the crash point":
+        env["WORKBENCH_CRASH_AT"] = "run:started"
+        killed = subprocess.run(command, cwd=root, env=env, capture_output=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL
+    else:
+        process = subprocess.Popen(command, cwd=root, env=env)
+        deadline = time.monotonic() + 300
+        while not marker.exists():  # readiness: the kernel runs the notebook's first cell
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+        # Its kernel notices that its parent is gone and exits by itself (ipykernel).
+    (stuck,) = project["store"].sql("SELECT run_id, status FROM runs").to_pylist()
+    assert stuck["status"] == "running"  # nothing recorded the death yet
+
+    listed = subprocess.run(
+        [WORKBENCH, "runs", "list", "--json"],
+        cwd=root,
+        env={**os.environ, "WORKBENCH_STORE": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "failed" and "ended before it finished" in run["error"]
+    folder = root / "reports" / "runs" / run["run_id"]
+    assert json.loads((folder / "run.json").read_text())["status"] == "failed"
+    assert "failed" in (root / "reports" / "index.html").read_text()
+
+
+def test_a_run_that_is_alive_is_never_reaped(project):
+    from workbench.runs.locks import alive_lock
+    from workbench.runs.records import reap_abandoned
+
+    folder = project["root"] / "reports" / "runs" / "r1"
+    folder.mkdir(parents=True)
+    store = project["store"]
+    with store.transaction() as raw:
+        raw.execute(
+            "INSERT INTO runs (run_id, job, notebook, status, started_at, output_path) "
+            "VALUES ('r1', 'j', 'n.ipynb', 'running', now(), ?)",
+            [str(folder / "n.ipynb")],
+        )
+    with alive_lock(folder):  # its process lives (here, this one)
+        assert reap_abandoned(store) == []
+        assert list_runs(store)[0].status == "running"
+
+
 def test_declared_parameters_are_read_from_the_tagged_cell_without_running_it(tmp_path):
     from workbench.runs.parameters import declared_parameters
 

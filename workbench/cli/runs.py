@@ -170,8 +170,12 @@ def schedule_tick(
 ) -> None:
     """Run every job that is due, once (for cron or a systemd timer); exit 1 if one failed."""
     from workbench.runs import tick
+    from workbench.runs.jobs import load_jobs
 
-    outcomes = tick(store=open_store(store), reports=reports, on_start=_say_starting(json_output))
+    jobs = load_jobs()  # a mistake in workbench.toml is reported before the store is opened
+    outcomes = tick(
+        store=open_store(store), jobs=jobs, reports=reports, on_start=_say_starting(json_output)
+    )
     if json_output:
         print_json([outcome.to_dict() for outcome in outcomes])
     else:

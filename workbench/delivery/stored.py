@@ -27,6 +27,7 @@ import numpy as np
 
 from workbench.delivery.semantics import count_popular, seen_matrix, served_semantics
 from workbench.exceptions import InvalidArgument, ModelNotFound
+from workbench.faults import crash_point, remove_dead_scratch
 from workbench.recommend.topk import top_k
 
 if TYPE_CHECKING:
@@ -241,7 +242,11 @@ def precompute(
     users_text = pa.array(users.astype(str), pa.string())
     items_text = pa.array(np.asarray(fitted.item_index_).astype(str), pa.string())
     rows = users_with_items = chunks = 0
-    with tempfile.TemporaryDirectory(prefix="workbench-precompute-", dir=scratch) as folder:
+    # Named by this process, so the next precompute removes what a killed one left.
+    prefix = "workbench-precompute"
+    if scratch is not None:
+        remove_dead_scratch(scratch, prefix)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-{os.getpid()}-", dir=scratch) as folder:
         path = Path(folder) / "recommendations.parquet"
         with pq.ParquetWriter(path, schema) as writer, _progress(progress, len(users)) as bar:
             for start in range(0, len(users), chunk_size):
@@ -268,6 +273,7 @@ def precompute(
                 users_with_items += int(np.unique(user_rows).size)
                 chunks += 1
                 bar(chunk.size)
+        crash_point("precompute:scratch-written")
         with store.transaction() as tx:
             (replaced,) = tx.execute(
                 "SELECT count(*) FROM recommendations WHERE model = ? AND version = ?",

@@ -17,22 +17,25 @@ import math
 import numbers
 import os
 import re
-import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import ArtifactTampered, InvalidArgument, ModelNotFound
+from workbench.faults import crash_point
 from workbench.feedback import Feedback
 from workbench.registry.artifacts import (
     _artifact_file,
     _check_registrable,
     _check_trusted,
+    _dead_partials,
+    _read_artifact,
     _remove_artifact,
     _stored_path,
     _type_name,
-    _write_once,
+    _write_partial,
+    artifact_name,
     artifact_root,
     trusted_types,
 )
@@ -141,7 +144,6 @@ def register(
     holdout: Any = None,
     scope: Scope | str | dict | None = None,
     feedback: Feedback | dict | None = None,
-    artifact_dir: str | os.PathLike[str] | None = None,
 ) -> ModelVersion:
     """Register a fitted model as the next version of ``name``.
 
@@ -174,8 +176,6 @@ def register(
         recorded, and used for the popularity fallback of its stored lists.
     feedback : Feedback or dict, optional
         The feedback semantics the rows were weighted with; recorded in the lineage.
-    artifact_dir : path, optional
-        Folder for the artifact instead of ``models/`` beside the store.
 
     Returns
     -------
@@ -203,14 +203,20 @@ def register(
     if feedback is not None:
         signature["feedback"] = Feedback.resolve(feedback).to_dict()
     sha256 = hashlib.sha256(content).hexdigest()
-    root = Path(artifact_dir) if artifact_dir is not None else artifact_root(store)
+    root = artifact_root(store)
     with store.writing() as raw:
         (latest,) = raw.execute(
             "SELECT coalesce(max(version), 0) FROM model_versions WHERE name = ?", [name]
         ).fetchone()
         version = int(latest) + 1
-        path = root / name / f"{version}.skops"
-        _write_once(path, content)
+        path = root / name / artifact_name(version, sha256)
+        # The row is the version, the file follows it: the bytes go to a partial file,
+        # the row is committed, then the file is renamed into place. A crash before the
+        # commit leaves a partial file that the next registration removes; a crash after
+        # it, one that the row adopts (see _settle_partials). Nothing ever blocks.
+        _settle_partials(store, raw, path.parent)
+        partial = _write_partial(path, content)
+        crash_point("register:partial-written")
         row = ModelVersion(
             name=name,
             version=version,
@@ -244,11 +250,30 @@ def register(
                     ],
                 )
         except BaseException:
-            # The row is the version; without it the file is an orphan that would block
-            # the next registration of this number.
-            _remove_artifact(path)
+            _remove_artifact(partial)
             raise
+        crash_point("register:row-committed")
+        os.replace(partial, path)
     return row
+
+
+def _settle_partials(store: Store, raw: Any, folder: Path) -> None:
+    """Finish what registrations that died in ``folder`` left: adopt or remove partial files.
+
+    Runs under the store's write lock. A partial file of a live process is its writer's;
+    one of a dead process is renamed into place when a committed row names that file
+    with the same SHA-256 (the process died between its commit and its rename), and
+    removed otherwise (it died before committing: no version has it).
+    """
+    for partial, final in _dead_partials(folder):
+        stored = _stored_path(store, final)
+        row = raw.execute(
+            "SELECT artifact_sha256 FROM model_versions WHERE artifact_path = ?", [stored]
+        ).fetchone()
+        if row is not None and hashlib.sha256(partial.read_bytes()).hexdigest() == row[0]:
+            os.replace(partial, final)
+        else:
+            _remove_artifact(partial)
 
 
 def register_models(
@@ -488,24 +513,20 @@ def load_version(store: Store, version: ModelVersion) -> Any:
     """The model of an already resolved version (see :func:`load`)."""
     import skops.io
 
-    path = _artifact_file(store, version.artifact_path)
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError as error:
-        raise ModelNotFound(
-            f"The artifact of {version.ref} is missing: {path}. Restore it from a backup "
-            "(its SHA-256 is in model_versions) or register the model again."
-        ) from error
-    digest = hashlib.sha256(content).hexdigest()
-    if digest != version.artifact_sha256:
+    path = _artifact_file(store, version.artifact_path, ref=version.ref)
+    if not path.exists():  # a registration that died after its commit left it partial
+        with store.writing() as raw:
+            _settle_partials(store, raw, path.parent)
+    content = _read_artifact(path, ref=version.ref)
+    if hashlib.sha256(content).hexdigest() != version.artifact_sha256:
         raise ArtifactTampered(
-            f"The artifact of {version.ref} at {path} has SHA-256 {digest}, not the registered "
-            f"{version.artifact_sha256}: it was changed after registration, so it was not "
-            "loaded. Restore the original file or register the model again."
+            f"The artifact of {version.ref} at {path} is not the file that was registered "
+            "(its SHA-256 differs): it was changed after registration, so it was not loaded. "
+            "Restore the original file or register the model again."
         )
     try:
         found = skops.io.get_untrusted_types(data=content)
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+    except Exception as error:  # any malformed archive: refused, never half-read
         raise ArtifactTampered(
             f"The artifact of {version.ref} at {path} is not a readable skops file ({error})."
         ) from error
@@ -515,7 +536,13 @@ def load_version(store: Store, version: ModelVersion) -> Any:
             f"The artifact of {version.ref} at {path} holds types the registry does not trust "
             f"({', '.join(unknown)}); it was not loaded."
         )
-    model = skops.io.loads(content, trusted=sorted(found))
+    try:
+        model = skops.io.loads(content, trusted=sorted(found))
+    except Exception as error:  # well-typed but malformed: refused like any tampering
+        raise ArtifactTampered(
+            f"The artifact of {version.ref} at {path} cannot be loaded ({type(error).__name__}: "
+            f"{error}); it was not used. Register the model again."
+        ) from error
     actual = _type_name(type(model))
     expected = version.signature.get("model_class")
     if actual != expected or actual not in trusted_types():

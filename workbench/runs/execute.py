@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.config import project_root
 from workbench.exceptions import ConfigError, RunFailed
+from workbench.faults import crash_point
 from workbench.feedback import Feedback
 from workbench.runs.digests import code_digest, data_snapshot, notebook_sha256
 from workbench.runs.jobs import Job, reports_dir, resolve_job, state_dir
-from workbench.runs.locks import job_lock
+from workbench.runs.locks import alive_lock, job_lock
 from workbench.runs.parameters import check_parameters, declared_parameters
 from workbench.runs.records import (
     FAILED,
@@ -228,7 +229,7 @@ def _execute(
     reports_root: Path,
     progress: bool,
 ) -> Run:
-    from workbench.reports import REPORT_FILE, render_report, write_run_record
+    from workbench.reports import REPORT_FILE, write_run_record
 
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -250,8 +251,26 @@ def _execute(
         trigger=trigger,
         data=snapshot,
     )
-    insert_run(store, run)
-    write_run_record(run, folder)
+    with alive_lock(folder):
+        insert_run(store, run)
+        write_run_record(run, folder)
+        crash_point("run:started")
+        return _finish(run, job, params, store, folder, output, reports_root, progress)
+
+
+def _finish(
+    run: Run,
+    job: Job,
+    params: dict[str, Any],
+    store: Store,
+    folder: Path,
+    output: Path,
+    reports_root: Path,
+    progress: bool,
+) -> Run:
+    """Execute a recorded run and record its outcome, whatever happens."""
+    from workbench.reports import render_report
+
     try:
         run.error = _papermill(job, params, output, progress=progress)
         if output.is_file():

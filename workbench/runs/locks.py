@@ -1,8 +1,12 @@
-"""One run of a job at a time: an advisory file lock per job, which the OS frees on exit.
+"""Advisory file locks that the OS frees when their process dies.
 
-``flock`` locks die with the process that holds them, so a run that was killed
-never leaves its job locked. The lock file also says who holds it (pid, since),
-for the message another run gets.
+- One run of a job at a time: a lock per job (:func:`job_lock`). A run that was
+  killed never leaves its job locked. The lock file also says who holds it (pid,
+  since), for the message another run gets.
+- A run is alive while its process holds the lock in its folder (:func:`alive_lock`);
+  a ``running`` run whose lock anyone can take was abandoned (:func:`abandoned`):
+  its process was killed or its machine stopped. This holds for any number of
+  processes and never mistakes a reused pid for the run's.
 """
 
 from __future__ import annotations
@@ -55,3 +59,38 @@ def _holder(path: Path) -> str:
     if not note:
         return "by a process that left no note"
     return f"pid {note.get('pid')} since {note.get('since')}"
+
+
+ALIVE_LOCK_FILE = "running.lock"
+
+
+@contextlib.contextmanager
+def alive_lock(folder: Path) -> Iterator[None]:
+    """Hold the run folder's lock for the block: the run is alive while it is held."""
+    fd = os.open(folder / ALIVE_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def abandoned(folder: Path) -> bool:
+    """Whether a run folder's lock is free: the process that ran it is gone.
+
+    False when the folder has no lock file (a run from before these locks, or a folder
+    moved away): nothing can be told, so nothing is claimed.
+    """
+    try:
+        fd = os.open(folder / ALIVE_LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    finally:
+        os.close(fd)
+    return True

@@ -1,6 +1,9 @@
 """Run records: one ``runs`` row per executed notebook, written at start and at finish.
 
-A run is ``running`` while its kernel works, then ``succeeded`` or ``failed``. A copy
+A run is ``running`` while its kernel works, then ``succeeded`` or ``failed``. A run
+whose process died (``kill -9``, a machine that stopped) is found by the next
+command that reads runs, or by the scheduler, and marked ``failed`` with the reason
+(:func:`reap_abandoned`): no run stays ``running`` for ever. A copy
 of the finished record is kept as ``run.json`` beside the output notebook, so a
 run folder explains itself and ``reports/index.html`` can be rebuilt from the
 folders alone.
@@ -10,7 +13,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import RunNotFound
@@ -142,8 +146,44 @@ def _row(run: Run) -> list[Any]:
     return [values[name] for name in _COLUMNS]
 
 
+def reap_abandoned(store: Store) -> list[Run]:
+    """Mark failed every ``running`` run whose process is gone; return those runs.
+
+    A run holds a lock in its folder while its process lives
+    (:func:`~workbench.runs.locks.alive_lock`); when anyone can take it, the process
+    died without recording an outcome. The row, ``run.json`` and the index say so.
+    """
+    from workbench.runs.locks import abandoned
+
+    rows = store.sql(f"SELECT {_select()} FROM runs WHERE status = ?", [RUNNING]).to_pylist()
+    reaped = []
+    for run in map(_from_row, rows):
+        if not run.output_path or not abandoned(Path(run.output_path).parent):
+            continue
+        run.status = FAILED
+        run.finished_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
+        run.error = (
+            "The process running it ended before it finished (killed, or its machine "
+            f"stopped); found at {run.finished_at[:19]} UTC. Run the job again."
+        )
+        update_run(store, run)
+        _rewrite_folder_record(run)
+        reaped.append(run)
+    return reaped
+
+
+def _rewrite_folder_record(run: Run) -> None:
+    """``run.json`` and the index of the reports folder the run wrote to."""
+    from workbench.reports import write_index, write_run_record
+
+    folder = Path(run.output_path).parent
+    write_run_record(run, folder)
+    write_index(folder.parent.parent)  # reports/runs/RUN_ID -> reports
+
+
 def list_runs(store: Store, *, job: str | None = None, limit: int | None = None) -> list[Run]:
-    """Runs, newest first; only ``job``'s when given."""
+    """Runs, newest first; only ``job``'s when given (abandoned runs marked failed first)."""
+    reap_abandoned(store)
     where, params = ("WHERE job = ?", [job]) if job else ("", [])
     limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
     rows = store.sql(
@@ -181,6 +221,7 @@ def run_results(
 
 def get_run(store: Store, run_id: str) -> Run:
     """The run with this id; a WorkbenchError (with advice) when there is none."""
+    reap_abandoned(store)
     rows = store.sql(f"SELECT {_select()} FROM runs WHERE run_id = ?", [run_id]).to_pylist()
     if not rows:
         raise RunNotFound(f"No run {run_id!r} in {store.location}. See `workbench runs list`.")

@@ -161,11 +161,13 @@ def tick(
     outcome per due job (an empty list when nothing was due).
     """
     from workbench.runs.execute import describe, run_job
+    from workbench.runs.records import reap_abandoned
     from workbench.store import Store
 
     jobs = load_jobs() if jobs is None else jobs
     folder = Path(state) if state is not None else state_dir()
     opened = store if isinstance(store, Store) else Store.open(store)
+    reap_abandoned(opened)  # a run killed since the last tick is failed, not running
     outcomes = []
     for scheduled in schedule_status(now=now, jobs=jobs, state=folder):
         if scheduled.due_slot is None:

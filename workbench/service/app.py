@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from workbench.capture.staging import check_column_names
 from workbench.config import resolve_service_settings
 from workbench.exceptions import (
+    ArtifactTampered,
     IngestError,
     InvalidArgument,
     ModelNotFound,
@@ -413,6 +414,10 @@ def _status_of(error: WorkbenchError) -> tuple[int, dict[str, str] | None]:
     if isinstance(error, QueueFull | StoreError):
         # Busy or failing store: nothing of the request was committed; retrying is safe.
         return 503, {"Retry-After": "1"}
+    if isinstance(error, ArtifactTampered):
+        # The served model's file is not what was registered: the server's fault, not the
+        # client's, said in the same JSON shape as every other error.
+        return 500, None
     if isinstance(error, ModelNotFound):
         return 404, None
     if isinstance(error, IngestError | InvalidArgument):

@@ -150,4 +150,4 @@ class ErrorAnswer(BaseModel):
 
 
 #: Error answers every endpoint may give, for the OpenAPI description.
-ERRORS = {code: {"model": ErrorAnswer} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+ERRORS = {code: {"model": ErrorAnswer} for code in (400, 401, 403, 404, 409, 413, 422, 500, 503)}
