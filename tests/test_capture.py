@@ -883,6 +883,50 @@ def test_unknown_encoding_is_refused(memory_store, tmp_path):
         ingest(memory_store, path, encoding="klingon")
 
 
+def test_broken_utf16_quarantines_the_broken_line_with_its_bytes(memory_store, tmp_path):
+    good = "e1,2026-01-01,u1,play\n".encode("utf-16-le")
+    path = write(
+        tmp_path / "u16.csv",
+        "event_id,ts,user_id,event_type\n".encode("utf-16-le")
+        + good
+        + b"\x00\xd8"  # a lone surrogate
+        + "e2,2026-01-01,u2,play\n".encode("utf-16-le")
+        + "e3,2026-01-01,u3,play\n".encode("utf-16-le")[:-1],  # truncated at the end
+    )
+    report = ingest_checked(memory_store, path, encoding="utf-16-le")
+    assert (report.accepted, report.quarantined) == (1, 2)
+    reasons = [row["reason"] for row in quarantined(memory_store, report)]
+    assert all("not valid utf-16-le text" in reason for reason in reasons)
+    assert quarantined(memory_store, report)[0]["raw"].startswith("\\x00\\xd8e2")
+
+
+def test_json_nested_beyond_reading_is_quarantined(memory_store, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    good = {"event_id": "e1", "ts": JAN_1_ISO, "user_id": "u1", "event_type": "play"}
+    path = write(
+        tmp_path / "deep.jsonl",
+        (
+            json.dumps(good)
+            + "\n"
+            + json.dumps({**good, "event_id": "e2"})[:-1]
+            + f', "x": {deep}}}\n'
+        ).encode(),
+    )
+    report = ingest_checked(memory_store, path)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert "nests JSON arrays or objects too deeply" in only_reason(memory_store, report)
+
+
+@pytest.mark.parametrize("encoding", ["idna", "punycode", "utf-32"])
+def test_an_encoding_that_cannot_read_the_file_is_one_clear_error(memory_store, tmp_path, encoding):
+    path = write(tmp_path / "e.csv", csv_text(EVENT_HEADER, ["e1", JAN_1_ISO, "u1", "play"]))
+    with pytest.raises(
+        IngestError, match=rf"--encoding {encoding} cannot read|not start with a header"
+    ):
+        ingest(memory_store, path, encoding=encoding)
+    assert memory_store.count_rows()["events"] == 0
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_byte_order_mark_is_not_part_of_the_first_column(memory_store, tmp_path, fmt):
     if fmt == "csv":

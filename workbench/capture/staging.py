@@ -12,6 +12,7 @@ and for text inputs the original text and any parse error.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -290,16 +291,34 @@ class _Lines:
         return line
 
 
+def _keep_bytes(error: UnicodeError) -> tuple[str, int]:
+    """A decode error handler: each undecodable byte becomes the stand-in ``U+DCxx``.
+
+    As ``surrogateescape``, but for every byte value (that one refuses bytes below
+    0x80, which a truncated or broken UTF-16/UTF-32 file has), so the lines holding
+    them are quarantined one by one with their original bytes.
+    """
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "".join(chr(0xDC00 + byte) for byte in error.object[error.start : error.end]), error.end
+
+
+codecs.register_error("workbench-keep-bytes", _keep_bytes)
+
+
 def _decode(data: bytes, encoding: str, path: Path) -> str:
     if encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
         encoding = "utf-8-sig"  # a byte-order mark is not part of the first column name
     try:
-        # surrogateescape keeps undecodable bytes, so the rows holding them can be
-        # quarantined one by one with their original bytes, instead of failing the file.
-        return data.decode(encoding, errors="surrogateescape")
+        return data.decode(encoding, errors="workbench-keep-bytes")
     except LookupError as error:
         raise IngestError(
             f"Unknown encoding {encoding!r} for {path}; try utf-8 or latin-1."
+        ) from error
+    except (UnicodeError, TypeError) as error:  # idna, punycode: not encodings of text files
+        raise IngestError(
+            f"--encoding {encoding} cannot read {path}: it is not an encoding of text files "
+            f"({error}). Use the file's text encoding, e.g. utf-8, utf-16 or latin-1."
         ) from error
 
 
@@ -312,9 +331,9 @@ def _physical_lines(text: str) -> list[str]:
     return io.StringIO(text, newline="").readlines()
 
 
-# NUL bytes (binary data) and the stand-ins surrogateescape leaves for undecodable bytes.
-_BINARY_OR_UNDECODABLE = re.compile("[\x00\udc80-\udcff]")
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# NUL bytes (binary data) and the stand-ins _keep_bytes leaves for undecodable bytes.
+_BINARY_OR_UNDECODABLE = re.compile("[\x00\udc00-\udcff]")
+_UNDECODABLE = re.compile("[\udc00-\udcff]")
 
 
 def _has_undecodable(text: str) -> bool:
@@ -325,7 +344,7 @@ def _printable(text: str) -> str:
     """Text safe to store: undecodable bytes shown as \\xNN escapes."""
     if not _has_undecodable(text):
         return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _UNDECODABLE.sub(lambda found: f"\\x{ord(found.group()) - 0xDC00:02x}", text)
 
 
 def _text_problem(text: str, line_number: int, encoding: str) -> str | None:
@@ -457,6 +476,11 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 error = f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"
+            except RecursionError:
+                error = (
+                    f"line {number} nests JSON arrays or objects too deeply to read; "
+                    "flatten it"
+                )
             else:
                 if not isinstance(record, dict):
                     error = f"line {number} is a JSON {type(record).__name__}, not an object"
