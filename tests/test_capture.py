@@ -917,6 +917,65 @@ def test_json_nested_beyond_reading_is_quarantined(memory_store, tmp_path):
     assert "nests JSON arrays or objects too deeply" in only_reason(memory_store, report)
 
 
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ('"user_id": {"a": 1}', "user_id is a JSON object, not a single value"),
+        ('"user_id": ["u"]', "user_id is a JSON array, not a single value"),
+        ('"user_id": "   "', "user_id '   ' is only whitespace"),
+        ('"user_id": "u", "value": "1_000"', "value '1_000' is not a number"),
+        ('"user_id": "u", "extra": NaN', "holds NaN, which is not JSON"),
+        ('"user_id": "u", "extra": -Infinity', "holds -Infinity, which is not JSON"),
+        ('"user_id": "u1", "user_id": "u2"', "gives the key 'user_id' twice"),
+    ],
+    ids=[
+        "object-id",
+        "array-id",
+        "blank-id",
+        "underscored-number",
+        "nan",
+        "infinity",
+        "repeated-key",
+    ],
+)
+def test_json_that_would_be_stored_wrong_is_quarantined_with_its_reason(
+    memory_store, tmp_path, field, reason
+):
+    good = f'{{"event_id": "e0", "ts": "{JAN_1_ISO}", "event_type": "play", "user_id": "u0"}}\n'
+    odd = f'{{"event_id": "e1", "ts": "{JAN_1_ISO}", "event_type": "play", {field}}}\n'
+    path = write(tmp_path / "odd.jsonl", (good + odd).encode())
+    report = ingest_checked(memory_store, path)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert reason in only_reason(memory_store, report)
+
+
+def test_a_dataframes_nan_extra_is_json_null_and_infinity_is_refused(memory_store):
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "event_id": ["e1", "e2"],
+            "ts": [JAN_1_ISO, JAN_1_ISO],
+            "user_id": ["u1", "u2"],
+            "event_type": ["play", "play"],
+            "score": [float("nan"), float("inf")],
+        }
+    )
+    report = ingest_checked(memory_store, frame)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert json.loads(stored(memory_store, report)[0]["context"]) == {"score": None}
+    assert "score 'inf' is infinite" in only_reason(memory_store, report)
+
+
+def test_columns_that_differ_only_in_case_are_refused(memory_store, tmp_path):
+    path = write(
+        tmp_path / "case.csv", b"event_id,ts,user_id,USER_ID,event_type\ne1,2026-01-01,u,x,play\n"
+    )
+    with pytest.raises(IngestError, match="'user_id' and 'USER_ID', which differ only in case"):
+        ingest(memory_store, path)
+    assert memory_store.count_rows()["events"] == 0
+
+
 @pytest.mark.parametrize("encoding", ["idna", "punycode", "utf-32"])
 def test_an_encoding_that_cannot_read_the_file_is_one_clear_error(memory_store, tmp_path, encoding):
     path = write(tmp_path / "e.csv", csv_text(EVENT_HEADER, ["e1", JAN_1_ISO, "u1", "play"]))

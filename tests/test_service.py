@@ -108,6 +108,9 @@ def test_a_retried_request_is_counted_as_duplicates_and_stored_once(server, stor
         "GROUP BY event_id ORDER BY event_id"
     ).to_pylist()
     assert stored == [{"event_id": f"retry-{i}", "n": 1} for i in (1, 2, 3)]
+    # Every answer names a batch that exists: a retry, the batch that holds its rows.
+    batches = set(store.sql("SELECT batch_id FROM batches").column("batch_id").to_pylist())
+    assert {first["batch_id"], again["batch_id"], partly["batch_id"]} <= batches
 
 
 def test_concurrent_requests_are_grouped_yet_each_gets_its_own_account(server, store):

@@ -263,11 +263,17 @@ def check_column_names(names: list[str], where: str) -> None:
         raise IngestError(
             f"{where} has column names holding a NUL character ({nul!r}); rename them."
         )
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for name in names:
-        if name in seen:
+        if name in seen.values():
             raise IngestError(f"{where} has two columns named {name!r}; rename one.")
-        seen.add(name)
+        # Column names are case-insensitive in SQL: these two would be one column.
+        if name.casefold() in seen:
+            raise IngestError(
+                f"{where} has columns {seen[name.casefold()]!r} and {name!r}, which differ only "
+                "in case; column names are case-insensitive here, so rename one."
+            )
+        seen[name.casefold()] = name
 
 
 # --- text parsers: a broken line becomes a row with a parse error, never an exception -------
@@ -473,14 +479,15 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
         record = None
         if error is None:
             try:
-                record = json.loads(line)
+                record = json.loads(
+                    line, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys
+                )
+            except _NotJson as exc:
+                error = f"line {number} {exc}"
             except json.JSONDecodeError as exc:
                 error = f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"
             except RecursionError:
-                error = (
-                    f"line {number} nests JSON arrays or objects too deeply to read; "
-                    "flatten it"
-                )
+                error = f"line {number} nests JSON arrays or objects too deeply to read; flatten it"
             else:
                 if not isinstance(record, dict):
                     error = f"line {number} is a JSON {type(record).__name__}, not an object"
@@ -505,6 +512,23 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
     columns[RAW] = pa.array(raws, pa.string())
     columns[PARSE_ERROR] = pa.array(errors, pa.string())
     return pa.table(columns)
+
+
+class _NotJson(ValueError):
+    """What Python's json module accepts but JSON does not (NaN) or leaves ambiguous."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"holds {name}, which is not JSON (JSON has no NaN or infinity); write null")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _NotJson(f"gives the key {twice!r} twice; which value is meant is unknown")
+    return record
 
 
 def _json_text(value: Any) -> str | None:

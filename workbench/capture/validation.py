@@ -138,6 +138,19 @@ def build_plan(
             columns[column] = _Column(None, lit(name), [])
         else:
             columns[column] = _Column(None, f"CAST(NULL AS {sql_type})", [])
+    if EXTRAS in types:
+        # JSON lines: a declared column holds one value; an object or array there is no id,
+        # time or number (its text would otherwise be stored as if it were one).
+        for column, source in provided.items():
+            if column != spec.extras_column and source in types:
+                path = lit('$."' + source.replace("\\", "\\\\").replace('"', '\\"') + '"')
+                columns[column].reasons.append(
+                    Reason(
+                        f"json_type({EXTRAS}, {path}) IN ('OBJECT', 'ARRAY')",
+                        f"'{column} is a JSON ' || lower(json_type({EXTRAS}, {path})) || "
+                        "', not a single value'",
+                    )
+                )
     for column, (condition, message) in _checks(spec).items():
         if column in provided:
             final = columns[column].final
@@ -322,7 +335,12 @@ def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str)
                     f"strlen({{p}}) > {MAX_ID_LENGTH} AND length({{p}}) > {MAX_ID_LENGTH}",
                     f"'{label} is ' || format('{{:,}}', length({{p}})) || "
                     f"' characters long; at most {MAX_ID_LENGTH} are accepted'",
-                )
+                ),
+                # Blank text is no value either; kept, it would be an id nobody can type.
+                Reason(
+                    "trim({p}, ' \t\n\r\v\f') = ''",
+                    f"'{label} ' || {_shown(s)} || ' is only whitespace'",
+                ),
             ],
         )
     if target == "TIMESTAMP":
@@ -330,7 +348,12 @@ def _convert(label: str, s: str, source_type: str, target: str, epoch_unit: str)
     # Empty text in a number column is a missing value, as an empty CSV field is.
     text = f"nullif(trim({as_text}), '')"
     present = f"{s} IS NOT NULL" if numeric else f"{text} IS NOT NULL"
-    as_number = f"CAST({s} AS DOUBLE)" if numeric else f"TRY_CAST({text} AS DOUBLE)"
+    # DuckDB (and Python) read "1_000" as 1000; a data file means something else by it.
+    as_number = (
+        f"CAST({s} AS DOUBLE)"
+        if numeric
+        else f"CASE WHEN NOT contains({text}, '_') THEN TRY_CAST({text} AS DOUBLE) END"
+    )
     if target == "DOUBLE":
         parsed = as_number
         reasons = (
@@ -443,8 +466,23 @@ def _extras_column(
         # JSON-lines input: the record itself (JSON types kept), less its declared keys.
         extra = _jsonl_extras([lit(k) for k in _declared(types, extras)])
     elif extras:
+        # JSON has no NaN or infinity: a float's NaN is pandas' "missing" (null in JSON); an
+        # infinite value cannot be stored as JSON at all, so its row is refused.
+        floats = [c for c in extras if types[c] in ("DOUBLE", "FLOAT")]
+        values = [
+            f"CASE WHEN isnan({q(c)}) THEN NULL ELSE {q(c)} END" if c in floats else q(c)
+            for c in extras
+        ]
+        reasons += [
+            Reason(
+                f"isinf({q(c)})", f"'{c} ' || {_shown(q(c))} || ' is infinite; JSON cannot hold it'"
+            )
+            for c in floats
+        ]
         extra = (
-            "CAST(json_object(" + ", ".join(f"{lit(c)}, {q(c)}" for c in extras) + ") AS VARCHAR)"
+            "CAST(json_object("
+            + ", ".join(f"{lit(c)}, {v}" for c, v in zip(extras, values, strict=True))
+            + ") AS VARCHAR)"
         )
     else:
         extra = None

@@ -425,7 +425,7 @@ def _account(store: Store, report, jobs: list[_Job]) -> list[EventOutcome]:
     }
     outcomes, row, claimed = [], 0, set()
     for job in jobs:
-        outcome = EventOutcome(report.status, report.batch_id, rows_in=len(job.events))
+        outcome = EventOutcome(report.status, batch_id, rows_in=len(job.events))
         for index, (event_id, _) in enumerate(job.events):
             row += 1
             if row in reasons:
