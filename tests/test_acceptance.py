@@ -168,3 +168,52 @@ def test_training_on_every_event_fails_the_same_checks(demo):
     assert {"recommender", "stored lists"} <= failed, report.summary()
     assert report.figures()["stored lists"]["foreign_users"] > 0
     assert report.figures()["recommender"]["popularity_ratio"] < 1.5
+
+
+def _readme_commands(section: str) -> list[list[str]]:
+    """The `uv run workbench ...` commands of a README section's bash blocks, as argv lists."""
+    import re
+    import shlex
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    body = re.search(rf"^## {re.escape(section)}\s*$(.*?)(?=^## )", text, re.M | re.S).group(1)
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", body, re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)  # continuation lines
+        for line in joined.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("uv run workbench "):
+                commands.append(shlex.split(line)[3:])  # after "uv run workbench"
+    return commands
+
+
+@pytest.mark.parametrize("section", ["The loop, from events to a report", "Bring your own data"])
+def test_the_readmes_commands_run_as_written_on_the_demo_store(demo, tmp_path, section):
+    """A newcomer types README's commands in a fresh clone after `make demo`: each works."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    store, folder, _ = demo
+    project = tmp_path / "clone"
+    for name in ("workbench.toml", "notebooks", "data/examples"):
+        source = REPO / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        copy(source, project / name)
+    # The demo store where `make demo` leaves it, with its artifacts and truth beside it.
+    with store.reading():
+        shutil.copy(store.path, project / "data" / "workbench.duckdb")
+    for name in ("models", "truth"):
+        shutil.copytree(folder / name, project / "data" / name)
+    commands = _readme_commands(section)
+    assert len(commands) >= 5, commands
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_STORE"}
+    workbench = str(Path(sys.executable).with_name("workbench"))
+    for argv in commands:
+        done = subprocess.run(
+            [workbench, *argv], cwd=project, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, f"workbench {' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
+        assert "Traceback" not in done.stderr

@@ -187,6 +187,47 @@ def test_limits_answer_413_and_say_the_limit(server, store):
     assert count.as_py() == 0
 
 
+def test_clients_that_trickle_headers_or_bodies_are_cut_off_and_others_are_served(tmp_path):
+    import socket
+    import time
+
+    settings = {"read_timeout_seconds": 1.5, "max_connections": 64}
+    with Server(tmp_path, tmp_path / "store.duckdb", settings=settings) as running:
+        host, port = "127.0.0.1", running.port
+        slow = []
+        for n in range(20):  # half stop inside the headers, half inside a promised body
+            client = socket.create_connection((host, port), timeout=30)
+            if n % 2:
+                client.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+            else:
+                client.sendall(
+                    b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                    b"content-length: 1000\r\nauthorization: Bearer "
+                    + TOKEN.encode()
+                    + b'\r\n\r\n{"events": ['
+                )
+            slow.append(client)
+        started = time.monotonic()
+        answered = httpx.get(running.url + "/health", timeout=30)  # not held up by them
+        assert answered.status_code == 200
+        for client in slow:  # each is closed by the server, well before the client's 30 s
+            received = b""
+            while chunk := client.recv(4096):
+                received += chunk
+            client.close()
+            assert received == b"" or received.startswith(b"HTTP/1.1 408"), received[:200]
+        assert time.monotonic() - started < 25
+        # The 408 of a late header is the service's JSON error.
+        late = socket.create_connection((host, port), timeout=30)
+        late.sendall(b"GET /health HTTP/1.1\r\n")
+        reply = b""
+        while chunk := late.recv(4096):
+            reply += chunk
+        late.close()
+        assert reply.startswith(b"HTTP/1.1 408")
+        assert "did not arrive whole" in json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]
+
+
 def test_writes_need_the_token_and_reads_do_not(server):
     anonymous = httpx.post(server.url + "/events", json={"events": [event("a1")]})
     assert anonymous.status_code == 401

@@ -128,6 +128,11 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "durability": "commit",
     # Most events waiting in the writer's queue; beyond it POST /events answers 503.
     "max_queued_events": 100_000,
+    # Seconds a client has to send a whole request (headers and body) once it started;
+    # a slower one is closed with 408, so trickling connections cannot pile up.
+    "read_timeout_seconds": 10.0,
+    # Most connections open at once; a request beyond it answers 503 at once.
+    "max_connections": 256,
     # How often the read snapshot checks whether the store file changed, in seconds.
     "refresh_seconds": 1.0,
     # How often, at most, the fallback popularity list is recounted from events.
@@ -170,6 +175,7 @@ def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
         "max_batch_events",
         "max_group_events",
         "max_queued_events",
+        "max_connections",
     ):
         value = settings[key]
         if (
@@ -180,7 +186,7 @@ def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(
                 f"[service] {key} must be a whole number >= 1 (port: >= 0, any free port), got {value!r}."
             )
-    for key in ("refresh_seconds", "popularity_seconds"):
+    for key in ("refresh_seconds", "popularity_seconds", "read_timeout_seconds"):
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"[service] {key} must be a number of seconds > 0, got {value!r}.")

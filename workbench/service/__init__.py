@@ -58,6 +58,7 @@ def serve(
     import uvicorn
 
     from workbench.config import resolve_service_settings
+    from workbench.service.protocol import timed_protocol
 
     resolved = resolve_service_settings({**(settings or {}), "host": host, "port": port})
     app = create_app(store, settings=resolved)
@@ -67,6 +68,8 @@ def serve(
         port=resolved["port"],
         log_level=log_level,
         lifespan="on",
+        http=timed_protocol(resolved["read_timeout_seconds"]),
+        limit_concurrency=resolved["max_connections"],
         # Let requests in flight finish (their events commit) before the writer stops.
         timeout_graceful_shutdown=30,
     )
