@@ -976,6 +976,33 @@ def test_columns_that_differ_only_in_case_are_refused(memory_store, tmp_path):
     assert memory_store.count_rows()["events"] == 0
 
 
+def test_inputs_wider_than_the_column_limit_are_refused_naming_it(memory_store, tmp_path):
+    row = {"event_id": "w1", "ts": JAN_1_ISO, "user_id": "u", "event_type": "play"}
+    wide = {**row, "event_id": "w2", **{f"k{i}": i for i in range(20_000)}}
+    lines = write(
+        tmp_path / "wide.jsonl", (json.dumps(row) + "\n" + json.dumps(wide) + "\n").encode()
+    )
+    report = ingest_checked(memory_store, lines)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert "has 20,004 keys; at most 1,000" in only_reason(memory_store, report)
+    header = ",".join([*EVENT_HEADER, *(f"c{i}" for i in range(5_000))])
+    table = write(tmp_path / "wide.csv", (header + "\n").encode())
+    with pytest.raises(IngestError, match=r"5,004 columns.*at most 1,000.*\[capture\] max_columns"):
+        ingest(memory_store, table)
+
+
+def test_the_column_limit_is_set_in_workbench_toml(memory_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "workbench.toml").write_text("[capture]\nmax_columns = 5\n")
+    path = write(
+        tmp_path / "e.csv", b"event_id,ts,user_id,event_type,a,b\ne1,2026-01-01,u,play,1,2\n"
+    )
+    with pytest.raises(IngestError, match=r"6 columns .*at most 5"):
+        ingest(memory_store, path)
+    (tmp_path / "workbench.toml").write_text("[capture]\nmax_columns = 6\n")
+    assert ingest_checked(memory_store, path).accepted == 1
+
+
 @pytest.mark.parametrize("encoding", ["idna", "punycode", "utf-32"])
 def test_an_encoding_that_cannot_read_the_file_is_one_clear_error(memory_store, tmp_path, encoding):
     path = write(tmp_path / "e.csv", csv_text(EVENT_HEADER, ["e1", JAN_1_ISO, "u1", "play"]))

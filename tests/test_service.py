@@ -161,6 +161,14 @@ def test_malformed_json_wrong_types_and_missing_fields_get_4xx_with_the_reason(s
     assert nan.status_code == 422 and "NaN" in nan.json()["error"]
 
 
+def test_an_event_with_too_many_keys_is_refused_alone(server, store):
+    wide = event("wide-1", **{f"k{i}": i for i in range(1_200)})  # under max_body_bytes
+    refused = post_events(server, [wide], timeout=60)
+    assert refused.status_code == 422 and "at most 1,000" in refused.json()["error"]
+    fine = post_events(server, [event("narrow-1")], timeout=60)
+    assert fine.status_code == 200 and fine.json()["accepted"] == 1
+
+
 def test_limits_answer_413_and_say_the_limit(server, store):
     too_many = post_events(server, [event(f"many-{i}") for i in range(51)])
     assert too_many.status_code == 413

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -251,7 +252,43 @@ def _stage_parquet(path: Path, digest: str) -> Staged:
     )
 
 
+#: Most columns (or top-level JSON keys) one input may have, unless ``[capture]
+#: max_columns`` in workbench.toml says otherwise. Far above any real event log, it bounds
+#: the work one input can cause: each column is a column of the staged table and a key
+#: read from every row, so 20,000 of them held the store for minutes.
+MAX_COLUMNS = 1_000
+
+
+def max_columns() -> int:
+    """``[capture] max_columns`` of workbench.toml, else :data:`MAX_COLUMNS`."""
+    from workbench.config import find_config
+
+    found = find_config()
+    stamp = (str(found), found.stat().st_mtime_ns) if found is not None else None
+    return _max_columns(stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _max_columns(stamp: tuple[str, int] | None) -> int:
+    from workbench.config import load_config
+
+    if stamp is None:
+        return MAX_COLUMNS
+    section = load_config(stamp[0]).get("capture", {})
+    value = section.get("max_columns", MAX_COLUMNS) if isinstance(section, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise IngestError(f"[capture] max_columns must be a whole number >= 1, got {value!r}.")
+    return value
+
+
 def check_column_names(names: list[str], where: str) -> None:
+    limit = max_columns()
+    if len(names) > limit:
+        raise IngestError(
+            f"{where} has {len(names):,} columns (or keys); at most {limit:,} are accepted "
+            "([capture] max_columns in workbench.toml). Keep the keys an event needs, or nest "
+            "the rest in one JSON column such as context."
+        )
     clashes = [n for n in names if n.startswith("__wb_")]
     if clashes:
         raise IngestError(
@@ -471,6 +508,7 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
     records: list[dict | None] = []
     raws: list[str] = []
     errors: list[str | None] = []
+    limit = max_columns()
     for number, line in enumerate(_physical_lines(_decode(data, encoding, path)), start=1):
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -492,14 +530,17 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
                 if not isinstance(record, dict):
                     error = f"line {number} is a JSON {type(record).__name__}, not an object"
                     record = None
+                elif len(record) > limit:
+                    error = (
+                        f"line {number} has {len(record):,} keys; at most {limit:,} are "
+                        "accepted ([capture] max_columns)"
+                    )
+                    record = None
         records.append(record)
         raws.append(_printable(line))
         errors.append(error)
-    names: list[str] = []
-    for record in records:
-        for key in record or ():
-            if key not in names:
-                names.append(key)
+    # Every key once, in order of first appearance (a dict, so linear in the keys).
+    names = list(dict.fromkeys(key for record in records for key in record or ()))
     check_column_names(names, str(path))
     # Declared columns are read from text like CSV; the JSON types of the other keys are
     # kept exactly in the extras object.
