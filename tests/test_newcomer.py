@@ -132,3 +132,37 @@ def test_a_notebook_saved_in_jupyter_keeps_no_outputs(tmp_path):
     on_disk = nbformat.read(tmp_path / "report.ipynb", as_version=4)
     assert on_disk.cells[0].source == "1 + 1"
     assert on_disk.cells[0].outputs == [] and on_disk.cells[0].execution_count is None
+
+
+def test_a_command_waiting_for_a_busy_store_says_who_holds_it(project):
+    import threading
+
+    from workbench.store import Store
+
+    store = Store.open(f"duckdb://{project / 'data' / 'workbench.duckdb'}")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with store.writing():
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "status"],
+            cwd=project,
+            env={**_env(), "WORKBENCH_LOCK_TIMEOUT": "120"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        first = waiting.stderr.readline()  # said while it waits, before it gives up
+        assert first.startswith("Waiting for the store") and f"pid {os.getpid()}" in first
+    finally:
+        release.set()
+        holder.join()
+    out, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0 and "events" in out

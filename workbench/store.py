@@ -27,7 +27,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from workbench.exceptions import (
     StoreLocked,
     TableNotFound,
 )
+from workbench.faults import process_alive
 from workbench.schema import CATALOG, META_TABLE, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
@@ -115,18 +116,30 @@ class _LockFile:
         return fd, self._write_note(exclusive)
 
     def _wait_for(self, fd: int, mode: int, deadline: float) -> None:
-        delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                return
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if time.monotonic() >= deadline:
-                raise self._locked_error()
-            time.sleep(delay)
-            delay = min(delay * 1.6, 0.25)
+        delay, started, notice = 0.005, time.monotonic(), None
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    return
+                except OSError as error:
+                    if error.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                now = time.monotonic()
+                if now >= deadline:
+                    raise self._locked_error()
+                if notice is None and WAIT_NOTICE is not None and now - started >= 1.0:
+                    # Waiting is normal; waiting in silence is not: say who holds the store.
+                    notice = WAIT_NOTICE(
+                        f"Waiting for the store (up to {deadline - started:.0f} s): held by "
+                        f"{_holder_text(self.holders())}"
+                    )
+                    notice.__enter__()
+                time.sleep(delay)
+                delay = min(delay * 1.6, 0.25)
+        finally:
+            if notice is not None:
+                notice.__exit__(None, None, None)
 
     def release(self, fd: int, note: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -155,7 +168,7 @@ class _LockFile:
         for note in sorted(self.holders_dir.glob("*.json")) if self.holders_dir.exists() else []:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 info = json.loads(note.read_text())
-                if _pid_alive(int(info["pid"])):
+                if process_alive(int(info["pid"])):
                     found.append(info)
                 else:
                     # Left by a process that was killed while it held the lock.
@@ -165,16 +178,6 @@ class _LockFile:
     def _locked_error(self) -> StoreLocked:
         holders = self.holders()
         return StoreLocked(_describe_lock(self.path.with_suffix(""), holders), holders=holders)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _process_info(pid: int) -> dict:
@@ -191,13 +194,22 @@ def _process_info(pid: int) -> dict:
     return info
 
 
-def _describe_lock(db_path: Path, holders: list[dict]) -> str:
-    who = (
+#: Called with a line saying who holds the store when a wait lasts over a second; returns
+#: a context manager held until the wait ends (the command line shows a spinner). None: quiet.
+WAIT_NOTICE: Callable[[str], contextlib.AbstractContextManager] | None = None
+
+
+def _holder_text(holders: list[dict]) -> str:
+    return (
         "; ".join(
             f"pid {h.get('pid')} ({h.get('command')}) since {h.get('since')}" for h in holders
         )
         or "a process that left no note"
     )
+
+
+def _describe_lock(db_path: Path, holders: list[dict]) -> str:
+    who = _holder_text(holders)
     return (
         f"The store {db_path} is busy: held by {who}. Wait for it to finish, stop it, "
         f"or wait longer: WORKBENCH_LOCK_TIMEOUT=SECONDS, [store] lock_timeout in "

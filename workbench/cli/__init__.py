@@ -11,6 +11,7 @@ One module per group of commands; this one only assembles them.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated
 
@@ -68,8 +69,21 @@ app.add_typer(experiments_commands.app, name="experiments")
 app.add_typer(anomaly_commands.app, name="anomaly")
 
 
+def _wait_notice(text: str):
+    """While a command waits for a busy store: a spinner naming the holder (a line if piped)."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        return Console(stderr=True).status(text)
+    typer.echo(text, err=True)
+    return contextlib.nullcontext()
+
+
 def main() -> None:
     """Entry point: run the app; errors become one line on stderr, never a traceback."""
+    from workbench import store
+
+    store.WAIT_NOTICE = _wait_notice
     try:
         code = app(standalone_mode=False)
     except WorkbenchError as error:
