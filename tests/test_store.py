@@ -190,9 +190,13 @@ def test_the_store_file_is_free_between_units_of_work(file_store):
 
 def test_store_url_precedence(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert config.resolve_store_url() == config.DEFAULT_STORE_URL
+    # Relative paths are the project's: absolute here, so every folder agrees on them.
+    assert config.resolve_store_url() == f"duckdb://{tmp_path / 'data' / 'workbench.duckdb'}"
     (tmp_path / "workbench.toml").write_text('[store]\nurl = "duckdb://from-toml.duckdb"\n')
-    assert config.resolve_store_url() == "duckdb://from-toml.duckdb"
+    assert config.resolve_store_url() == f"duckdb://{tmp_path / 'from-toml.duckdb'}"
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # a kernel of JupyterLab starts here
+    assert config.resolve_store_url() == f"duckdb://{tmp_path / 'from-toml.duckdb'}"
     monkeypatch.setenv("WORKBENCH_STORE", "duckdb://from-env.duckdb")
     assert config.resolve_store_url() == "duckdb://from-env.duckdb"
     assert config.resolve_store_url("duckdb://explicit.duckdb") == "duckdb://explicit.duckdb"
