@@ -64,10 +64,12 @@ def version_history(store: Store, name: str) -> pd.DataFrame:
 
 
 def plot_version_history(history: pd.DataFrame, *, metric: str = "ndcg@10") -> alt.LayerChart:
-    """Each version's ``metric`` (with its interval) by registration time; champions ringed.
+    """Each version's ``metric`` (with its interval), in version order; champions marked.
 
     ``history`` is :func:`version_history`'s table. Points are colored by the short
-    model name, so the versions of one training run line up at one moment.
+    model name; the x axis is the version number (the versions one training run
+    registers share one moment, so a time axis would stack them), with the
+    registration time in the tooltip.
 
     Examples
     --------
@@ -86,7 +88,7 @@ def plot_version_history(history: pd.DataFrame, *, metric: str = "ndcg@10") -> a
         raise InvalidArgument(
             f"No version recorded {metric!r}; recorded: {', '.join(recorded) or 'none'}."
         )
-    columns = ["ref", "model", "created_at", metric, "champion_from", "alias"]
+    columns = ["version", "ref", "model", "created_at", metric, "champion_from", "alias"]
     interval = [f"{metric}_low", f"{metric}_high"]
     has_interval = all(name in history.columns for name in interval)
     data = history[columns + (interval if has_interval else [])].copy()
@@ -95,7 +97,7 @@ def plot_version_history(history: pd.DataFrame, *, metric: str = "ndcg@10") -> a
         for alias, since in zip(data["alias"], data["champion_from"], strict=True)
     ]
     data = data.drop(columns=["champion_from"])
-    x = alt.X("created_at:T", title="registered (UTC)")
+    x = alt.X("version:O", title="version (in order of registration)", axis=alt.Axis(labelAngle=0))
     y = alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False))
     color = alt.Color("model:N", title="model")
     base = alt.Chart(data)
@@ -104,7 +106,13 @@ def plot_version_history(history: pd.DataFrame, *, metric: str = "ndcg@10") -> a
         y,
         color,
         shape=alt.Shape("role:N", title="role"),
-        tooltip=["ref:N", "model:N", "role:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
+        tooltip=[
+            "ref:N",
+            "model:N",
+            "role:N",
+            alt.Tooltip("created_at:T", title="registered (UTC)", format="%Y-%m-%d %H:%M"),
+            alt.Tooltip(f"{metric}:Q", format=".4f"),
+        ],
     )
     layers = [points]
     if has_interval:
