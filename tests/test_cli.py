@@ -354,3 +354,12 @@ def test_readme_documents_every_command():
         if f"workbench {name}" not in section and f"`{name}`" not in section
     ]
     assert not missing, f"README.md '## Commands' does not document {missing}"
+
+
+def test_help_shows_settings_names_and_no_type_on_flags(tmp_path):
+    run_help = run_workbench("run", "--help", cwd=tmp_path, COLUMNS="200")
+    assert "[reports] dir" in run_help.stdout  # not eaten as markup
+    scan_help = run_workbench("anomaly", "scan", "--help", cwd=tmp_path, COLUMNS="200")
+    assert "[scopes.NAME]" in scan_help.stdout
+    flags = [line for line in run_help.stdout.splitlines() if "--json" in line or "--force" in line]
+    assert flags and not any("<bool>" in line for line in flags)

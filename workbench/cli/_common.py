@@ -18,7 +18,7 @@ StoreOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.", metavar="")]
 
 
 def open_store(store: str | None, *, create: bool = False):

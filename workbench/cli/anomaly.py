@@ -51,7 +51,7 @@ def scan(
     ] = None,
     scope: Annotated[
         str | None,
-        typer.Option(help="Only the series of this [scopes.NAME] of workbench.toml (prefixes)."),
+        typer.Option(help="Only the series of this \\[scopes.NAME] of workbench.toml (prefixes)."),
     ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,

@@ -55,7 +55,10 @@ def recommend(
     k: Annotated[int, typer.Option(min=1, help="Items wanted.")] = 10,
     model: ModelOption = None,
     now: Annotated[
-        bool, typer.Option("--now", help="Score with the model now instead of the stored lists.")
+        bool,
+        typer.Option(
+            "--now", help="Score with the model now instead of the stored lists.", metavar=""
+        ),
     ] = False,
     store: StoreOption = None,
     json_output: JsonOption = False,

@@ -92,7 +92,9 @@ def readout(
     control: Annotated[str | None, typer.Option(help="Control variant (default: first).")] = None,
     alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
     correction: Annotated[str, typer.Option(help="holm, bh or none.")] = "holm",
-    cuped: Annotated[bool, typer.Option(help="Adjust by the pre-period covariate.")] = True,
+    cuped: Annotated[
+        bool, typer.Option(help="Adjust by the pre-period covariate.", metavar="")
+    ] = True,
     covariate: Annotated[
         str | None,
         typer.Option(help="Pre-period measurement for CUPED, e.g. count:impression."),
@@ -103,7 +105,7 @@ def readout(
     ] = None,
     scope: Annotated[
         str | None,
-        typer.Option(help="Count only the events of this [scopes.NAME] of workbench.toml."),
+        typer.Option(help="Count only the events of this \\[scopes.NAME] of workbench.toml."),
     ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,

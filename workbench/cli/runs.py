@@ -13,7 +13,7 @@ ReportsOption = Annotated[
     str | None,
     typer.Option(
         "--reports",
-        help="Folder for run folders and index.html (default: [reports] dir, else reports).",
+        help="Folder for run folders and index.html (default: \\[reports] dir, else reports).",
         show_default=False,
     ),
 ]
@@ -38,7 +38,8 @@ def run(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Run even if an identical run is up to date.")
+        bool,
+        typer.Option("--force", help="Run even if an identical run is up to date.", metavar=""),
     ] = False,
     reports: ReportsOption = None,
     store: StoreOption = None,
