@@ -265,6 +265,7 @@ def test_without_a_configured_token_writes_are_refused_with_how_to_configure_one
     assert "[service]" in refused.json()["error"]
     assert health["writes_enabled"] is False
     assert Store.open(f"duckdb://{tmp_path / 'store.duckdb'}").count_rows()["events"] == 0
+    assert "No token is set" in server.log_path.read_text()  # said at start, not found out later
 
 
 def test_token_comparison_refuses_prefixes_and_other_schemes():

@@ -48,3 +48,20 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
             )
         mapping[target.strip()] = source.strip()
     return mapping
+
+
+def print_summary(text: str) -> None:
+    """Print a library summary written in Markdown (for notebooks) as a terminal shows it.
+
+    In a terminal rich renders it (bold stays bold); piped, the markup is dropped, so a log
+    or a grep sees plain words, never ``**``.
+    """
+    import sys
+
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+    else:
+        typer.echo(text.replace("**", ""))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workbench.cli._common import JsonOption, StoreOption, open_store, print_json
+from workbench.cli._common import JsonOption, StoreOption, open_store, print_json, print_summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,7 +73,7 @@ def scan(
     if json_output:
         print_json(report.to_dict())
         return
-    typer.echo(report.summary())
+    print_summary(report.summary())
     typer.echo(f"Detector: {report.detector_reason}.")
     if report.series_skipped:
         typer.echo(
@@ -108,7 +108,7 @@ def investigate(
     if json_output:
         print_json(found.to_dict())
         return
-    typer.echo(found.summary())
+    print_summary(found.summary())
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workbench.cli._common import JsonOption, StoreOption, open_store, print_json
+from workbench.cli._common import JsonOption, StoreOption, open_store, print_json, print_summary
 from workbench.exceptions import WorkbenchError
 
 app = typer.Typer(help="A/B experiments: assignment and readouts.", no_args_is_help=True)
@@ -129,4 +129,4 @@ def readout(
     if json_output:
         print_json(result.to_dict())
         return
-    typer.echo(result.summary())
+    print_summary(result.summary())

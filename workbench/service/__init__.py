@@ -19,6 +19,7 @@ beside it.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,6 +63,15 @@ def serve(
 
     resolved = resolve_service_settings({**(settings or {}), "host": host, "port": port})
     app = create_app(store, settings=resolved)
+    # Said before anything else: an app whose events are refused must not be a surprise.
+    print(
+        "Writes (POST) need the token of WORKBENCH_TOKEN or [service] token; reads are open."
+        if resolved["token"]
+        else "No token is set (WORKBENCH_TOKEN or [service] token): writes (POST) are refused "
+        "with 403; reads are open.",
+        file=sys.stderr,
+        flush=True,
+    )
     config = uvicorn.Config(
         app,
         host=resolved["host"],
