@@ -1410,7 +1410,13 @@ def _must_be_quarantined(row: dict) -> bool:
         or len(row["event_type"]) > 1024
         or row["value"] in BAD_VALUES
         or row["value"] == math.inf
+        or any(_blank(row.get(c)) for c in ("event_id", "user_id", "item_id", "event_type"))
     )
+
+
+def _blank(value) -> bool:
+    """Text of whitespace only: no id (an empty one counts as missing instead)."""
+    return isinstance(value, str) and value != "" and value.strip(" \t\n\r\v\f") == ""
 
 
 def _must_be_accepted_unless_duplicate(row: dict, as_csv: bool) -> bool:

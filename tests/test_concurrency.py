@@ -474,3 +474,34 @@ def test_a_writer_gets_in_between_readers_that_never_pause(tmp_path, spawn):
         (tmp_path / "stop").touch()
     for reader in readers:
         assert reader.wait(timeout=WAIT_SECONDS) == 0
+
+
+def test_validating_an_input_leaves_the_store_to_other_writers(tmp_path, monkeypatch):
+    """While ingest types and judges rows, another process may write; only the append waits."""
+    import pandas as pd
+
+    import workbench.capture as capture
+
+    url = f"duckdb://{tmp_path / 'store.duckdb'}"
+    store = Store.open(url, lock_timeout=30)
+    other = Store.open(url, lock_timeout=0.5)  # would time out if the store were held
+    judged = []
+    judge = capture._judge
+
+    def judge_while_another_writes(raw, plan, report):
+        with other.writing() as held:  # another writer gets the store at this very moment
+            held.execute("SELECT 1")
+        judged.append(report.batch_id)
+        return judge(raw, plan, report)
+
+    monkeypatch.setattr(capture, "_judge", judge_while_another_writes)
+    rows = pd.DataFrame(
+        {
+            "event_id": ["a", "b"],
+            "ts": ["2026-01-01"] * 2,
+            "user_id": ["u"] * 2,
+            "event_type": ["play"] * 2,
+        }
+    )
+    report = ingest(store, rows)
+    assert judged == [report.batch_id] and report.accepted == 2

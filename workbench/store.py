@@ -465,6 +465,17 @@ class Store:
         with self._session(write=False) as raw:
             yield raw
 
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The store's own DuckDB connection, without holding the store file.
+
+        For work that reads nothing stored, such as validating an input before it is
+        appended: other processes keep the store meanwhile. Temporary tables and views
+        made here are still there in the next :meth:`writing` block.
+        """
+        with self._thread_lock:
+            yield self._raw
+
     # --- schema ---------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:

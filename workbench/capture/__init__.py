@@ -163,33 +163,47 @@ def ingest(
         options=_reading_options(staged.format, mapping, encoding=encoding, epoch_unit=epoch_unit),
         started_at=started.isoformat(),
     )
-    with _working(progress, f"Checking and appending {staged.rows:,} rows"), store.writing() as raw:
-        # Looked up while holding the store, so two processes ingesting the same file at
-        # once cannot both write it.
-        report.previous_batch_id = _previous_batch(raw, report)
+    with _working(progress, f"Checking and appending {staged.rows:,} rows"):
+        with store.reading() as raw:
+            report.previous_batch_id = _previous_batch(raw, report)
         if report.previous_batch_id is not None:
             report.status = "already_ingested"
         elif staged.rows == 0:
             report.status = "empty"
         else:
-            staged.register(raw)
             try:
-                plan = build_plan(
-                    raw,
-                    spec,
-                    mapping or {},
-                    name=report.source,
-                    batch_id=report.batch_id,
-                    now=started,
-                    epoch_unit=epoch_unit,
-                )
-                _classify_readable(raw, spec, plan, report, staged)
-                with store.transaction():
-                    _append(raw, spec, plan, report)
+                # Typing and judging every row reads nothing stored: it runs without the
+                # store, so other processes read and write meanwhile. Only finding the
+                # duplicates and appending hold the store exclusively.
+                with store.scratch() as raw:
+                    staged.register(raw)
+                    plan = build_plan(
+                        raw,
+                        spec,
+                        mapping or {},
+                        name=report.source,
+                        batch_id=report.batch_id,
+                        now=started,
+                        epoch_unit=epoch_unit,
+                    )
+                    _judge_readable(raw, plan, report, staged)
+                with store.writing() as raw:
+                    # Looked up again while holding the store, so two processes ingesting
+                    # the same file at once cannot both write it.
+                    report.previous_batch_id = _previous_batch(raw, report)
+                    if report.previous_batch_id is not None:
+                        # Another process committed these bytes meanwhile: nothing is added.
+                        report.status = "already_ingested"
+                        report.rows_in = report.quarantined = 0
+                    else:
+                        _find_duplicates(raw, spec, plan, report)
+                        with store.transaction():
+                            _append(raw, spec, plan, report)
             finally:
-                raw.execute(f"DROP TABLE IF EXISTS {_CHECKED}")
-                raw.execute(f"DROP TABLE IF EXISTS {_DUPLICATES}")
-                staged.unregister(raw)
+                with store.scratch() as raw:
+                    raw.execute(f"DROP TABLE IF EXISTS {_CHECKED}")
+                    raw.execute(f"DROP TABLE IF EXISTS {_DUPLICATES}")
+                    staged.unregister(raw)
     report.finished_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
     return report
 
@@ -239,20 +253,28 @@ def _previous_batch(raw: duckdb.DuckDBPyConnection, report: IngestReport) -> str
     return row[0] if row else None
 
 
-def _classify(
+def _judge(raw: duckdb.DuckDBPyConnection, plan: Plan, report: IngestReport) -> None:
+    """Type and judge every staged row (no store needed).
+
+    Runs before the write transaction: DuckDB scans temporary tables made inside a
+    transaction several times slower.
+    """
+    raw.execute(f"CREATE TEMP TABLE {_CHECKED} AS {plan.select_sql}")
+    report.rows_in, report.quarantined = raw.execute(
+        f"SELECT count(*), count(__wb_reason) FROM {_CHECKED}"
+    ).fetchone()
+
+
+def _find_duplicates(
     raw: duckdb.DuckDBPyConnection, spec: TableSpec, plan: Plan, report: IngestReport
 ) -> None:
-    """Type and judge every staged row, and find the duplicates.
+    """Later repeats of a key within the input, and keys already stored, in one pass.
 
-    Runs while the store is held exclusively but before the write transaction: DuckDB
-    scans temporary tables made inside a transaction several times slower.
+    Only row numbers are kept, so this stays narrow for large batches.
     """
     target = f"{CATALOG}.main.{q(spec.name)}"
-    raw.execute(f"CREATE TEMP TABLE {_CHECKED} AS {plan.select_sql}")
     key = ", ".join(q(k) for k in plan.key)
     same_key = " AND ".join(f"s.{q(k)} = v.{q(k)}" for k in plan.key)
-    # Duplicates: later repeats of a key within the input, and keys already stored, found
-    # in one pass. Only row numbers are kept, so this stays narrow for large batches.
     raw.execute(
         f"CREATE TEMP TABLE {_DUPLICATES} AS SELECT DISTINCT v.{ROW} FROM "
         f"(SELECT {ROW}, {key}, row_number() OVER (PARTITION BY {key} ORDER BY {ROW}) AS __wb_n "
@@ -260,20 +282,13 @@ def _classify(
         f"LEFT JOIN (SELECT {key}, true AS __wb_stored FROM {target}) s ON {same_key} "
         f"WHERE v.__wb_n > 1 OR s.__wb_stored"
     )
-    report.rows_in, report.quarantined = raw.execute(
-        f"SELECT count(*), count(__wb_reason) FROM {_CHECKED}"
-    ).fetchone()
     report.duplicates = raw.execute(f"SELECT count(*) FROM {_DUPLICATES}").fetchone()[0]
 
 
-def _classify_readable(
-    raw: duckdb.DuckDBPyConnection,
-    spec: TableSpec,
-    plan: Plan,
-    report: IngestReport,
-    staged: Staged,
+def _judge_readable(
+    raw: duckdb.DuckDBPyConnection, plan: Plan, report: IngestReport, staged: Staged
 ) -> None:
-    """:func:`_classify`, turning a Parquet file DuckDB cannot decode into an IngestError.
+    """:func:`_judge`, turning a Parquet file DuckDB cannot decode into an IngestError.
 
     A damaged Parquet file can have a readable footer (so staging accepts it) and
     broken data pages, which only fail once the rows are read here.
@@ -281,7 +296,7 @@ def _classify_readable(
     import duckdb
 
     try:
-        _classify(raw, spec, plan, report)
+        _judge(raw, plan, report)
     except duckdb.Error as error:
         if staged.parquet_path is None:
             raise
