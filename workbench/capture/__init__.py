@@ -164,11 +164,9 @@ def ingest(
         started_at=started.isoformat(),
     )
     with _working(progress, f"Checking and appending {staged.rows:,} rows"):
-        with store.reading() as raw:
-            report.previous_batch_id = _previous_batch(raw, report)
-        if report.previous_batch_id is not None:
-            report.status = "already_ingested"
-        elif staged.rows == 0:
+        # One session on the store file per ingest (attaching it is not free): a repeat
+        # of stored bytes is found below, where the store is held.
+        if staged.rows == 0:
             report.status = "empty"
         else:
             try:

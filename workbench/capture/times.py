@@ -9,9 +9,11 @@ offset), so no value can influence another. A named zone is resolved with
 ``timezone(zone, instant)`` on that row alone, and a wall-clock time that the zone
 skipped or repeated (daylight saving) is refused rather than guessed.
 
-Everything is SQL: :func:`match_sql` is computed once per row, :func:`parse_sql` turns
-the match into ``{utc: TIMESTAMP, problem: VARCHAR}``; exactly one of the two is set
-for a present value.
+Everything is SQL, in steps that each compute a value once and name it
+(:func:`steps_sql`: the parts of the text, then the wall-clock time and whether it names
+a known zone, then the zone's offsets around it), so the query stays small however often
+a value is used; :func:`parse_sql` turns the last step into ``{utc: TIMESTAMP, problem:
+VARCHAR}``; exactly one of the two is set for a present value.
 """
 
 from __future__ import annotations
@@ -41,12 +43,20 @@ def match_sql(text: str) -> str:
     return f"regexp_extract({text}, '{PATTERN}', [{parts}])"
 
 
-def parse_sql(m: str) -> str:
-    """SQL: ``{utc, problem}`` from the struct ``m`` that :func:`match_sql` made.
+def steps_sql(text: str) -> tuple[str, str, str]:
+    """SQL steps for a time in ``text``, each reading the one before it as ``{m}``.
 
-    ``problem`` says, in words that end a sentence starting with the value, why a value
-    that is not NULL has no time; ``utc`` is the instant as a UTC ``TIMESTAMP`` otherwise.
+    1. the parts (:func:`match_sql`);
+    2. those, plus ``wall`` (the wall-clock time as a plain TIMESTAMP, NULL when it is not
+       a real one), ``named`` (it names a zone other than UTC) and ``known`` (that zone
+       exists: the zone lookups below run only for those);
+    3. those, plus ``before`` and ``after``: the zone's offsets, in microseconds, a little
+       before and a little after the moment (the only two candidates).
     """
+    return match_sql(text), _wall_sql("{m}"), _offsets_sql("{m}")
+
+
+def _wall_sql(m: str) -> str:
     hour = f"coalesce(nullif({m}.h, ''), '00')"
     wall_text = (
         f"{m}.y || '-' || {m}.mo || '-' || {m}.d || ' ' || {hour} || ':' || "
@@ -54,7 +64,34 @@ def parse_sql(m: str) -> str:
     )
     # TRY_CAST of an offset-less text to a plain TIMESTAMP involves no zone at all; it
     # refuses February 30 and second 60. Hour 24 it would roll over: refused first.
-    wall = f"CASE WHEN {hour} < '24' THEN TRY_CAST({wall_text} AS TIMESTAMP) END"
+    wall = f"CASE WHEN {m}.y <> '' AND {hour} < '24' THEN TRY_CAST({wall_text} AS TIMESTAMP) END"
+    utc_names = ", ".join(f"'{n}'" for n in _UTC_NAMES)
+    named = f"({m}.zone <> '' AND {m}.zone NOT IN ({utc_names}))"
+    # Abbreviations (EST, BST, IST) are refused: several zones share some of them.
+    known = f"(strpos({m}.zone, '/') > 0 AND {m}.zone IN (SELECT name FROM pg_timezone_names()))"
+    return f"struct_insert({m}, wall := {wall}, named := {named}, known := {named} AND {known})"
+
+
+def _offsets_sql(m: str) -> str:
+    guess = f"timezone({m}.zone, {m}.wall)"
+    looked_up = f"{m}.known AND {m}.wall IS NOT NULL"
+    before = f"CASE WHEN {looked_up} THEN {_offset_us(f'{m}.zone', f'({guess} - {_AROUND})')} END"
+    after = f"CASE WHEN {looked_up} THEN {_offset_us(f'{m}.zone', f'({guess} + {_AROUND})')} END"
+    return f"struct_insert({m}, before := {before}, after := {after})"
+
+
+def _offset_us(zone: str, instant: str) -> str:
+    """SQL: the offset of ``zone`` at a TIMESTAMPTZ ``instant``, in microseconds."""
+    return f"(epoch_us(timezone({zone}, {instant})) - epoch_us({instant}))"
+
+
+def parse_sql(m: str) -> str:
+    """SQL: ``{utc, problem}`` from the struct ``m`` that :func:`steps_sql` made.
+
+    ``problem`` says, in words that end a sentence starting with the value, why a value
+    that is not NULL has no time; ``utc`` is the instant as a UTC ``TIMESTAMP`` otherwise.
+    """
+    wall = f"{m}.wall"
     micros = f"CASE WHEN {m}.f = '' THEN 0 ELSE CAST(left(rpad({m}.f, 6, '0'), 6) AS BIGINT) END"
     finer = f"length({m}.f) > 6 AND ltrim(substr({m}.f, 7), '0') <> ''"
     offset_minutes = (
@@ -66,22 +103,17 @@ def parse_sql(m: str) -> str:
         f"coalesce(TRY_CAST(nullif({m}.om, '') AS INTEGER), 0) >= 60 OR "
         f"(TRY_CAST({m}.oh AS INTEGER) = {MAX_OFFSET_HOURS} AND nullif({m}.om, '') <> '00'))"
     )
-    utc_names = ", ".join(f"'{n}'" for n in _UTC_NAMES)
-    named = f"{m}.zone <> '' AND {m}.zone NOT IN ({utc_names})"
-    # Abbreviations (EST, BST, IST) are refused: several zones share some of them.
-    known_zone = (
-        f"(strpos({m}.zone, '/') > 0 AND {m}.zone IN (SELECT name FROM pg_timezone_names()))"
-    )
-    zoned = _zoned(f"({wall})", f"{m}.zone")
+    named = f"{m}.named"
+    zoned = _zoned(wall, f"{m}.zone", f"{m}.before", f"{m}.after")
     problem = (
         f"CASE WHEN {m}.y = '' THEN 'is not a time; {FORMAT_HINT}' "
-        f"WHEN ({wall}) IS NULL THEN 'is not a real date and time (a month, day, hour, minute or "
+        f"WHEN {wall} IS NULL THEN 'is not a real date and time (a month, day, hour, minute or "
         f"second out of range); {FORMAT_HINT}' "
         f"WHEN {finer} THEN 'has digits beyond microseconds, which the store keeps; round it "
         "to 6 decimals' "
         f"WHEN {bad_offset} THEN 'has an offset outside -{MAX_OFFSET_HOURS}:00 to "
         f"+{MAX_OFFSET_HOURS}:00; check the digits after the time' "
-        f"WHEN {named} AND NOT {known_zone} THEN 'names ''' || {m}.zone || ''', which is not "
+        f"WHEN {named} AND NOT {m}.known THEN 'names ''' || {m}.zone || ''', which is not "
         f"a time zone name' || CASE WHEN strpos({m}.zone, '/') = 0 THEN ' (abbreviations are "
         "refused: several zones share some)' ELSE '' END || '; give an offset such as -05:00, "
         "or a zone such as America/New_York' "
@@ -108,28 +140,22 @@ class _Zoned:
         self.utc_us, self.problem, self.message = utc_us, problem, message
 
 
-def _zoned(wall: str, zone: str) -> _Zoned:
+def _zoned(wall: str, zone: str, before: str, after: str) -> _Zoned:
     """The instant of ``wall`` (a TIMESTAMP) in ``zone``, found without trusting a guess.
 
-    The zone's offsets a little before and a little after the moment are the only two
-    candidates. A candidate is right when the zone, at that instant, shows ``wall`` with
-    that offset. One right candidate is the answer; none means the clocks skipped the time
-    (spring forward), two different ones that it happened twice (fall back).
+    ``before`` and ``after`` are the zone's offsets a little before and after the moment,
+    the only two candidates. A candidate is right when the zone, at that instant, shows
+    ``wall`` with that offset. One right candidate is the answer; none means the clocks
+    skipped the time (spring forward), two different ones that it happened twice (fall
+    back).
     """
-
-    def offset_us(instant: str) -> str:  # the zone's offset at a TIMESTAMPTZ, in microseconds
-        return f"(epoch_us(timezone({zone}, {instant})) - epoch_us({instant}))"
-
-    guess = f"timezone({zone}, {wall})"
-    before = offset_us(f"({guess} - {_AROUND})")
-    after = offset_us(f"({guess} + {_AROUND})")
 
     def candidate(offset: str) -> str:
         return f"(epoch_us({wall}) - {offset})"
 
     def holds(offset: str) -> str:
         instant = f"CAST(make_timestamp({candidate(offset)}) AS TIMESTAMPTZ)"
-        return f"({offset_us(instant)} = {offset})"
+        return f"({_offset_us(zone, instant)} = {offset})"
 
     skipped = f"NOT {holds(before)} AND NOT {holds(after)}"
     repeated = f"{before} <> {after} AND {holds(before)} AND {holds(after)}"

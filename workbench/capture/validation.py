@@ -69,7 +69,11 @@ class _Column:
     parsed: str | None  # SQL over the staged row, or None when final needs no parse step
     final: str  # SQL over the parsed layer; {p} stands for the parsed value
     reasons: list[Reason]  # when a row is refused and why; {p} stands for the parsed value
-    matched: str | None = None  # SQL over the staged row that {p} reads as {m}, computed first
+    # Steps computed before ``parsed``, each in its own layer: the first is SQL over the
+    # staged row, each next one reads the one before as {m}, and ``parsed`` reads the last
+    # as {m}. A value used many times is then computed once and named, instead of its SQL
+    # being repeated in every place that uses it (which made a plan take seconds to build).
+    matched: tuple[str, ...] = ()
 
 
 def q(name: str) -> str:
@@ -161,10 +165,14 @@ def build_plan(
                 )
             )
 
-    matched = [
-        f"{col.matched} AS {q('__wb_m_' + name_)}"
-        for name_, col in columns.items()
-        if col.matched is not None
+    depth = max((len(col.matched) for col in columns.values()), default=0)
+    layers = [
+        [
+            f"{_step(col.matched[level], name_, level)} AS {q(_step_name(name_, level))}"
+            for name_, col in columns.items()
+            if level < len(col.matched)
+        ]
+        for level in range(depth)
     ]
     parsed = [
         f"{_fill(col.parsed, name_, col)} AS {q('__wb_p_' + name_)}"
@@ -205,8 +213,13 @@ def build_plan(
         ]
     )
     select_sql = (
-        f"WITH matched AS (SELECT *{''.join(', ' + m for m in matched)} FROM {STAGE}), "
-        f"parsed AS (SELECT {parsed_list} FROM matched) "
+        "WITH "
+        + "".join(
+            f"matched{level} AS (SELECT *{''.join(', ' + m for m in layer)} FROM "
+            f"{'matched' + str(level - 1) if level else STAGE}), "
+            for level, layer in enumerate(layers)
+        )
+        + f"parsed AS (SELECT {parsed_list} FROM {f'matched{depth - 1}' if depth else STAGE}) "
         f"SELECT {ROW}, {select_list}, {reason} AS __wb_reason FROM parsed"
     )
     # The original row, read from the staged input under the alias "st".
@@ -220,9 +233,18 @@ def build_plan(
     return Plan(select_sql, list(finals), spec.key, raw_sql)
 
 
+def _step_name(column: str, level: int) -> str:
+    return f"__wb_m{level}_{column}"
+
+
+def _step(template: str, column: str, level: int) -> str:
+    """A matched step's SQL, reading the step before it as {m}."""
+    return template.replace("{m}", q(_step_name(column, level - 1))) if level else template
+
+
 def _fill(template: str, column: str, col: _Column) -> str:
-    if col.matched is not None:
-        template = template.replace("{m}", q("__wb_m_" + column))
+    if col.matched:
+        template = template.replace("{m}", q(_step_name(column, len(col.matched) - 1)))
     return template.replace("{p}", q("__wb_p_" + column)) if col.parsed is not None else template
 
 
@@ -438,7 +460,7 @@ def _convert_timestamp(label: str, s: str, source_type: str, epoch_unit: str) ->
         parsed,
         in_range.replace("{p}", utc),
         [unparsed, Reason(out_of_range.condition.replace("{p}", utc), out_of_range.message)],
-        matched=times.match_sql(text),
+        matched=times.steps_sql(text),
     )
 
 
