@@ -24,14 +24,18 @@ from common import write_section
 SECTION = "## The demo against its planted truth (`benchmarks/bench_demo.py`)"
 REPO = Path(__file__).resolve().parents[1]
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
-JOBS = (
-    "data_health",
-    "train_recommender",
-    "precompute",
-    "recommender_report",
-    "experiment_readout",
-    "anomaly_scan",
-)
+
+
+def demo_jobs() -> tuple[str, ...]:
+    """The jobs `make demo` runs, in order: the Makefile's DEMO_JOBS is their one home."""
+    lines = (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
+    at = lines.index("DEMO_JOBS := \\") + 1
+    jobs = []
+    while True:  # continuation lines: each ends with a backslash but the last
+        jobs.append(lines[at].strip(" \t\\"))
+        if not lines[at].endswith("\\"):
+            return tuple(jobs)
+        at += 1
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, str]:
@@ -53,7 +57,7 @@ def main() -> None:
             command = [WORKBENCH, "generate", kind, "--start", "recent", *extra, "--store", store]
             steps.append((f"generate {kind}", timed(command, REPO)[0]))
         reports = str(Path(folder) / "reports")
-        for job in JOBS:
+        for job in demo_jobs():
             command = [WORKBENCH, "run", job, "--store", store, "--reports", reports]
             steps.append((f"run {job}", timed(command, REPO)[0]))
         seconds, output = timed([WORKBENCH, "truth", "--json", "--store", store], REPO)

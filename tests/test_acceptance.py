@@ -37,6 +37,18 @@ def _recent(days: int) -> str:
     return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)).isoformat()
 
 
+def demo_jobs() -> tuple[str, ...]:
+    """The jobs `make demo` runs, in order: the Makefile's DEMO_JOBS is their one home."""
+    lines = (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
+    at = lines.index("DEMO_JOBS := \\") + 1
+    jobs = []
+    while True:  # continuation lines: each ends with a backslash but the last
+        jobs.append(lines[at].strip(" \t\\"))
+        if not lines[at].endswith("\\"):
+            return tuple(jobs)
+        at += 1
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """A store of three products, the demo's jobs run on it, and where its truth is."""
@@ -56,14 +68,7 @@ def demo(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)  # the jobs and scopes of the repository's workbench.toml
         patch.delenv("WORKBENCH_STORE", raising=False)
-        for job in (
-            "data_health",
-            "train_recommender",
-            "precompute",
-            "recommender_report",
-            "experiment_readout",
-            "anomaly_scan",
-        ):
+        for job in demo_jobs():
             runs[job] = run_job(
                 job,
                 parameters=FAST.get(job, {}),

@@ -281,8 +281,13 @@ def _max_columns(stamp: tuple[str, int] | None) -> int:
     return value
 
 
-def check_column_names(names: list[str], where: str) -> None:
-    limit = max_columns()
+def check_column_names(names: list[str], where: str, *, limit: int | None = None) -> None:
+    """Refuse names the store cannot hold apart, and more than ``limit`` of them.
+
+    ``limit`` defaults to :func:`max_columns`; a caller checking many inputs (the
+    service, once per event) reads it once and passes it.
+    """
+    limit = max_columns() if limit is None else limit
     if len(names) > limit:
         raise IngestError(
             f"{where} has {len(names):,} columns (or keys); at most {limit:,} are accepted "
@@ -541,7 +546,7 @@ def _parse_jsonl(data: bytes, *, path: Path, encoding: str, progress: bool) -> p
         errors.append(error)
     # Every key once, in order of first appearance (a dict, so linear in the keys).
     names = list(dict.fromkeys(key for record in records for key in record or ()))
-    check_column_names(names, str(path))
+    check_column_names(names, str(path), limit=limit)
     # Declared columns are read from text like CSV; the JSON types of the other keys are
     # kept exactly in the extras object.
     columns = {

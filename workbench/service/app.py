@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from workbench.capture.staging import check_column_names
+from workbench.capture.staging import check_column_names, max_columns
 from workbench.config import resolve_service_settings
 from workbench.exceptions import (
     ArtifactTampered,
@@ -75,6 +75,7 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         Run it with :func:`workbench.service.serve` or any ASGI server.
     """
     settings = resolve_service_settings(settings)
+    columns = max_columns()  # read once: every event is checked against it
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -147,7 +148,7 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         body = await request.body()
         # Parsing and checking a batch is the costliest step of a request: done off the
         # event loop, so reads keep being answered while a large batch is checked.
-        events = await run_in_threadpool(_read_events, body, settings["max_batch_events"])
+        events = await run_in_threadpool(_read_events, body, settings["max_batch_events"], columns)
         outcome = await asyncio.wrap_future(state["writer"].submit_events(events))
         return JSONResponse(
             {**outcome.__dict__},
@@ -241,7 +242,7 @@ def _version() -> str:
     return __version__
 
 
-def _read_events(body: bytes, limit: int) -> list[tuple[str, str]]:
+def _read_events(body: bytes, limit: int, columns: int) -> list[tuple[str, str]]:
     """The events of a ``POST /events`` body as ``(event_id, JSON line)`` pairs.
 
     Raises HTTPException: 400 for text that is not JSON, 422 for JSON of the wrong
@@ -261,14 +262,17 @@ def _read_events(body: bytes, limit: int) -> list[tuple[str, str]]:
             f"The request holds {len(batch.events):,} events; at most {limit:,} per "
             "request ([service] max_batch_events). Split it.",
         )
-    return [_as_line(index, event) for index, event in enumerate(batch.events)]
+    return [_as_line(index, event, columns) for index, event in enumerate(batch.events)]
 
 
-def _as_line(index: int, event: Event) -> tuple[str, str]:
-    """``(event_id, one line of JSON)``: the event as the client sent it, fields in order."""
+def _as_line(index: int, event: Event, columns: int) -> tuple[str, str]:
+    """``(event_id, one line of JSON)``: the event as the client sent it, fields in order.
+
+    ``columns`` is the most keys an event may have (``[capture] max_columns``).
+    """
     fields = event.model_dump(exclude_unset=True)
     try:
-        check_column_names(list(fields), f"event {index}")
+        check_column_names(list(fields), f"event {index}", limit=columns)
     except IngestError as error:
         raise HTTPException(422, str(error)) from error
     if any("\x00" in name for name in fields):
