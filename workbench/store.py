@@ -296,9 +296,15 @@ class Store:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._session_writes = False
-        self._backend = _store_backend_class()().connect(MEMORY)
-        self._backend._workbench_store = self
+        import duckdb
+
+        # A plain DuckDB connection; the Ibis backend over it is built on first use, so
+        # the commands that only run SQL (status, runs list) never import Ibis or pandas.
+        self._raw = duckdb.connect(MEMORY)
         self._raw.execute("SET TimeZone = 'UTC'")
+        # As Ibis sets it: SQL never reads Python variables as tables by accident.
+        self._raw.execute("SET python_enable_replacements = false")
+        self._ibis = None
         if self.in_memory:
             # Nothing to share with other processes: attach once, for good.
             self._raw.execute(f"ATTACH '{MEMORY}' AS {CATALOG}")
@@ -351,8 +357,13 @@ class Store:
         return self._backend
 
     @property
-    def _raw(self) -> duckdb.DuckDBPyConnection:
-        return self._backend.con
+    def _backend(self):
+        with self._thread_lock:
+            if self._ibis is None:
+                backend = _store_backend_class().from_connection(self._raw)
+                backend._workbench_store = self
+                self._ibis = backend
+            return self._ibis
 
     @contextlib.contextmanager
     def _session(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -515,8 +526,10 @@ class Store:
         """
         found: dict[str, set[str]] = {}
         for table, column in self._raw.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
-            [CATALOG],
+            # Literal, not a parameter: DuckDB imports pandas for any parameterised query,
+            # which would cost every command half a second.
+            f"SELECT table_name, column_name FROM duckdb_columns() "
+            f"WHERE database_name = '{CATALOG}'"
         ).fetchall():
             found.setdefault(table, set()).add(column)
         missing = {
@@ -534,8 +547,8 @@ class Store:
 
     def _read_version(self) -> int | None:
         exists = self._raw.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-            [CATALOG, META_TABLE],
+            f"SELECT count(*) FROM duckdb_tables() "
+            f"WHERE database_name = '{CATALOG}' AND table_name = '{META_TABLE}'"
         ).fetchone()[0]
         if not exists:
             return None
@@ -555,9 +568,8 @@ class Store:
         """Names of the tables in the store (the internal meta table excluded)."""
         with self._session(write=False) as raw:
             rows = raw.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
-                "ORDER BY table_name",
-                [CATALOG],
+                f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{CATALOG}' "
+                "ORDER BY table_name"
             ).fetchall()
         return [name for (name,) in rows if name != META_TABLE]
 
@@ -600,3 +612,17 @@ class Store:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def quote(text: str) -> str:
+    """``text`` as a SQL string literal, for the few hot reads that avoid parameters.
+
+    DuckDB imports pandas for any parameterised query (half a second), which the
+    commands that only look something up should not pay.
+
+    >>> quote("it's")
+    "'it''s'"
+    """
+    if "\x00" in text:
+        raise ValueError("A SQL string cannot hold a NUL character.")
+    return "'" + text.replace("'", "''") + "'"

@@ -19,8 +19,7 @@ statsmodels, Altair behind it) on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from workbench.lazy import exports
 
 # Public name -> the submodule that defines it, imported when the name is first used.
 _LAZY = {
@@ -50,13 +49,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'workbench.anomaly' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"workbench.anomaly.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = exports(__name__, _LAZY)

@@ -13,58 +13,42 @@
   to ``deliveries`` with its propensity, for :mod:`workbench.offpolicy`.
 
 Where a stored list came from: :func:`workbench.registry.lineage`.
+
+Importing this package is cheap: each name loads its module on first use, so showing
+a stored list does not import the training code.
 """
 
-from workbench.delivery.coverage import StoredCoverage, stored_coverage
-from workbench.delivery.incremental import (
-    StateUpdate,
-    compute_state,
-    popular_items,
-    read_state,
-    rebuild_state,
-    recommend_related,
-    related_items,
-    update_state,
-)
-from workbench.delivery.online import cached_model, recommend_now
-from workbench.delivery.policies import (
-    EpsilonGreedyPolicy,
-    Slate,
-    SoftmaxPolicy,
-    ThompsonSamplingPolicy,
-    log_slates,
-)
-from workbench.delivery.stored import (
-    PrecomputeReport,
-    Retrieval,
-    default_model,
-    precompute,
-    retrieve,
-    sample_users,
-)
+from __future__ import annotations
 
-__all__ = [
-    "EpsilonGreedyPolicy",
-    "PrecomputeReport",
-    "Retrieval",
-    "Slate",
-    "SoftmaxPolicy",
-    "StateUpdate",
-    "StoredCoverage",
-    "ThompsonSamplingPolicy",
-    "cached_model",
-    "compute_state",
-    "default_model",
-    "log_slates",
-    "popular_items",
-    "precompute",
-    "read_state",
-    "rebuild_state",
-    "recommend_now",
-    "recommend_related",
-    "related_items",
-    "retrieve",
-    "sample_users",
-    "stored_coverage",
-    "update_state",
-]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "StoredCoverage": "coverage",
+    "stored_coverage": "coverage",
+    "StateUpdate": "incremental",
+    "compute_state": "incremental",
+    "popular_items": "incremental",
+    "read_state": "incremental",
+    "rebuild_state": "incremental",
+    "recommend_related": "incremental",
+    "related_items": "incremental",
+    "update_state": "incremental",
+    "cached_model": "online",
+    "recommend_now": "online",
+    "EpsilonGreedyPolicy": "policies",
+    "Slate": "policies",
+    "SoftmaxPolicy": "policies",
+    "ThompsonSamplingPolicy": "policies",
+    "log_slates": "policies",
+    "PrecomputeReport": "stored",
+    "Retrieval": "stored",
+    "default_model": "stored",
+    "precompute": "stored",
+    "retrieve": "stored",
+    "sample_users": "stored",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

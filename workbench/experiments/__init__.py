@@ -27,63 +27,39 @@ False
 ['ci_high', 'ci_low', 'lift', 'p_value']
 """
 
-from workbench.experiments.analysis import (
-    adjust_p_values,
-    compare,
-    cuped_theta,
-    moments,
-    sample_ratio_test,
-)
-from workbench.experiments.assignment import (
-    Design,
-    assign,
-    assign_units,
-    experiment_design,
-    exposures,
-    list_experiments,
-)
-from workbench.experiments.charts import plot_cuped, plot_lift, plot_sequential
-from workbench.experiments.readout import Readout, readout
-from workbench.experiments.sequential import (
-    always_valid_p_values,
-    confidence_sequence_radius,
-    mixing_variance,
-    sequential_view,
-)
-from workbench.experiments.statistics import (
-    Metric,
-    parse_metric,
-    parse_metrics,
-    sequential_statistics,
-    sufficient_statistics,
-    unit_outcomes,
-)
+from __future__ import annotations
 
-__all__ = [
-    "Design",
-    "Metric",
-    "Readout",
-    "adjust_p_values",
-    "always_valid_p_values",
-    "assign",
-    "assign_units",
-    "compare",
-    "confidence_sequence_radius",
-    "cuped_theta",
-    "experiment_design",
-    "exposures",
-    "list_experiments",
-    "mixing_variance",
-    "moments",
-    "parse_metric",
-    "parse_metrics",
-    "plot_cuped",
-    "plot_lift",
-    "plot_sequential",
-    "readout",
-    "sample_ratio_test",
-    "sequential_statistics",
-    "sequential_view",
-    "sufficient_statistics",
-    "unit_outcomes",
-]
+from workbench.experiments.readout import Readout, readout
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "adjust_p_values": "analysis",
+    "compare": "analysis",
+    "cuped_theta": "analysis",
+    "moments": "analysis",
+    "sample_ratio_test": "analysis",
+    "Design": "assignment",
+    "assign": "assignment",
+    "assign_units": "assignment",
+    "experiment_design": "assignment",
+    "exposures": "assignment",
+    "list_experiments": "assignment",
+    "plot_cuped": "charts",
+    "plot_lift": "charts",
+    "plot_sequential": "charts",
+    "always_valid_p_values": "sequential",
+    "confidence_sequence_radius": "sequential",
+    "mixing_variance": "sequential",
+    "sequential_view": "sequential",
+    "Metric": "statistics",
+    "parse_metric": "statistics",
+    "parse_metrics": "statistics",
+    "sequential_statistics": "statistics",
+    "sufficient_statistics": "statistics",
+    "unit_outcomes": "statistics",
+}
+
+__all__ = ["Readout", "readout", *_LAZY]
+
+__getattr__, __dir__ = exports(__name__, _LAZY, eager=("Readout", "readout"))

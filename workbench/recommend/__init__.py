@@ -20,6 +20,7 @@ Models, by their short name in :data:`MODELS`:
 Examples
 --------
 >>> import pandas as pd
+>>> from workbench.recommend import MODELS
 >>> events = pd.DataFrame(
 ...     {"user_id": ["a", "a", "b", "b", "c"], "item_id": ["x", "y", "x", "z", "x"]}
 ... )
@@ -30,42 +31,28 @@ Examples
 1       c       z     2
 """
 
-from workbench.recommend.base import BaseRecommender
-from workbench.recommend.explain import (
-    describe_explanation,
-    explain_items,
-    explain_recommendations,
-)
-from workbench.recommend.factorization import ALSRecommender, BPRRecommender
-from workbench.recommend.interactions import InteractionMatrix
-from workbench.recommend.linear import EASERecommender
-from workbench.recommend.neighbors import ItemKNNRecommender, item_similarity
-from workbench.recommend.oracle import PlantedTasteRecommender
-from workbench.recommend.popularity import PopularityRecommender
-from workbench.recommend.rerank import LearningToRankRecommender
+from __future__ import annotations
 
-MODELS: dict[str, type[BaseRecommender]] = {
-    "popularity": PopularityRecommender,
-    "itemknn": ItemKNNRecommender,
-    "ease": EASERecommender,
-    "als": ALSRecommender,
-    "bpr": BPRRecommender,
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "MODELS": "models",
+    "BaseRecommender": "base",
+    "describe_explanation": "explain",
+    "explain_items": "explain",
+    "explain_recommendations": "explain",
+    "ALSRecommender": "factorization",
+    "BPRRecommender": "factorization",
+    "InteractionMatrix": "interactions",
+    "EASERecommender": "linear",
+    "ItemKNNRecommender": "neighbors",
+    "item_similarity": "neighbors",
+    "PlantedTasteRecommender": "oracle",
+    "PopularityRecommender": "popularity",
+    "LearningToRankRecommender": "rerank",
 }
-"""Short name -> recommender class, for notebooks and job parameters."""
 
-__all__ = [
-    "MODELS",
-    "ALSRecommender",
-    "BPRRecommender",
-    "BaseRecommender",
-    "EASERecommender",
-    "InteractionMatrix",
-    "ItemKNNRecommender",
-    "LearningToRankRecommender",
-    "PlantedTasteRecommender",
-    "PopularityRecommender",
-    "describe_explanation",
-    "explain_items",
-    "explain_recommendations",
-    "item_similarity",
-]
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

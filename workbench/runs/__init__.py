@@ -11,9 +11,7 @@ machinery (and papermill, nbconvert, croniter behind it) loads on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from workbench.lazy import exports
 from workbench.runs.results import RESULT_MIMETYPE, read_results, record, recorded
 
 # Public name -> the submodule that defines it, imported when the name is first used.
@@ -37,13 +35,4 @@ _LAZY = {
 __all__ = ["RESULT_MIMETYPE", "read_results", "record", "recorded", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'workbench.runs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"workbench.runs.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = exports(__name__, _LAZY, eager=tuple(__all__))

@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.config import in_project, project_relative
 from workbench.exceptions import RunNotFound
 from workbench.runs.parameters import canonical_json
 from workbench.schema import CATALOG
+from workbench.store import quote
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,9 +139,30 @@ def update_run(store: Store, run: Run) -> None:
         )
 
 
+# Recorded relative to the project's root, read back absolute: a moved or cloned
+# project's run list still points at its own reports.
+_PATH_FIELDS = ("output_path", "report_path")
+
+
+def stored_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's fields with its paths as recorded (relative to the project's root)."""
+    return {
+        **values,
+        **{name: project_relative(values[name]) for name in _PATH_FIELDS if values.get(name)},
+    }
+
+
+def loaded_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """A recorded run's fields with its paths made absolute again."""
+    return {
+        **values,
+        **{name: str(in_project(values[name])) for name in _PATH_FIELDS if values.get(name)},
+    }
+
+
 def _row(run: Run) -> list[Any]:
     values = {
-        **asdict(run),
+        **stored_paths(asdict(run)),
         "params": canonical_json(run.params),
         "results": canonical_json(run.results),
     }
@@ -155,7 +178,7 @@ def reap_abandoned(store: Store) -> list[Run]:
     """
     from workbench.runs.locks import abandoned
 
-    rows = store.sql(f"SELECT {_select()} FROM runs WHERE status = ?", [RUNNING]).to_pylist()
+    rows = store.sql(f"SELECT {_select()} FROM runs WHERE status = {quote(RUNNING)}").to_pylist()
     reaped = []
     for run in map(_from_row, rows):
         if not run.output_path or not abandoned(Path(run.output_path).parent):
@@ -222,7 +245,7 @@ def run_results(
 def get_run(store: Store, run_id: str) -> Run:
     """The run with this id; a WorkbenchError (with advice) when there is none."""
     reap_abandoned(store)
-    rows = store.sql(f"SELECT {_select()} FROM runs WHERE run_id = ?", [run_id]).to_pylist()
+    rows = store.sql(f"SELECT {_select()} FROM runs WHERE run_id = {quote(run_id)}").to_pylist()
     if not rows:
         raise RunNotFound(f"No run {run_id!r} in {store.location}. See `workbench runs list`.")
     return _from_row(rows[0])
@@ -263,4 +286,4 @@ def _from_row(row: dict[str, Any]) -> Run:
     row = dict(row)
     row["params"] = json.loads(row["params"]) if row["params"] else {}
     row["results"] = json.loads(row["results"]) if row["results"] else {}
-    return Run(**row)
+    return Run(**loaded_paths(row))

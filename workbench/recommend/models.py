@@ -1,0 +1,18 @@
+"""The recommenders a job or notebook can name, by short name."""
+
+from __future__ import annotations
+
+from workbench.recommend.base import BaseRecommender
+from workbench.recommend.factorization import ALSRecommender, BPRRecommender
+from workbench.recommend.linear import EASERecommender
+from workbench.recommend.neighbors import ItemKNNRecommender
+from workbench.recommend.popularity import PopularityRecommender
+
+MODELS: dict[str, type[BaseRecommender]] = {
+    "popularity": PopularityRecommender,
+    "itemknn": ItemKNNRecommender,
+    "ease": EASERecommender,
+    "als": ALSRecommender,
+    "bpr": BPRRecommender,
+}
+"""Short name -> recommender class, for notebooks and job parameters."""
