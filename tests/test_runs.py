@@ -546,3 +546,33 @@ def test_a_parameter_naming_nothing_is_refused_before_the_kernel_starts(
     with pytest.raises(ConfigError, match=r"No scope 'musik'.*scopes: ads, hosts, music, shop"):
         run_job("train_recommender", parameters={"scope": "musik"}, **where)
     assert list_runs(file_store) == []  # nothing ran, nothing to clean up
+
+
+@pytest.mark.slow
+def test_a_moved_project_keeps_its_run_list_pointing_at_its_own_reports(tmp_path, monkeypatch):
+    from workbench.reports import read_run_records, write_index
+
+    old = tmp_path / "project"
+    old.mkdir()
+    (old / "workbench.toml").write_text('[store]\nurl = "duckdb://store.duckdb"\n')
+    monkeypatch.chdir(old)
+    notebook = trivial_notebook(old / "trivial.ipynb")
+    run = run_job(notebook, parameters={"k": 1}, store=Store.open(), reports="reports")
+    assert run.status == "succeeded"
+    row = Store.open().sql("SELECT output_path, report_path FROM runs").to_pylist()[0]
+    # Recorded relative to the project, not as this machine's absolute path.
+    assert row == {
+        "output_path": f"reports/runs/{run.run_id}/trivial.ipynb",
+        "report_path": f"reports/runs/{run.run_id}/report.html",
+    }
+
+    new = tmp_path / "moved"
+    old.rename(new)
+    monkeypatch.chdir(new)
+    listed = list_runs(Store.open())[0]
+    assert Path(listed.output_path) == new / "reports" / "runs" / run.run_id / "trivial.ipynb"
+    assert Path(listed.report_path).is_file()
+    (record,) = read_run_records(new / "reports")
+    assert Path(record.report_path).is_file()
+    index = write_index(new / "reports").read_text()
+    assert f'href="runs/{run.run_id}/report.html"' in index

@@ -47,9 +47,22 @@ def project_root() -> Path:
 
 
 def in_project(path: str | os.PathLike[str]) -> Path:
-    """A path from ``workbench.toml``, made absolute against the project's root."""
+    """A path from ``workbench.toml`` (or recorded by :func:`project_relative`), made
+    absolute against the project's root."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else project_root() / path
+
+
+def project_relative(path: str | os.PathLike[str]) -> str:
+    """A path as the workbench records it: relative to the project's root when inside it.
+
+    Recorded paths (the runs table, ``run.json``) then still point into the project
+    after it is moved or cloned elsewhere; :func:`in_project` reads them back.
+    """
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:

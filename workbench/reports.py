@@ -242,8 +242,10 @@ def _link(target: str, from_file: str | None) -> str:
 
 def write_run_record(run: Run, folder: Path) -> Path:
     """Keep ``run.json`` (the run record) in the run's folder."""
+    from workbench.runs.records import stored_paths
+
     path = folder / RUN_RECORD_FILE
-    _write_atomically(path, json.dumps(run.to_dict(), indent=2, sort_keys=True))
+    _write_atomically(path, json.dumps(stored_paths(run.to_dict()), indent=2, sort_keys=True))
     return path
 
 
@@ -253,12 +255,13 @@ def read_run_records(reports_dir: Path) -> list[Run]:
     A folder whose ``run.json`` cannot be read is reported as an error naming it:
     the index must not quietly leave a run out.
     """
-    from workbench.runs.records import Run
+    from workbench.runs.records import Run, loaded_paths
 
     runs = []
     for path in sorted((reports_dir / "runs").glob(f"*/{RUN_RECORD_FILE}")):
         try:
-            runs.append(Run.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+            record = json.loads(path.read_text(encoding="utf-8"))
+            runs.append(Run.from_dict(loaded_paths(record)))
         except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
             raise WorkbenchError(
                 f"{path} is not a run record ({error}); restore it or remove its folder."

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.config import project_root
+from workbench.config import project_relative
 from workbench.exceptions import ConfigError, RunFailed
 from workbench.faults import crash_point
 from workbench.feedback import Feedback
@@ -239,7 +239,7 @@ def _execute(
     run = Run(
         run_id=run_id,
         job=job.name,
-        notebook=_shown_path(job.notebook),
+        notebook=project_relative(job.notebook),
         params=params,
         status=RUNNING,
         started_at=started.replace(tzinfo=None).isoformat(),
@@ -354,14 +354,6 @@ def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool
         # The kernel could not start (missing kernelspec, no ipykernel).
         return f"{type(error).__name__}: {error}"
     return None
-
-
-def _shown_path(path: Path) -> str:
-    """A notebook's path as recorded: relative to the project's root when inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(project_root()))
-    except ValueError:
-        return str(path)
 
 
 def _now() -> str:
