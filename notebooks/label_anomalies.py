@@ -9,7 +9,6 @@ def _():
     import getpass
 
     import marimo as mo
-    import pandas as pd
 
     from workbench.anomaly import (
         agreement_rate,
@@ -33,7 +32,6 @@ def _():
         label,
         labeling_queue,
         mo,
-        pd,
         plot_series_band,
         reconcile,
     )
@@ -143,7 +141,7 @@ def _(InvalidArgument, chosen, get_version, label, labeler, mo, set_version, sto
 
 
 @app.cell
-def _(agreement_rate, detector_quality, get_version, mo, pd, reconcile, store):
+def _(agreement_rate, get_version, mo, reconcile, store):
     get_version()
     settled = reconcile(store)
     agreement = agreement_rate(store)  # NaN until some target has two labelers
@@ -153,26 +151,43 @@ def _(agreement_rate, detector_quality, get_version, mo, pd, reconcile, store):
         if agreement != agreement
         else f"pairwise agreement between labelers **{agreement:.0%}**",
     ]
-    quality = None
-    if len(settled) and settled["ts"].notna().any():
-        # Every labelled point, graded as a scan of the span they cover would score them.
-        labelled = settled["ts"].dropna()
-        quality = detector_quality(
-            store, since=labelled.min(), until=labelled.max() + pd.Timedelta(microseconds=1)
-        )
+    # Grading every detector scores each series as a scan does (tens of seconds on the
+    # demo store), so it runs when asked, not after every vote.
+    grade = mo.ui.run_button(label="Grade the detectors on the labels")
     mo.vstack(
         [
             mo.md("## Labels so far\n\n" + "; ".join(figures) + "."),
-            mo.md(
-                "How each detector does on the labelled points (the supervised one learns "
-                "from labels before the window):"
-            ),
-            quality if quality is not None and not quality.empty else mo.md("Not enough labels."),
             mo.md("Targets whose labelers disagree go back to the front of the queue."),
             settled,
+            grade,
         ]
     )
-    return quality, settled
+    return grade, settled
+
+
+@app.cell
+def _(detector_quality, grade, mo, store):
+    mo.stop(
+        not grade.value,
+        mo.md(
+            "How would each detector have done on the labelled points? Press the button: "
+            "every detector scores the labelled span as a scan would, and the supervised "
+            "one learns only from the labels before it."
+        ),
+    )
+    with mo.status.spinner(title="Scoring every series with every detector..."):
+        quality = detector_quality(store)
+    mo.vstack(
+        [
+            mo.md(
+                "How each detector does on the labelled points that have two weeks of "
+                "history before them (higher is better; `event_recall`: share of labelled "
+                "incidents with an alert):"
+            ),
+            quality if not quality.empty else mo.md("Not enough labels of both kinds yet."),
+        ]
+    )
+    return (quality,)
 
 
 @app.cell

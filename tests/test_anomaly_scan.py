@@ -302,3 +302,30 @@ def test_the_alert_charts_render_offline(store):
     assert chart_to_svg(plot_decomposition(parts)).lstrip().startswith("<svg")
     with pytest.raises(InvalidArgument, match="lacks the columns low, high"):
         plot_series_band(frame.drop(columns=["low", "high"]))
+
+
+# --- detector_quality --------------------------------------------------------------------
+
+
+def test_detector_quality_grades_by_default_the_labelled_points_that_have_history(store, metrics):
+    from workbench.anomaly import detector_quality
+
+    ingest(store, metrics.tables["labels"], table="labels")
+    quality = detector_quality(store, history="3d").set_index("detector")
+    labels = metrics.tables["labels"].to_pandas()
+    first = pd.Timestamp("2026-01-01") + pd.Timedelta(days=3)
+    graded = labels[labels["ts"].map(_naive) >= first]
+    # Only the labels after the first three days are graded, and every one of them is
+    # scored: a window without history would leave all of them unscored (a flat 0.5).
+    assert (quality["labelled_points"] == len(graded)).all()
+    assert quality.loc["window_iforest", "not_scored"] == 0
+    assert quality.loc["window_iforest", "pr_auc"] > graded["label"].mean() + 0.2
+    assert quality.loc["window_iforest", "event_recall"] > 0
+
+
+def test_detector_quality_says_when_no_label_has_the_history_asked_for(store, metrics):
+    from workbench.anomaly import detector_quality
+
+    ingest(store, metrics.tables["labels"], table="labels")
+    with pytest.raises(InvalidArgument, match="No labelled point has history='30d'"):
+        detector_quality(store, history="30d")

@@ -52,11 +52,23 @@ def window_labels(store: Store, *, since: Any, until: Any) -> pd.DataFrame:
     return labels.loc[inside, ["series_id", "ts", "label"]].reset_index(drop=True)
 
 
+def _labelled_span(store: Store, lookback: pd.Timedelta) -> tuple[Any, Any]:
+    """The default window: labelled points that have ``lookback`` of history before them."""
+    from workbench.anomaly.labeling import settled_point_labels
+
+    labels = settled_point_labels(store)
+    first_observed = store.sql("SELECT min(ts) AS ts FROM observations").column("ts")[0].as_py()
+    if labels.empty or first_observed is None:
+        return None, None
+    start = max(pd.Timestamp(first_observed) + lookback, labels["ts"].min())
+    return start, labels["ts"].max() + pd.Timedelta(microseconds=1)
+
+
 def detector_quality(
     store: Store,
     *,
-    since: Any,
-    until: Any,
+    since: Any = None,
+    until: Any = None,
     threshold: Any = "1/1d",
     history: Any = "14d",
     detectors: Sequence[str] = SERIES_DETECTORS,
@@ -68,7 +80,10 @@ def detector_quality(
     store
         Holds ``observations`` and ``labels``.
     since, until
-        The window, as a scan's (``ScanReport.since`` / ``.until``).
+        The window, as a scan's (``ScanReport.since`` / ``.until``). By default, every
+        labelled point with ``history`` of observations before it: ``since`` is the first
+        observation plus ``history`` (or the first label, if later) and ``until`` is just
+        after the last label. Labels before ``since`` then train the supervised detector.
     threshold, history
         As for :func:`workbench.anomaly.scan`.
     detectors
@@ -90,21 +105,36 @@ def detector_quality(
     from workbench.anomaly.thresholds import parse_threshold
     from workbench.evaluate.anomaly import event_recall, event_windows, pr_auc, roc_auc
 
-    start, end = parse_time(since, name="since"), parse_time(until, name="until")
-    if start is None or end is None or start >= end:
-        raise InvalidArgument(f"since ({since!r}) must be a time before until ({until!r}).")
     rule = parse_threshold(threshold)
     lookback = parse_duration(history, name="history")
+    start, end = parse_time(since, name="since"), parse_time(until, name="until")
+    if start is None or end is None:
+        default_start, default_end = _labelled_span(store, lookback)
+        start = default_start if start is None else start
+        end = default_end if end is None else end
+        if start is None or end is None:
+            return pd.DataFrame(columns=QUALITY_COLUMNS)
+        if start >= end:
+            raise InvalidArgument(
+                f"No labelled point has history={history!r} of observations before it (the "
+                f"last label is at {end - pd.Timedelta(microseconds=1)}); pass a shorter "
+                "history or an explicit since and until."
+            )
+    if start >= end:
+        raise InvalidArgument(f"since ({start}) must be a time before until ({end}).")
     labels = window_labels(store, since=start, until=end)
     if labels["label"].nunique() < 2:
         return pd.DataFrame(columns=QUALITY_COLUMNS)
     series = sorted(labels["series_id"].unique())
+    # One read for every labelled series (a read per series costs a store session each).
+    observed = load_observations(
+        store, since=start - lookback.to_pytimedelta(), until=end, series=series
+    )
     frames = {
-        name: load_observations(
-            store, since=start - lookback.to_pytimedelta(), until=end, series=[name]
-        )
-        for name in series
+        name: part.reset_index(drop=True)
+        for name, part in observed.groupby("series_id", sort=True, observed=True)
     }
+    frames = {name: frames.get(name, observed.iloc[:0]) for name in series}
     events = event_windows(labels)
     rows = []
     for detector in detectors:

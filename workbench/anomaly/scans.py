@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from workbench.anomaly.observations import (
@@ -454,11 +455,12 @@ def score_series(
             return unscored, str(error)
     # Scored with the history in front, since each score looks back at earlier points.
     explained = model.explain(frame).set_index(frame.index)
-    flags = model.predict(frame)
     out = target.copy()
     for column in ("score", "expected", "low", "high", "reason"):
         out[column] = explained.loc[window, column].to_numpy()
-    out["alert"] = pd.Series(flags, index=frame.index)[window].astype(int).to_numpy()
+    # As ``model.predict`` decides, without scoring every point a second time.
+    score = out["score"].to_numpy(dtype=float)
+    out["alert"] = np.where(np.isnan(score), 0, score > model.threshold_).astype(int)
     out["threshold"] = float(model.threshold_)
     return out, None
 

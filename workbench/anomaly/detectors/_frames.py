@@ -10,6 +10,7 @@ the feature tables of the store compute "the trailing window" the same way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 import pandas as pd
@@ -148,23 +149,39 @@ def floor_scale(std: np.ndarray, center: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(std), np.nan, np.maximum(np.nan_to_num(std), floor))
 
 
+@functools.cache
+def _rolling_sql(windows: tuple[dt.timedelta, ...]) -> str:
+    """The SQL of the rolling statistics over a table ``points``, compiled once per windows.
+
+    A scan scores series one by one; compiling the Ibis expression for each cost more
+    than running it.
+    """
+    import ibis
+
+    from workbench.features import series_rolling_features
+
+    points = ibis.table(
+        {"series_id": "string", "ts": "timestamp(6)", "value": "float64"}, name="points"
+    )
+    return ibis.to_sql(series_rolling_features(points, windows=list(windows)), dialect="duckdb")
+
+
 def rolling_statistics(frame: pd.DataFrame, windows: tuple[dt.timedelta, ...]) -> pd.DataFrame:
     """Trailing mean/std/min/max/count per point of a sorted frame, the point excluded.
 
     Runs :func:`workbench.features.series_rolling_features` on an in-memory
     DuckDB connection and aligns the result with ``frame``'s rows.
     """
-    import ibis
+    import duckdb
+    import pyarrow as pa
 
-    from workbench.features import series_rolling_features
-
-    con = ibis.duckdb.connect()
+    points = pa.Table.from_pandas(frame[["series_id", "ts", "value"]], preserve_index=False)
+    con = duckdb.connect()
     try:
-        points = ibis.memtable(frame[["series_id", "ts", "value"]])
-        expression = series_rolling_features(points, windows=list(windows))
-        stats = con.to_pandas(expression)
+        con.register("points", points)
+        stats = con.execute(_rolling_sql(tuple(windows))).df()
     finally:
-        con.disconnect()
+        con.close()
     stats = stats.rename(columns={"feature_ts": "ts"})
     stats["ts"] = stats["ts"].to_numpy().astype("datetime64[us]")
     merged = frame[["series_id", "ts"]].merge(stats, on=["series_id", "ts"], how="left")

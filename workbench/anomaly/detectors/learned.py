@@ -9,6 +9,8 @@ and name the features that deviate most instead.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -50,15 +52,34 @@ def _describe_outliers(features: pd.DataFrame, center: np.ndarray, spread: np.nd
     """Per row, the two features furthest from their fit-data median, as text."""
     deviation = (features.to_numpy(dtype=float) - center) / spread
     names = features.columns.to_numpy()
-    texts = []
-    for row in deviation:
-        size = np.nan_to_num(np.abs(row), nan=-1.0)
-        top = np.argsort(-size)[:2]
-        texts.append(
-            "most unusual: "
-            + ", ".join(f"{names[j]} {row[j]:+.1f} SDs from typical" for j in top if size[j] >= 0)
+    size = np.nan_to_num(np.abs(deviation), nan=-1.0)
+    # Stable, so ties keep column order; only the two largest per row are named.
+    top = np.argsort(-size, axis=1, kind="stable")[:, :2]
+    rows = np.arange(len(deviation))[:, None]
+    top_size, top_value = size[rows, top], deviation[rows, top]
+    return [
+        "most unusual: "
+        + ", ".join(
+            f"{names[j]} {value:+.1f} SDs from typical"
+            for j, value, magnitude in zip(columns, values, magnitudes, strict=True)
+            if magnitude >= 0
         )
-    return texts
+        for columns, values, magnitudes in zip(
+            top.tolist(), top_value.tolist(), top_size.tolist(), strict=True
+        )
+    ]
+
+
+# The supervised detector's most recent inputs, by the content of the observations:
+# the training span and the scored span of one labeling queue.
+_RECENT_INPUTS: OrderedDict = OrderedDict()
+_KEPT_INPUTS = 2
+
+
+def _fingerprint(frame: pd.DataFrame) -> tuple:
+    """What identifies observations' content: their size and a hash of every row."""
+    hashed = pd.util.hash_pandas_object(frame[["series_id", "ts", "value"]], index=False)
+    return (len(frame), hashed.to_numpy().tobytes().__hash__())
 
 
 class _WindowModel(SeriesDetector):
@@ -226,7 +247,22 @@ class SupervisedDetector(_WindowModel):
 
     def _inputs(self, frame: pd.DataFrame):
         """Window features; the model's inputs (features plus both baselines' scores); which
-        points are ready; the seasonal baseline's expected values (shown as expected)."""
+        points are ready; the seasonal baseline's expected values (shown as expected).
+
+        The last results are kept: ``fit`` then ``score`` on the same observations (and a
+        labeling queue asked again after a vote, which trains on the labelled span and
+        scores every point) compute the features once.
+        """
+        key = (_fingerprint(frame), _windows(self.windows), self.min_points)
+        if key in _RECENT_INPUTS:
+            _RECENT_INPUTS.move_to_end(key)
+        else:
+            _RECENT_INPUTS[key] = self._compute_inputs(frame)
+            while len(_RECENT_INPUTS) > _KEPT_INPUTS:
+                _RECENT_INPUTS.popitem(last=False)
+        return _RECENT_INPUTS[key]
+
+    def _compute_inputs(self, frame: pd.DataFrame):
         features, model_input, ready = self._features(frame)
         shortest = _windows(self.windows)[0]
         baselines = model_input.copy()
