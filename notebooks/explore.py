@@ -108,7 +108,12 @@ def _(ex, filtered, items, mo, options, rank_by, top_n):
         items=items,
         attributes=options.item_attributes,
     ).to_pandas()
-    top_table = mo.ui.table(top, selection="single", label="Pick an item to drill into")
+    top_table = mo.ui.table(
+        top,
+        selection="single",
+        label="Pick an item to drill into",
+        format_mapping=ex.display_formats(top),
+    )
     mo.vstack([mo.md("## Top items"), ex.plot_top_items(top, measure=rank_by.value), top_table])
     return top, top_table
 
@@ -116,7 +121,13 @@ def _(ex, filtered, items, mo, options, rank_by, top_n):
 @app.cell
 def _(ex, filtered, items, mo, segment, users):
     segments = ex.segment_breakdown(filtered, segment.value, users=users, items=items).to_pandas()
-    mo.vstack([mo.md(f"## Segments: `{segment.value}`"), ex.plot_segments(segments), segments])
+    mo.vstack(
+        [
+            mo.md(f"## Segments: `{segment.value}`"),
+            ex.plot_segments(segments),
+            mo.ui.table(segments, selection=None, format_mapping=ex.display_formats(segments)),
+        ]
+    )
     return (segments,)
 
 
@@ -151,13 +162,16 @@ def _(drill_user, ex, filtered, mo, top, top_table):
         mo.md(f"No events of {drill.kind} `{drill.entity_id}` match the filters."),
     )
     partner = "items" if drill.kind == "user" else "users"
+    by_type, counterparts = drill.by_event_type.to_pandas(), drill.counterparts.to_pandas()
     mo.vstack(
         [
             mo.md(f"## Drill-down: {drill.kind} `{drill.entity_id}`"),
-            drill.by_event_type.to_pandas(),
+            mo.ui.table(by_type, selection=None, format_mapping=ex.display_formats(by_type)),
             ex.plot_events_over_time(drill.over_time.to_pandas()),
             mo.md(f"Their most frequent {partner}:"),
-            drill.counterparts.to_pandas(),
+            mo.ui.table(
+                counterparts, selection=None, format_mapping=ex.display_formats(counterparts)
+            ),
             mo.md("Latest events (up to 200):"),
             drill_events,
         ]

@@ -19,7 +19,12 @@ a store has. Times are UTC. The charts (``plot_*``) take the executed frames;
 altair is imported only when one is drawn.
 """
 
-from workbench.explore.charts import plot_events_over_time, plot_segments, plot_top_items
+from workbench.explore.charts import (
+    display_formats,
+    plot_events_over_time,
+    plot_segments,
+    plot_top_items,
+)
 from workbench.explore.filters import filter_events
 from workbench.explore.segments import (
     EVENT_COLUMN_SEGMENTS,
@@ -47,6 +52,7 @@ __all__ = [
     "RANK_BY",
     "DrillDown",
     "ExploreOptions",
+    "display_formats",
     "drill_down",
     "events_over_time",
     "explore_options",

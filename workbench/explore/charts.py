@@ -11,7 +11,33 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
-__all__ = ["plot_events_over_time", "plot_segments", "plot_top_items"]
+__all__ = ["display_formats", "plot_events_over_time", "plot_segments", "plot_top_items"]
+
+
+def display_formats(frame: pd.DataFrame) -> dict[str, str]:
+    """How a table of the explorer shows its numbers: a ``format_mapping`` for marimo.
+
+    Counts get thousands separators, ``share`` is a percentage, and other decimals
+    (sums of event values) two places: a sum of doubles carries noise in its last
+    digits (``513831.90000000014``) that says nothing about the data. The frame itself
+    keeps the exact values.
+
+    >>> import pandas as pd
+    >>> display_formats(pd.DataFrame({"events": [3], "share": [0.5], "value": [1.5], "t": ["a"]}))
+    {'events': '{:,}', 'share': '{:.1%}', 'value': '{:,.2f}'}
+    """
+    import pandas as pd
+
+    formats = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column):
+            continue
+        if pd.api.types.is_integer_dtype(column):
+            formats[name] = "{:,}"
+        elif pd.api.types.is_float_dtype(column):
+            formats[name] = "{:.1%}" if name == "share" else "{:,.2f}"
+    return formats
 
 
 def plot_events_over_time(frame: pd.DataFrame, *, measure: str = "events") -> alt.Chart:
