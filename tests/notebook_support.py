@@ -80,3 +80,15 @@ def shown(notebook: Any, mimetype: str) -> list[str]:
         for out in cell.get("outputs", [])
         if mimetype in out.get("data", {})
     ]
+
+
+def demo_jobs() -> tuple[str, ...]:
+    """The jobs `make demo` runs, in order: the Makefile's DEMO_JOBS is their one home."""
+    lines = (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
+    at = lines.index("DEMO_JOBS := \\") + 1
+    jobs = []
+    while True:  # continuation lines: each ends with a backslash but the last
+        jobs.append(lines[at].strip(" \t\\"))
+        if not lines[at].endswith("\\"):
+            return tuple(jobs)
+        at += 1

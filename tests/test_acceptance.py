@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from notebook_support import demo_jobs
 
 from workbench.capture import ingest
 from workbench.datasets import make_ads, make_metrics, make_music
@@ -35,18 +36,6 @@ FAST = {
 def _recent(days: int) -> str:
     """The first day that makes a set of ``days`` days end yesterday (UTC)."""
     return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)).isoformat()
-
-
-def demo_jobs() -> tuple[str, ...]:
-    """The jobs `make demo` runs, in order: the Makefile's DEMO_JOBS is their one home."""
-    lines = (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
-    at = lines.index("DEMO_JOBS := \\") + 1
-    jobs = []
-    while True:  # continuation lines: each ends with a backslash but the last
-        jobs.append(lines[at].strip(" \t\\"))
-        if not lines[at].endswith("\\"):
-            return tuple(jobs)
-        at += 1
 
 
 @pytest.fixture(scope="module")

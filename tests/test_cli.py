@@ -363,3 +363,8 @@ def test_help_shows_settings_names_and_no_type_on_flags(tmp_path):
     assert "[scopes.NAME]" in scan_help.stdout
     flags = [line for line in run_help.stdout.splitlines() if "--json" in line or "--force" in line]
     assert flags and not any("<bool>" in line for line in flags)
+    # Typer's own --help flag too, on the top level, a group and a command.
+    for words in ([], ["models"], ["run"]):
+        shown = run_workbench(*words, "--help", cwd=tmp_path, COLUMNS="200").stdout
+        (help_line,) = [line for line in shown.splitlines() if "--help" in line]
+        assert "<bool>" not in help_line, help_line

@@ -166,3 +166,37 @@ def test_a_command_waiting_for_a_busy_store_says_who_holds_it(project):
         holder.join()
     out, _ = waiting.communicate(timeout=120)
     assert waiting.returncode == 0 and "events" in out
+
+
+@pytest.mark.slow
+def test_run_all_works_on_every_notebook_in_the_order_the_demo_runs_them(tmp_path):
+    """After generating the demo's data, each notebook's Run All (kernel in notebooks/, its
+    own defaults) gives its answer, as in `make lab`: no parameter to fix by hand."""
+    import tomllib
+
+    from notebook_support import demo_jobs
+
+    project = tmp_path
+    shutil.copy(ROOT / "workbench.toml", project / "workbench.toml")
+    (project / "notebooks").mkdir()
+    for command in (
+        ["generate", "music", "--users", "300", "--items", "300", "--days", "21"],
+        ["generate", "ads", "--users", "6000", "--days", "10"],
+        ["generate", "metrics", "--series", "8", "--days", "21"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *command, "--start", "recent"],
+            cwd=project,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    jobs = tomllib.loads((ROOT / "workbench.toml").read_text())["jobs"]
+    for job in demo_jobs():
+        source = ROOT / jobs[job]["notebook"]
+        notebook = project / "notebooks" / source.name
+        shutil.copy(source, notebook)
+        assert_runs_under_nbmake(notebook, cwd=project / "notebooks", timeout=900)
+    assert not (project / "notebooks" / "data").exists()

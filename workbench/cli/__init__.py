@@ -25,9 +25,10 @@ from workbench.cli import experiments as experiments_commands
 from workbench.cli import models as models_commands
 from workbench.cli import runs as runs_commands
 from workbench.cli import service as service_commands
+from workbench.cli._common import App
 from workbench.exceptions import WorkbenchError
 
-app = typer.Typer(
+app = App(
     help="Village Workbench: capture events, keep them in the store, and build on them.",
     no_args_is_help=True,
     add_completion=False,

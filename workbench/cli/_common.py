@@ -6,8 +6,44 @@ import json
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from workbench.exceptions import WorkbenchError
+
+
+class _QuietHelp:
+    """``--help`` without a ``<bool>`` beside it: a flag takes no value to describe.
+
+    Typer gives its own help option a type label; the workbench's other flags set
+    ``metavar=""`` for the same reason.
+    """
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_QuietHelp, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_QuietHelp, typer.core.TyperGroup):
+    pass
+
+
+class App(typer.Typer):
+    """A Typer app whose groups and commands all show flags the same way."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", _Group)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
 
 StoreOption = Annotated[
     str | None,

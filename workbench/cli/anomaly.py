@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workbench.cli._common import JsonOption, StoreOption, open_store, print_json, print_summary
+from workbench.cli._common import (
+    App,
+    JsonOption,
+    StoreOption,
+    open_store,
+    print_json,
+    print_summary,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-app = typer.Typer(
+app = App(
     help="Anomaly detection: broad scans, deep dives, and the labeling loop.",
     no_args_is_help=True,
 )

@@ -7,10 +7,17 @@ from typing import Annotated
 
 import typer
 
-from workbench.cli._common import JsonOption, StoreOption, open_store, print_json, print_summary
+from workbench.cli._common import (
+    App,
+    JsonOption,
+    StoreOption,
+    open_store,
+    print_json,
+    print_summary,
+)
 from workbench.exceptions import WorkbenchError
 
-app = typer.Typer(help="A/B experiments: assignment and readouts.", no_args_is_help=True)
+app = App(help="A/B experiments: assignment and readouts.", no_args_is_help=True)
 
 
 @app.command("list")

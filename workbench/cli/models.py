@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from workbench.cli._common import JsonOption, StoreOption, open_store, print_json
+from workbench.cli._common import App, JsonOption, StoreOption, open_store, print_json
 
-app = typer.Typer(
+app = App(
     help="Registered model versions: list, show lineage, promote, roll back.",
     no_args_is_help=True,
 )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workbench.cli._common import JsonOption, StoreOption, open_store, print_json
+from workbench.cli._common import App, JsonOption, StoreOption, open_store, print_json
 
 ReportsOption = Annotated[
     str | None,
@@ -18,8 +18,8 @@ ReportsOption = Annotated[
     ),
 ]
 
-runs_app = typer.Typer(help="List and inspect notebook runs.", no_args_is_help=True)
-schedule_app = typer.Typer(
+runs_app = App(help="List and inspect notebook runs.", no_args_is_help=True)
+schedule_app = App(
     help="Run the jobs of workbench.toml on their cron schedules.", no_args_is_help=True
 )
 
