@@ -431,6 +431,40 @@ def test_an_ingest_killed_midway_leaves_no_partial_batch(tmp_path):
     assert (after.status, after.accepted) == ("committed", 30)
 
 
+@pytest.mark.parametrize(
+    ("crash_at", "kept"),
+    [("ingest:appended", False), ("ingest:committed", True)],
+    ids=["before-commit", "after-commit"],
+)
+def test_an_ingest_killed_at_a_named_point_leaves_all_or_nothing(tmp_path, crash_at, kept):
+    url = f"duckdb://{tmp_path / 'store.duckdb'}"
+    store = Store.open(url, lock_timeout=WAIT_SECONDS)
+    before = ingest(store, _write_events_csv(tmp_path / "before.csv", "before-", 50))
+    batch = _write_events_csv(tmp_path / "batch.csv", "batch-", 400)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "ingest", str(batch), "--store", url],
+        cwd=tmp_path,
+        env={**_child_env(), "WORKBENCH_CRASH_AT": crash_at},
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+    # The next process opens the store at once (no manual step) and sees all or nothing.
+    store = Store.open(url, lock_timeout=5)
+    counts = store.count_rows()
+    assert counts["events"] == before.accepted + (400 if kept else 0)
+    assert counts["batches"] == (2 if kept else 1)
+    again = ingest(store, batch)
+    if kept:
+        assert again.status == "already_ingested" and again.accepted == 0
+    else:
+        assert (again.status, again.accepted) == ("committed", 400)
+    assert store.count_rows()["events"] == before.accepted + 400
+
+
 def test_a_unit_of_work_that_fails_with_a_transaction_open_still_lets_go(tmp_path):
     url = f"duckdb://{tmp_path / 'store.duckdb'}"
     store = Store.open(url, lock_timeout=WAIT_SECONDS)

@@ -12,7 +12,9 @@ power cut would, so nothing (no ``finally``, no ``atexit``) runs after it. The n
 command must then recover by itself. Unset (always, outside those tests), a crash
 point costs one dictionary lookup.
 
-Points: ``register:partial-written`` (the artifact's bytes are on disk, its row not
+Points: ``ingest:appended`` (the batch's rows are inserted, its transaction not yet
+committed), ``ingest:committed`` (committed, the write-ahead log not yet folded into the
+file), ``register:partial-written`` (the artifact's bytes are on disk, its row not
 committed), ``register:row-committed`` (the row is committed, the file not yet renamed
 into place), ``run:started`` (the run is recorded as running, its kernel not started),
 ``precompute:scratch-written`` (the lists are in the scratch file, not yet in the store).

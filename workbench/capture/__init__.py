@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.capture.staging import FORMATS, ROW, STAGE, TEXT_FORMATS, Staged, stage_input
 from workbench.capture.validation import EPOCH_UNITS, Plan, build_plan, lit, q
 from workbench.exceptions import IngestError
+from workbench.faults import crash_point
 from workbench.schema import CATALOG, TABLES, TableSpec, ingestable_tables
 
 if TYPE_CHECKING:
@@ -197,6 +198,8 @@ def ingest(
                         _find_duplicates(raw, spec, plan, report)
                         with store.transaction():
                             _append(raw, spec, plan, report)
+                            crash_point("ingest:appended")
+                        crash_point("ingest:committed")
             finally:
                 with store.scratch() as raw:
                     raw.execute(f"DROP TABLE IF EXISTS {_CHECKED}")
