@@ -17,9 +17,9 @@ from workbench.capture import ingest
 from workbench.charts import offline_output, vegalite_spec_of
 from workbench.datasets import make_music
 from workbench.exceptions import RunFailed
-from workbench.reports import read_run_records, write_index
 from workbench.runs import run_job
 from workbench.runs.jobs import Job
+from workbench.runs.reports import read_run_records, write_index
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,8 +74,8 @@ def test_a_chart_output_becomes_inline_svg_and_an_unreadable_one_says_so():
 
 
 def test_the_index_lists_every_run_folder_newest_first_with_relative_links(tmp_path):
-    from workbench.reports import write_run_record
     from workbench.runs.records import Run
+    from workbench.runs.reports import write_run_record
 
     for run_id, started, status in [
         ("20260101T000000-aaaaaaaa", "2026-01-01T00:00:00", "succeeded"),

@@ -550,7 +550,7 @@ def test_a_parameter_naming_nothing_is_refused_before_the_kernel_starts(
 
 @pytest.mark.slow
 def test_a_moved_project_keeps_its_run_list_pointing_at_its_own_reports(tmp_path, monkeypatch):
-    from workbench.reports import read_run_records, write_index
+    from workbench.runs.reports import read_run_records, write_index
 
     old = tmp_path / "project"
     old.mkdir()

@@ -14,8 +14,7 @@ from workbench.capture import IngestReport, ingest
 from workbench.exceptions import WorkbenchError
 from workbench.runs import read_results, record
 from workbench.store import Store
-
-__version__ = "0.1.0"
+from workbench.version import __version__
 
 __all__ = [
     "IngestReport",

@@ -38,9 +38,9 @@ app = App(
 
 def _version(requested: bool) -> None:
     if requested:
-        from importlib.metadata import version
+        from workbench.version import __version__
 
-        typer.echo(f"workbench {version('village-workbench')}")
+        typer.echo(f"workbench {__version__}")
         raise typer.Exit()
 
 

@@ -204,7 +204,7 @@ def code_version() -> str:
     Read once per process from the git checkout the package lives in, when
     there is one; an installed package gives ``workbench==<version>``.
     """
-    from workbench import __version__
+    from workbench.version import __version__
 
     where = Path(__file__).resolve().parent
     try:

@@ -4,6 +4,7 @@
 - :func:`run_job`: run a job from ``workbench.toml`` (or a notebook) and record it.
 - :func:`list_runs` / :func:`get_run`: the ``runs`` table.
 - :func:`tick` / :func:`run_schedule` / :func:`schedule_status`: cron schedules.
+- :mod:`workbench.runs.reports`: each run's HTML report, ``run.json`` and the index.
 
 Importing this package is cheap: notebooks import it for :func:`record`, so the run
 machinery (and papermill, nbconvert, croniter behind it) loads on first use.

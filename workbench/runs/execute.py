@@ -229,7 +229,7 @@ def _execute(
     reports_root: Path,
     progress: bool,
 ) -> Run:
-    from workbench.reports import REPORT_FILE, write_run_record
+    from workbench.runs.reports import REPORT_FILE, write_run_record
 
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -269,7 +269,7 @@ def _finish(
     progress: bool,
 ) -> Run:
     """Execute a recorded run and record its outcome, whatever happens."""
-    from workbench.reports import render_report
+    from workbench.runs.reports import render_report
 
     try:
         run.error = _papermill(job, params, output, progress=progress)
@@ -299,7 +299,7 @@ def _finish(
 
 def _record(run: Run, store: Store, folder: Path, reports_root: Path) -> None:
     """Write the outcome: the runs row, run.json, and the index that lists it."""
-    from workbench.reports import write_index, write_run_record
+    from workbench.runs.reports import write_index, write_run_record
 
     update_run(store, run)
     write_run_record(run, folder)

@@ -197,7 +197,7 @@ def reap_abandoned(store: Store) -> list[Run]:
 
 def _rewrite_folder_record(run: Run) -> None:
     """``run.json`` and the index of the reports folder the run wrote to."""
-    from workbench.reports import write_index, write_run_record
+    from workbench.runs.reports import write_index, write_run_record
 
     folder = Path(run.output_path).parent
     write_run_record(run, folder)

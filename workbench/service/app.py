@@ -237,7 +237,7 @@ def _describe(app: FastAPI, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from workbench import __version__
+    from workbench.version import __version__
 
     return __version__
 
