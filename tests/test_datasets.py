@@ -13,12 +13,12 @@ import pytest
 
 from workbench.datasets import (
     SyntheticDataset,
-    assign_variant,
     make_ads,
     make_metrics,
     make_music,
 )
 from workbench.exceptions import InvalidArgument, WorkbenchError
+from workbench.experiments import assign_variant
 
 TS = pa.timestamp("us", tz="UTC")
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -10,11 +10,12 @@ import pyarrow.csv as pacsv
 import pytest
 
 from workbench.capture import ingest
-from workbench.datasets import assign_variant, make_ads
+from workbench.datasets import make_ads
 from workbench.exceptions import ExperimentError, InvalidArgument
 from workbench.experiments import (
     assign,
     assign_units,
+    assign_variant,
     experiment_design,
     exposures,
     list_experiments,

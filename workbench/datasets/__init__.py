@@ -10,8 +10,8 @@ bytes (one ``numpy.random.default_rng(seed)`` per call, drawn in a fixed
 order). They are vectorized, so sizes in the millions of events take seconds.
 
 One module per domain: :mod:`~workbench.datasets.music`,
-:mod:`~workbench.datasets.ads` (with :func:`assign_variant`) and
-:mod:`~workbench.datasets.metrics`. An argument outside its range raises
+:mod:`~workbench.datasets.ads` (its units assigned by
+:func:`workbench.experiments.assign_units`) and :mod:`~workbench.datasets.metrics`. An argument outside its range raises
 :class:`~workbench.exceptions.InvalidArgument`, naming the argument and the range.
 
 Examples
@@ -24,8 +24,8 @@ Examples
 """
 
 from workbench.datasets._common import SyntheticDataset
-from workbench.datasets.ads import assign_variant, make_ads
+from workbench.datasets.ads import make_ads
 from workbench.datasets.metrics import make_metrics
 from workbench.datasets.music import make_music
 
-__all__ = ["SyntheticDataset", "assign_variant", "make_ads", "make_metrics", "make_music"]
+__all__ = ["SyntheticDataset", "make_ads", "make_metrics", "make_music"]

@@ -1,11 +1,9 @@
-"""A/B(/n) tests on ad creatives with a known lift, and hash-based variant assignment."""
+"""A/B(/n) tests on ad creatives with a known lift, assigned as the workbench assigns units."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -21,74 +19,9 @@ from workbench.datasets._common import (
     timestamps,
 )
 from workbench.exceptions import InvalidArgument
+from workbench.experiments.assignment import assign_units
 
-__all__ = ["assign_variant", "make_ads"]
-
-_BUCKETS = 10_000
-
-
-def assign_variant(
-    unit_id: str,
-    *,
-    experiment: str,
-    variants: Sequence[str],
-    weights: Sequence[float] | None = None,
-) -> str:
-    """Assign a unit to a variant, deterministically, by hashing.
-
-    The bucket is ``sha256(f"{experiment}:{unit_id}")`` mod 10,000; the
-    buckets are split among the variants in order, in proportion to
-    ``weights`` (equal by default). The same unit always gets the same variant
-    in one experiment, and assignments in different experiments are independent.
-
-    Parameters
-    ----------
-    unit_id : str
-        The randomization unit, usually a user id.
-    experiment : str
-        Experiment name; it salts the hash.
-    variants : sequence of str
-        Variant names, at least one, unique.
-    weights : sequence of float, optional
-        Non-negative traffic shares, one per variant, not all zero.
-
-    Returns
-    -------
-    str
-        The variant name.
-
-    Raises
-    ------
-    InvalidArgument
-        If ``variants`` is empty or has duplicates, or ``weights`` does not fit it.
-
-    Examples
-    --------
-    >>> assign_variant("user_0001", experiment="ads_creative", variants=["control", "treatment"])
-    'control'
-    >>> assign_variant("user_0001", experiment="ads_creative", variants=["a", "b"], weights=[1, 0])
-    'a'
-    """
-    bounds = _bucket_bounds(variants, weights)
-    return list(variants)[int(np.searchsorted(bounds, _bucket(unit_id, experiment), side="right"))]
-
-
-def _bucket(unit_id: str, experiment: str) -> int:
-    digest = hashlib.sha256(f"{experiment}:{unit_id}".encode()).hexdigest()
-    return int(digest, 16) % _BUCKETS
-
-
-def _bucket_bounds(variants: Sequence[str], weights: Sequence[float] | None) -> np.ndarray:
-    """Upper bucket bound (exclusive) of each variant, after validating both arguments."""
-    names = list(variants)
-    if not names or len(set(names)) != len(names):
-        raise InvalidArgument(f"variants must be a non-empty list of unique names, got {names!r}")
-    shares = np.ones(len(names)) if weights is None else np.asarray(weights, dtype=float)
-    if shares.shape != (len(names),) or not (shares >= 0).all() or shares.sum() <= 0:
-        raise InvalidArgument(
-            f"weights must be {len(names)} non-negative numbers, not all zero, got {weights!r}"
-        )
-    return np.round(np.cumsum(shares) / shares.sum() * _BUCKETS)
+__all__ = ["make_ads"]
 
 
 def make_ads(
@@ -180,9 +113,11 @@ def make_ads(
     )
     ctr = np.array([base_ctr] + [base_ctr * (1.0 + lift)] * (creatives - 1))
     user_ids = ids("user_", users)
-    # The same buckets and bounds as assign_variant, hashed per unit (not per event).
-    buckets = np.array([_bucket(u, experiment) for u in user_ids.to_pylist()])
-    variant_of = np.searchsorted(_bucket_bounds(variants, None), buckets, side="right")
+    # The workbench's own assignment, per unit (not per event): re-assigning the units
+    # with `workbench experiments assign` gives the same variants.
+    assigned = assign_units(user_ids.to_pylist(), experiment=experiment, variants=variants)
+    position = {name: index for index, name in enumerate(variants)}
+    variant_of = np.array([position[name] for name in assigned])
 
     # The propensity is bounded so ctr * propensity never exceeds 1: clipping
     # would pull the realized CTR below the planted one.

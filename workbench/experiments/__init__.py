@@ -42,6 +42,7 @@ _LAZY = {
     "Design": "assignment",
     "assign": "assignment",
     "assign_units": "assignment",
+    "assign_variant": "assignment",
     "experiment_design": "assignment",
     "exposures": "assignment",
     "list_experiments": "assignment",

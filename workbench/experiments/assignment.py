@@ -14,6 +14,7 @@ design the readout expects an equal split over the variants it finds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-# The same hashing as the synthetic ads set, so a generated experiment can be re-assigned.
-from workbench.datasets.ads import _bucket, _bucket_bounds
 from workbench.exceptions import ExperimentError, InvalidArgument
 
 if TYPE_CHECKING:
@@ -33,7 +32,81 @@ if TYPE_CHECKING:
     from workbench.capture import IngestReport
     from workbench.store import Store
 
-__all__ = ["Design", "assign", "assign_units", "experiment_design", "exposures", "list_experiments"]
+__all__ = [
+    "Design",
+    "assign",
+    "assign_units",
+    "assign_variant",
+    "experiment_design",
+    "exposures",
+    "list_experiments",
+]
+
+_BUCKETS = 10_000
+
+
+def assign_variant(
+    unit_id: str,
+    *,
+    experiment: str,
+    variants: Sequence[str],
+    weights: Sequence[float] | None = None,
+) -> str:
+    """Assign a unit to a variant, deterministically, by hashing.
+
+    The bucket is ``sha256(f"{experiment}:{unit_id}")`` mod 10,000; the
+    buckets are split among the variants in order, in proportion to
+    ``weights`` (equal by default). The same unit always gets the same variant
+    in one experiment, and assignments in different experiments are independent.
+
+    Parameters
+    ----------
+    unit_id : str
+        The randomization unit, usually a user id.
+    experiment : str
+        Experiment name; it salts the hash.
+    variants : sequence of str
+        Variant names, at least one, unique.
+    weights : sequence of float, optional
+        Non-negative traffic shares, one per variant, not all zero.
+
+    Returns
+    -------
+    str
+        The variant name.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``variants`` is empty or has duplicates, or ``weights`` does not fit it.
+
+    Examples
+    --------
+    >>> assign_variant("user_0001", experiment="ads_creative", variants=["control", "treatment"])
+    'control'
+    >>> assign_variant("user_0001", experiment="ads_creative", variants=["a", "b"], weights=[1, 0])
+    'a'
+    """
+    bounds = _bucket_bounds(variants, weights)
+    return list(variants)[int(np.searchsorted(bounds, _bucket(unit_id, experiment), side="right"))]
+
+
+def _bucket(unit_id: str, experiment: str) -> int:
+    digest = hashlib.sha256(f"{experiment}:{unit_id}".encode()).hexdigest()
+    return int(digest, 16) % _BUCKETS
+
+
+def _bucket_bounds(variants: Sequence[str], weights: Sequence[float] | None) -> np.ndarray:
+    """Upper bucket bound (exclusive) of each variant, after validating both arguments."""
+    names = list(variants)
+    if not names or len(set(names)) != len(names):
+        raise InvalidArgument(f"variants must be a non-empty list of unique names, got {names!r}")
+    shares = np.ones(len(names)) if weights is None else np.asarray(weights, dtype=float)
+    if shares.shape != (len(names),) or not (shares >= 0).all() or shares.sum() <= 0:
+        raise InvalidArgument(
+            f"weights must be {len(names)} non-negative numbers, not all zero, got {weights!r}"
+        )
+    return np.round(np.cumsum(shares) / shares.sum() * _BUCKETS)
 
 
 @dataclass(frozen=True)
