@@ -246,7 +246,7 @@ def test_a_store_without_events_says_how_to_get_some(memory_store):
     [
         ({"recent_days": 0}, "recent_days must be an integer >= 1"),
         ({"reference_days": 3, "recent_days": 7}, "shorter than recent_days"),
-        ({"as_of": "last tuesday"}, "as_of 'last tuesday' is not a time"),
+        ({"as_of": "last tuesday"}, "as_of='last tuesday' is not a time"),
         ({"thresholds": {"max_psi": -1}}, r"max_psi must be a number in \[0.0, inf\]"),
         ({"thresholds": {"psi": 0.1}}, "Unknown thresholds psi"),
         ({"thresholds": 0.2}, "thresholds must be a HealthThresholds"),

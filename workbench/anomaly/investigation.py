@@ -16,13 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from workbench.anomaly.observations import (
-    check_series,
-    load_observations,
-    parse_duration,
-    parse_time,
-)
+from workbench.anomaly.observations import check_series, load_observations
 from workbench.anomaly.scans import MIN_HISTORY_POINTS
+from workbench.arguments import parse_duration, parse_time
 from workbench.exceptions import InvalidArgument
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from workbench.anomaly.observations import load_observations, parse_duration, parse_time
+from workbench.anomaly.observations import load_observations
+from workbench.arguments import parse_duration, parse_time
 from workbench.exceptions import InvalidArgument, WorkbenchError
 
 if TYPE_CHECKING:

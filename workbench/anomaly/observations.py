@@ -1,4 +1,4 @@
-"""Observations as frames, and the times, durations and series ids that select them.
+"""Observations as frames, and the series ids that select them.
 
 Shared by scans, deep dives and the labeling loop: every one of them reads the
 ``observations`` table through :func:`load_observations`, so each says the same
@@ -7,15 +7,13 @@ thing about a bad time, an unknown series or an empty store.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
@@ -24,72 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "check_series",
     "load_observations",
-    "looks_like_duration",
-    "parse_duration",
-    "parse_time",
     "unknown_series_message",
 ]
-
-
-def parse_time(value: Any, *, name: str) -> dt.datetime | None:
-    """A point in time as a naive UTC datetime (None stays None).
-
-    Accepts ISO text, :class:`datetime.datetime` and :class:`pandas.Timestamp`;
-    aware times are converted to UTC, naive ones are taken as UTC.
-    """
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as error:
-        raise InvalidArgument(
-            f"{name}={value!r} is not a time; give ISO text like 2026-01-15 or "
-            "2026-01-15T06:00:00Z."
-        ) from error
-    if pd.isna(stamp):
-        raise InvalidArgument(f"{name}={value!r} is not a time; give ISO text like 2026-01-15.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
-_UNITS = {
-    **dict.fromkeys(("s", "sec", "second", "seconds"), "seconds"),
-    **dict.fromkeys(("m", "min", "minute", "minutes"), "minutes"),
-    **dict.fromkeys(("h", "hour", "hours"), "hours"),
-    **dict.fromkeys(("d", "day", "days"), "days"),
-    **dict.fromkeys(("w", "week", "weeks"), "weeks"),
-}
-
-
-def looks_like_duration(value: Any) -> bool:
-    """Whether ``value`` is duration text (``7d``, ``6h``), as opposed to a time."""
-    return isinstance(value, str) and _DURATION.match(value.lower()) is not None
-
-
-def parse_duration(value: Any, *, name: str) -> pd.Timedelta:
-    """A positive duration from text like ``14d``, ``6h``, ``90min``, ``2 weeks`` or a timedelta.
-
-    >>> parse_duration("36h", name="window")
-    Timedelta('1 days 12:00:00')
-    """
-    if isinstance(value, str):
-        match = _DURATION.match(value.lower())
-        if match is None or match[2] not in _UNITS:
-            raise InvalidArgument(
-                f"{name}={value!r} is not a duration; give text like 14d, 6h, 90min or 2w."
-            )
-        duration = pd.Timedelta(**{_UNITS[match[2]]: float(match[1])})
-    elif isinstance(value, dt.timedelta | pd.Timedelta | np.timedelta64):
-        duration = pd.Timedelta(value)
-    else:
-        raise InvalidArgument(
-            f"{name}={value!r} is not a duration; give text like 14d, 6h, 90min or 2w."
-        )
-    if pd.isna(duration) or duration <= pd.Timedelta(0):
-        raise InvalidArgument(f"{name}={value!r} must be a positive duration, like 14d or 6h.")
-    return duration
 
 
 def load_observations(

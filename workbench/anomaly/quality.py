@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from workbench.anomaly.observations import load_observations, parse_duration, parse_time
+from workbench.anomaly.observations import load_observations
 from workbench.anomaly.scans import score_series
+from workbench.arguments import parse_duration, parse_time
 from workbench.exceptions import InvalidArgument
 
 if TYPE_CHECKING:

@@ -24,13 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from workbench.anomaly.observations import (
-    check_series,
-    load_observations,
-    looks_like_duration,
-    parse_duration,
-    parse_time,
-)
+from workbench.anomaly.observations import check_series, load_observations
+from workbench.arguments import looks_like_duration, parse_duration, parse_time
 from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.scope import Scope
 

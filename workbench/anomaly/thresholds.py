@@ -20,6 +20,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
 
 __all__ = [
@@ -32,33 +33,7 @@ __all__ = [
 ]
 
 _BUDGET = re.compile(r"^\s*(?P<alerts>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*/\s*(?P<per>.+?)\s*$")
-_PERIOD = re.compile(
-    r"^\s*(?P<count>[0-9]*\.?[0-9]+)?\s*(?P<unit>w|d|h|min|m|s)\s*$", re.IGNORECASE
-)
-_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "m": 60, "s": 1}
 _RATE = re.compile(r"^\s*fpr\s*:\s*(?P<rate>.+?)\s*$", re.IGNORECASE)
-
-
-def _as_period(per: str | dt.timedelta) -> dt.timedelta:
-    """A positive period from ``"1d"``, ``"12h"``, ``"30min"``, ``"1w"`` or a timedelta."""
-    if isinstance(per, dt.timedelta):
-        period = per
-    elif isinstance(per, str):
-        match = _PERIOD.match(per)
-        if not match:
-            raise InvalidArgument(
-                f"per must be a period such as '1d', '12h', '30min' or '1w', got {per!r}."
-            )
-        # "d" alone reads as "1d", the way people write "alerts per day".
-        count = float(match["count"] or 1)
-        period = dt.timedelta(seconds=count * _UNIT_SECONDS[match["unit"].lower()])
-    else:
-        raise InvalidArgument(
-            f"per must be a period such as '1d' or a datetime.timedelta, got {per!r}."
-        )
-    if period <= dt.timedelta(0):
-        raise InvalidArgument(f"per must be a positive period, got {per!r}.")
-    return period
 
 
 def _finite_scores(scores: np.ndarray) -> np.ndarray:
@@ -140,12 +115,12 @@ class AlertBudget:
                 f"alerts must be a number of alerts >= 0 per series per period, got "
                 f"{self.alerts!r}."
             )
-        _as_period(self.per)
+        parse_duration(self.per, name="per")
 
     @property
     def period(self) -> dt.timedelta:
         """The period as a :class:`datetime.timedelta`."""
-        return _as_period(self.per)
+        return parse_duration(self.per, name="per").to_pytimedelta()
 
     def allowed(self, frame: pd.DataFrame) -> int:
         """How many alerts the budget allows over the series and time span of ``frame``."""

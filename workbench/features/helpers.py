@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import ibis
 import ibis.expr.types as ir
 
+from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
 
 __all__ = [
@@ -30,7 +31,7 @@ _BUCKETS = {"1h": ("h", dt.timedelta(hours=1)), "1d": ("D", dt.timedelta(days=1)
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _UNITS = (("days", "d", 86_400), ("hours", "h", 3_600), ("minutes", "m", 60), ("seconds", "s", 1))
 
-Duration = int | dt.timedelta
+Duration = int | str | dt.timedelta
 
 
 # --- checks and conversions shared by the feature modules --------------------------------
@@ -65,13 +66,9 @@ def as_keys(keys: str | Sequence[str]) -> list[str]:
 
 
 def as_duration(name: str, value: Duration) -> dt.timedelta:
-    """A positive duration in whole seconds; an integer means days."""
-    if isinstance(value, bool) or not isinstance(value, int | dt.timedelta):
-        raise InvalidArgument(
-            f"{name} must be a number of days (int) or a datetime.timedelta, got {value!r}."
-        )
-    duration = dt.timedelta(days=value) if isinstance(value, int) else value
-    if duration <= dt.timedelta(0) or duration.microseconds:
+    """A positive duration in whole seconds: text (``7d``), a timedelta, or days (an int)."""
+    duration = parse_duration(value, name=name, int_unit="days").to_pytimedelta()
+    if duration.microseconds:
         raise InvalidArgument(f"{name} must be a positive whole number of seconds, got {value!r}.")
     return duration
 
@@ -95,7 +92,7 @@ def duration_suffix(duration: dt.timedelta) -> str:
 
 def _windows(windows: Duration | Sequence[Duration]) -> dict[str, dt.timedelta]:
     """Column suffix -> duration for each window, checked."""
-    items = [windows] if isinstance(windows, int | dt.timedelta) else list(windows)
+    items = [windows] if isinstance(windows, int | str | dt.timedelta) else list(windows)
     if not items:
         raise InvalidArgument("windows must hold at least one window, e.g. windows=(1, 7, 30).")
     durations = sorted({as_duration("each window", w) for w in items})

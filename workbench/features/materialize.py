@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 from workbench.schema import CATALOG, META_TABLE, TABLES
 
@@ -207,14 +208,7 @@ def _write_meta(raw: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
 def _as_naive_utc(value: datetime | str | None) -> datetime:
     if value is None:
         return datetime.now(UTC).replace(tzinfo=None)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as error:
-            raise InvalidArgument(f"as_of {value!r} is not an ISO 8601 time.") from error
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return parse_time(value, name="as_of")
 
 
 def _check_name(name: str) -> None:

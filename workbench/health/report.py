@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 from workbench.health.checks import (
     DAY,
@@ -224,7 +225,9 @@ def data_health(
         )
     thresholds = _resolve_thresholds(thresholds)
     sample_size = _check_int("sample_size", sample_size, thresholds.min_drift_samples)
-    as_of = datetime.now(UTC).replace(tzinfo=None) if as_of is None else _to_utc(as_of)
+    as_of = (
+        datetime.now(UTC).replace(tzinfo=None) if as_of is None else parse_time(as_of, name="as_of")
+    )
     read_scope = Scope.resolve(scope)
 
     with store.reading():  # one consistent view of the store, attached once
@@ -281,20 +284,6 @@ def _resolve_thresholds(thresholds: Any) -> HealthThresholds:
     raise InvalidArgument(
         f"thresholds must be a HealthThresholds or a dict of its fields, got {thresholds!r:.80}."
     )
-
-
-def _to_utc(value: Any) -> datetime:
-    try:
-        moment = pd.Timestamp(value)
-    except (TypeError, ValueError) as error:
-        raise InvalidArgument(
-            f"as_of {value!r} is not a time; give a datetime or ISO text like '2026-03-01'."
-        ) from error
-    if pd.isna(moment):
-        raise InvalidArgument(f"as_of {value!r} is not a time; give a datetime or ISO text.")
-    if moment.tzinfo is not None:
-        moment = moment.tz_convert("UTC").tz_localize(None)
-    return moment.to_pydatetime()
 
 
 def _span(window: tuple[datetime, datetime]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
 from workbench.schema import CATALOG
 
@@ -65,9 +66,7 @@ def logged_deliveries(
     types = [event_types] if isinstance(event_types, str) else list(event_types)
     if not types:
         raise InvalidArgument("event_types must name at least one reward event type.")
-    span = pd.Timedelta(window)
-    if not span > pd.Timedelta(0):
-        raise InvalidArgument(f"window must be a positive duration, got {window!r}.")
+    span = parse_duration(window, name="window")
     filters, params = [], []
     for column, value in (("policy", policy), ("experiment", experiment), ("variant", variant)):
         if value is not None:

@@ -15,6 +15,7 @@ import functools
 import numpy as np
 import pandas as pd
 
+from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
 
 SERIES_COLUMNS = ("series_id", "ts", "value")
@@ -123,14 +124,7 @@ def restore_order(values: np.ndarray | pd.DataFrame, order: np.ndarray):
 
 def parse_window(name: str, window: str | dt.timedelta) -> dt.timedelta:
     """A positive window such as ``"1d"``, ``"6h"`` or a timedelta, in whole seconds."""
-    from workbench.anomaly.thresholds import _as_period
-
-    try:
-        duration = _as_period(window)
-    except InvalidArgument:
-        raise InvalidArgument(
-            f"{name} must be a duration such as '1d', '6h' or '7d', got {window!r}."
-        ) from None
+    duration = parse_duration(window, name=name).to_pytimedelta()
     if duration.microseconds or duration.total_seconds() < 1:
         raise InvalidArgument(f"{name} must be a whole number of seconds, got {window!r}.")
     return duration

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from workbench.arguments import parse_time
 from workbench.evaluate.anomaly.events import detection_delay, event_recall, event_windows
 from workbench.evaluate.anomaly.nab import nab_score
 from workbench.evaluate.anomaly.points import pr_auc, precision_at_budget, roc_auc
@@ -66,7 +67,7 @@ def evaluate_detectors(
         stamps = pd.to_datetime(test["ts"])
         if isinstance(stamps.dtype, pd.DatetimeTZDtype):
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        judged = (stamps >= pd.Timestamp(since).tz_localize(None)).to_numpy()
+        judged = (stamps >= parse_time(since, name="since")).to_numpy()
         if not judged.any():
             raise InvalidArgument(f"No test point is at or after since={since!r}.")
     graded = test.loc[judged, ["series_id", "ts"]]

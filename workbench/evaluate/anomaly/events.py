@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
+from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
 
 
@@ -30,16 +29,10 @@ def _as_frame(frame: object, columns: tuple[str, ...], argument: str) -> pd.Data
     return out
 
 
-def _as_gap(max_gap) -> pd.Timedelta | None:
+def _as_gap(max_gap, name: str = "max_gap") -> pd.Timedelta | None:
     if max_gap is None:
         return None
-    if isinstance(max_gap, str):
-        from workbench.anomaly.thresholds import _as_period
-
-        return pd.Timedelta(_as_period(max_gap))
-    if isinstance(max_gap, dt.timedelta | pd.Timedelta):
-        return pd.Timedelta(max_gap)
-    raise InvalidArgument(f"max_gap must be a duration such as '1h', got {max_gap!r}.")
+    return parse_duration(max_gap, name=name, allow_zero=True)
 
 
 def event_windows(labels_frame: pd.DataFrame, *, max_gap=None) -> pd.DataFrame:
@@ -105,10 +98,7 @@ def event_windows(labels_frame: pd.DataFrame, *, max_gap=None) -> pd.DataFrame:
 def _tolerance(tolerance) -> pd.Timedelta:
     if tolerance is None:
         return pd.Timedelta(0)
-    gap = _as_gap(tolerance)
-    if gap < pd.Timedelta(0):
-        raise InvalidArgument(f"tolerance must not be negative, got {tolerance!r}.")
-    return gap
+    return _as_gap(tolerance, "tolerance")
 
 
 def _first_alerts(events: pd.DataFrame, alerts: pd.DataFrame, tolerance) -> pd.Series:
