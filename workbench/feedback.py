@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.config import CONFIG_FILE_NAME, load_config
 from workbench.exceptions import ConfigError
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -250,7 +251,7 @@ class Feedback:
         """
         cases = []
         for event_type, weight in self.interactions.items():
-            is_type = f"{alias}event_type = {_literal(event_type)}"
+            is_type = f"{alias}event_type = {literal(event_type)}"
             if event_type in self.min_values:
                 minimum = self.min_values[event_type]
                 cases.append(f"WHEN {is_type} AND {alias}value >= {minimum!r} THEN {weight!r}")
@@ -259,7 +260,7 @@ class Feedback:
                 cases.append(f"WHEN {is_type} THEN {weight!r}")
         for event_type, rule in self.negative.items():
             value = 0.0 if rule == EXCLUDE else rule
-            cases.append(f"WHEN {alias}event_type = {_literal(event_type)} THEN {value!r}")
+            cases.append(f"WHEN {alias}event_type = {literal(event_type)} THEN {value!r}")
         return f"CAST(CASE {' '.join(cases)} END AS DOUBLE)"
 
     def coverage(self, events: ir.Table) -> pd.DataFrame:
@@ -323,7 +324,3 @@ def _is_number(value: Any) -> bool:
 def _float(value: Any) -> Any:
     """Numbers as floats; anything else unchanged, for the checks to name it."""
     return float(value) if _is_number(value) else value
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.config import CONFIG_FILE_NAME, find_config, load_config
 from workbench.exceptions import ConfigError
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -184,14 +185,14 @@ class Scope:
         """The scope as an SQL condition on observations (``TRUE`` for everything)."""
         if not self.series:
             return "TRUE"
-        starts = " OR ".join(f"starts_with({alias}series_id, {_literal(p)})" for p in self.series)
+        starts = " OR ".join(f"starts_with({alias}series_id, {literal(p)})" for p in self.series)
         return f"({starts})"
 
     @staticmethod
     def _in(column: str, values: tuple[str, ...]) -> list[str]:
         if not values:
             return []
-        return [f"{column} IN ({', '.join(_literal(v) for v in values)})"]
+        return [f"{column} IN ({', '.join(literal(v) for v in values)})"]
 
     def to_dict(self) -> dict[str, Any]:
         """The scope as plain JSON data (what runs and model versions record)."""
@@ -216,7 +217,3 @@ class Scope:
                 parts.append(f"{label}{plural} " + ", ".join(v + suffix for v in values))
         what = "; ".join(parts) if parts else "everything"
         return f"{self.name}: {what}" if self.name else what
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

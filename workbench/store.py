@@ -42,6 +42,7 @@ from workbench.exceptions import (
 )
 from workbench.faults import process_alive
 from workbench.schema import CATALOG, META_TABLE, MIGRATIONS, SCHEMA_VERSION, TABLES
+from workbench.sql import identifier, literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -409,7 +410,7 @@ class Store:
             fd, note = self._lock_file.acquire(exclusive=write, deadline=deadline)
             try:
                 mode = "" if write else " (READ_ONLY)"
-                self._raw.execute(f"ATTACH '{_sql_path(self.path)}' AS {CATALOG}{mode}")
+                self._raw.execute(f"ATTACH {literal(str(self.path))} AS {CATALOG}{mode}")
                 self._raw.execute(f"USE {CATALOG}")
                 return fd, note
             except duckdb.IOException as error:
@@ -605,24 +606,8 @@ class Store:
         """Row count of every table, in one consistent read."""
         with self._session(write=False) as raw:
             return {
-                name: raw.execute(f'SELECT count(*) FROM {CATALOG}.main."{name}"').fetchone()[0]
+                name: raw.execute(
+                    f"SELECT count(*) FROM {CATALOG}.main.{identifier(name)}"
+                ).fetchone()[0]
                 for name in self.tables()
             }
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def quote(text: str) -> str:
-    """``text`` as a SQL string literal, for the few hot reads that avoid parameters.
-
-    DuckDB imports pandas for any parameterised query (half a second), which the
-    commands that only look something up should not pay.
-
-    >>> quote("it's")
-    "'it''s'"
-    """
-    if "\x00" in text:
-        raise ValueError("A SQL string cannot hold a NUL character.")
-    return "'" + text.replace("'", "''") + "'"

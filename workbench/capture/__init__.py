@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from workbench.capture.staging import FORMATS, ROW, STAGE, TEXT_FORMATS, Staged, stage_input
-from workbench.capture.validation import EPOCH_UNITS, Plan, build_plan, lit, q
+from workbench.capture.validation import EPOCH_UNITS, Plan, build_plan
 from workbench.exceptions import IngestError
 from workbench.faults import crash_point
 from workbench.schema import CATALOG, TABLES, TableSpec, ingestable_tables
+from workbench.sql import identifier, literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -273,9 +274,9 @@ def _find_duplicates(
 
     Only row numbers are kept, so this stays narrow for large batches.
     """
-    target = f"{CATALOG}.main.{q(spec.name)}"
-    key = ", ".join(q(k) for k in plan.key)
-    same_key = " AND ".join(f"s.{q(k)} = v.{q(k)}" for k in plan.key)
+    target = f"{CATALOG}.main.{identifier(spec.name)}"
+    key = ", ".join(identifier(k) for k in plan.key)
+    same_key = " AND ".join(f"s.{identifier(k)} = v.{identifier(k)}" for k in plan.key)
     raw.execute(
         f"CREATE TEMP TABLE {_DUPLICATES} AS SELECT DISTINCT v.{ROW} FROM "
         f"(SELECT {ROW}, {key}, row_number() OVER (PARTITION BY {key} ORDER BY {ROW}) AS __wb_n "
@@ -311,8 +312,8 @@ def _append(
     raw: duckdb.DuckDBPyConnection, spec: TableSpec, plan: Plan, report: IngestReport
 ) -> None:
     """Append the accepted rows, quarantine the rest, and log the batch (one transaction)."""
-    target = f"{CATALOG}.main.{q(spec.name)}"
-    columns = ", ".join(q(c) for c in plan.columns)
+    target = f"{CATALOG}.main.{identifier(spec.name)}"
+    columns = ", ".join(identifier(c) for c in plan.columns)
     report.accepted = raw.execute(
         f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {_CHECKED} c "
         # NOT IN, not NOT EXISTS: DuckDB plans the latter as a delim join that runs the
@@ -322,7 +323,7 @@ def _append(
     if report.quarantined:
         raw.execute(
             f"INSERT INTO {CATALOG}.main.quarantine (batch_id, table_name, row_number, raw, reason) "
-            f"SELECT {lit(report.batch_id)}, {lit(spec.name)}, st.{ROW}, {plan.raw_sql}, c.__wb_reason "
+            f"SELECT {literal(report.batch_id)}, {literal(spec.name)}, st.{ROW}, {plan.raw_sql}, c.__wb_reason "
             f"FROM {STAGE} st JOIN {_CHECKED} c ON c.{ROW} = st.{ROW} "
             f"WHERE c.__wb_reason IS NOT NULL ORDER BY st.{ROW}"
         )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import IngestError
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -72,10 +73,10 @@ class Staged:
             raw.register("__wb_arrow", self.arrow)
             raw.execute(f"CREATE TEMP VIEW {STAGE} AS SELECT * FROM __wb_arrow")
         else:
-            path = str(self.parquet_path).replace("'", "''")
             raw.execute(
                 f"CREATE TEMP VIEW {STAGE} AS SELECT * EXCLUDE (file_row_number), "
-                f"file_row_number + 1 AS {ROW} FROM read_parquet('{path}', file_row_number = true)"
+                f"file_row_number + 1 AS {ROW} "
+                f"FROM read_parquet({literal(str(self.parquet_path))}, file_row_number = true)"
             )
 
     def unregister(self, raw: duckdb.DuckDBPyConnection) -> None:

@@ -19,6 +19,7 @@ from workbench.capture import times
 from workbench.capture.staging import EXTRAS, INTERNAL_COLUMNS, PARSE_ERROR, RAW, ROW, STAGE
 from workbench.exceptions import IngestError
 from workbench.schema import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP, TableSpec
+from workbench.sql import identifier, literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -76,16 +77,6 @@ class _Column:
     matched: tuple[str, ...] = ()
 
 
-def q(name: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    """Quote an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _shown(expr: str) -> str:
     """SQL for a value as it appears in a reason: quoted, cut to 60 characters.
 
@@ -129,17 +120,22 @@ def build_plan(
         elif column in provided:
             source = provided[column]
             label = column if column == source else f"{column} (from {source})"
-            columns[column] = _convert(label, q(source), types[source], sql_type, epoch_unit)
+            columns[column] = _convert(
+                label, identifier(source), types[source], sql_type, epoch_unit
+            )
             if column in required:
                 columns[column].reasons.append(
-                    Reason(_is_empty(q(source), types[source], sql_type), f"'{column} is missing'")
+                    Reason(
+                        _is_empty(identifier(source), types[source], sql_type),
+                        f"'{column} is missing'",
+                    )
                 )
         elif kind == "now":
-            columns[column] = _Column(None, f"TIMESTAMP {lit(now.isoformat(sep=' '))}", [])
+            columns[column] = _Column(None, f"TIMESTAMP {literal(now.isoformat(sep=' '))}", [])
         elif kind == "batch":
-            columns[column] = _Column(None, lit(batch_id), [])
+            columns[column] = _Column(None, literal(batch_id), [])
         elif kind == "source":
-            columns[column] = _Column(None, lit(name), [])
+            columns[column] = _Column(None, literal(name), [])
         else:
             columns[column] = _Column(None, f"CAST(NULL AS {sql_type})", [])
     if EXTRAS in types:
@@ -147,7 +143,7 @@ def build_plan(
         # time or number (its text would otherwise be stored as if it were one).
         for column, source in provided.items():
             if column != spec.extras_column and source in types:
-                path = lit('$."' + source.replace("\\", "\\\\").replace('"', '\\"') + '"')
+                path = literal('$."' + source.replace("\\", "\\\\").replace('"', '\\"') + '"')
                 columns[column].reasons.append(
                     Reason(
                         f"json_type({EXTRAS}, {path}) IN ('OBJECT', 'ARRAY')",
@@ -161,21 +157,21 @@ def build_plan(
             columns[column].reasons.append(
                 Reason(
                     f"({final}) IS NOT NULL AND NOT ({condition.format(v=f'({final})')})",
-                    f"'{column} ' || {_shown(q(provided[column]))} || ' {message}'",
+                    f"'{column} ' || {_shown(identifier(provided[column]))} || ' {message}'",
                 )
             )
 
     depth = max((len(col.matched) for col in columns.values()), default=0)
     layers = [
         [
-            f"{_step(col.matched[level], name_, level)} AS {q(_step_name(name_, level))}"
+            f"{_step(col.matched[level], name_, level)} AS {identifier(_step_name(name_, level))}"
             for name_, col in columns.items()
             if level < len(col.matched)
         ]
         for level in range(depth)
     ]
     parsed = [
-        f"{_fill(col.parsed, name_, col)} AS {q('__wb_p_' + name_)}"
+        f"{_fill(col.parsed, name_, col)} AS {identifier('__wb_p_' + name_)}"
         for name_, col in columns.items()
         if col.parsed is not None
     ]
@@ -202,11 +198,11 @@ def build_plan(
     if PARSE_ERROR in types:
         # A row that could not be parsed has no values to judge: its parse error says it all.
         reason = f"coalesce({PARSE_ERROR}, {reason})"
-    select_list = ", ".join(f"{expr} AS {q(c)}" for c, expr in finals.items())
+    select_list = ", ".join(f"{expr} AS {identifier(c)}" for c, expr in finals.items())
     parsed_list = ", ".join(
         [
             ROW,
-            *[q(c) for c in source_columns],
+            *[identifier(c) for c in source_columns],
             *([PARSE_ERROR] if PARSE_ERROR in types else []),
             *([EXTRAS] if EXTRAS in types else []),
             *parsed,
@@ -226,7 +222,7 @@ def build_plan(
     if RAW in types:
         raw_sql = f"st.{RAW}"
     elif source_columns:
-        pairs = ", ".join(f"{lit(c)}, st.{q(c)}" for c in source_columns)
+        pairs = ", ".join(f"{literal(c)}, st.{identifier(c)}" for c in source_columns)
         raw_sql = f"CAST(json_object({pairs}) AS VARCHAR)"
     else:
         raw_sql = "'{}'"
@@ -239,13 +235,17 @@ def _step_name(column: str, level: int) -> str:
 
 def _step(template: str, column: str, level: int) -> str:
     """A matched step's SQL, reading the step before it as {m}."""
-    return template.replace("{m}", q(_step_name(column, level - 1))) if level else template
+    return template.replace("{m}", identifier(_step_name(column, level - 1))) if level else template
 
 
 def _fill(template: str, column: str, col: _Column) -> str:
     if col.matched:
-        template = template.replace("{m}", q(_step_name(column, len(col.matched) - 1)))
-    return template.replace("{p}", q("__wb_p_" + column)) if col.parsed is not None else template
+        template = template.replace("{m}", identifier(_step_name(column, len(col.matched) - 1)))
+    return (
+        template.replace("{p}", identifier("__wb_p_" + column))
+        if col.parsed is not None
+        else template
+    )
 
 
 def _match_columns(
@@ -471,7 +471,7 @@ def _extras_column(
     reasons: list[Reason] = []
     own = None
     if source is not None:
-        s = q(source)
+        s = identifier(source)
         if types[source] in ("VARCHAR", "JSON"):
             # TRY_CAST validates and minifies, so an object is exactly text starting with "{".
             own = f"CAST(TRY_CAST(nullif(trim(CAST({s} AS VARCHAR)), '') AS JSON) AS VARCHAR)"
@@ -486,24 +486,27 @@ def _extras_column(
             own = f"CAST(to_json({s}) AS VARCHAR)"
     if EXTRAS in types:
         # JSON-lines input: the record itself (JSON types kept), less its declared keys.
-        extra = _jsonl_extras([lit(k) for k in _declared(types, extras)])
+        extra = _jsonl_extras([literal(k) for k in _declared(types, extras)])
     elif extras:
         # JSON has no NaN or infinity: a float's NaN is pandas' "missing" (null in JSON); an
         # infinite value cannot be stored as JSON at all, so its row is refused.
         floats = [c for c in extras if types[c] in ("DOUBLE", "FLOAT")]
         values = [
-            f"CASE WHEN isnan({q(c)}) THEN NULL ELSE {q(c)} END" if c in floats else q(c)
+            f"CASE WHEN isnan({identifier(c)}) THEN NULL ELSE {identifier(c)} END"
+            if c in floats
+            else identifier(c)
             for c in extras
         ]
         reasons += [
             Reason(
-                f"isinf({q(c)})", f"'{c} ' || {_shown(q(c))} || ' is infinite; JSON cannot hold it'"
+                f"isinf({identifier(c)})",
+                f"'{c} ' || {_shown(identifier(c))} || ' is infinite; JSON cannot hold it'",
             )
             for c in floats
         ]
         extra = (
             "CAST(json_object("
-            + ", ".join(f"{lit(c)}, {v}" for c, v in zip(extras, values, strict=True))
+            + ", ".join(f"{literal(c)}, {v}" for c, v in zip(extras, values, strict=True))
             + ") AS VARCHAR)"
         )
     else:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from workbench.feedback import Feedback
 from workbench.scope import Scope
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -86,7 +87,7 @@ def seen_matrix(
     import pandas as pd
     import scipy.sparse as sp
 
-    counted = ", ".join("'" + t.replace("'", "''") + "'" for t in feedback.counted)
+    counted = ", ".join(literal(t) for t in feedback.counted)
     pairs = raw.execute(
         "SELECT DISTINCT user_id, item_id FROM events WHERE item_id IS NOT NULL "
         f"AND event_type IN ({counted}) AND {scope.events_sql()}"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.exceptions import InvalidArgument, ModelNotFound, PromotionRefused
 from workbench.registry.versions import ALIASES, ModelVersion, resolve
 from workbench.schema import TABLES
-from workbench.store import quote
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -85,7 +85,7 @@ class AliasMove:
 def aliases(store: Store, name: str) -> dict[str, int]:
     """Where each alias of ``name`` points now: ``{"champion": 3, ...}``."""
     rows = store.sql(
-        f"SELECT alias, version FROM model_aliases WHERE name = {quote(name)} ORDER BY alias"
+        f"SELECT alias, version FROM model_aliases WHERE name = {literal(name)} ORDER BY alias"
     ).to_pylist()
     return {row["alias"]: int(row["version"]) for row in rows}
 

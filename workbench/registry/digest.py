@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument
+from workbench.sql import identifier, literal
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -153,9 +154,9 @@ def _digest(table: pa.Table) -> tuple[str, dict[str, str]]:
         columns = {row[0]: row[1] for row in described}
         fields = []
         for column in sorted(columns):
-            quoted = '"' + column.replace('"', '""') + '"'
+            quoted = identifier(column)
             value = f"CAST({quoted} AS TIMESTAMP)" if columns[column] == _ZONED else quoted
-            fields.append(f"{_sql_string(column)}, {value}")
+            fields.append(f"{literal(column)}, {value}")
         row_text = f"to_json(json_object({', '.join(fields)}))"
         count, upper, lower = con.execute(
             f"SELECT count(*), coalesce(sum(md5_number_upper({row_text})::HUGEINT), 0), "
@@ -166,10 +167,6 @@ def _digest(table: pa.Table) -> tuple[str, dict[str, str]]:
     types = {name: ("TIMESTAMP" if kind == _ZONED else kind) for name, kind in columns.items()}
     text = f"{count}|{sorted(types.items())}|{upper % 2**64}|{lower % 2**64}"
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest(), types
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _batches(table: pa.Table, store: Store | None) -> tuple[list[str], str]:

@@ -21,7 +21,7 @@ from workbench.config import in_project, project_relative
 from workbench.exceptions import RunNotFound
 from workbench.runs.parameters import canonical_json
 from workbench.schema import CATALOG
-from workbench.store import quote
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,7 +178,7 @@ def reap_abandoned(store: Store) -> list[Run]:
     """
     from workbench.runs.locks import abandoned
 
-    rows = store.sql(f"SELECT {_select()} FROM runs WHERE status = {quote(RUNNING)}").to_pylist()
+    rows = store.sql(f"SELECT {_select()} FROM runs WHERE status = {literal(RUNNING)}").to_pylist()
     reaped = []
     for run in map(_from_row, rows):
         if not run.output_path or not abandoned(Path(run.output_path).parent):
@@ -245,7 +245,7 @@ def run_results(
 def get_run(store: Store, run_id: str) -> Run:
     """The run with this id; a WorkbenchError (with advice) when there is none."""
     reap_abandoned(store)
-    rows = store.sql(f"SELECT {_select()} FROM runs WHERE run_id = {quote(run_id)}").to_pylist()
+    rows = store.sql(f"SELECT {_select()} FROM runs WHERE run_id = {literal(run_id)}").to_pylist()
     if not rows:
         raise RunNotFound(f"No run {run_id!r} in {store.location}. See `workbench runs list`.")
     return _from_row(rows[0])
