@@ -11,14 +11,14 @@ def _():
     from workbench import explore as ex
     from workbench.exceptions import InvalidArgument, ModelNotFound
     from workbench.feedback import WEIGHT
-    from workbench.recommend import MODELS
-    from workbench.recommend.experiment import load_interactions
-    from workbench.scope import Scope
-    from workbench.recommend.explain import (
+    from workbench.recommend import (
+        MODELS,
         describe_explanation,
         explain_items,
         explain_recommendations,
+        load_interactions,
     )
+    from workbench.scope import Scope
     from workbench.store import Store
 
     return (

@@ -20,6 +20,21 @@ from typing import Any
 
 from workbench.exceptions import ConfigError
 
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "DEFAULT_STORE_URL",
+    "STORE_ENV_VAR",
+    "TOKEN_ENV_VAR",
+    "find_config",
+    "in_project",
+    "load_config",
+    "project_relative",
+    "project_root",
+    "resolve_lock_timeout",
+    "resolve_service_settings",
+    "resolve_store_url",
+]
+
 DEFAULT_STORE_URL = "duckdb://data/workbench.duckdb"
 STORE_ENV_VAR = "WORKBENCH_STORE"
 LOCK_TIMEOUT_ENV_VAR = "WORKBENCH_LOCK_TIMEOUT"

@@ -6,6 +6,25 @@ The CLI turns any ``WorkbenchError`` into one line and a non-zero exit.
 
 from __future__ import annotations
 
+__all__ = [
+    "ArtifactTampered",
+    "ConfigError",
+    "ExperimentError",
+    "IngestError",
+    "InvalidArgument",
+    "JobBusy",
+    "ModelNotFound",
+    "PromotionRefused",
+    "RunFailed",
+    "RunNotFound",
+    "ScheduleError",
+    "SchemaVersionError",
+    "StoreError",
+    "StoreLocked",
+    "TableNotFound",
+    "WorkbenchError",
+]
+
 
 class WorkbenchError(Exception):
     """Base class of every error raised on purpose by the workbench."""

@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+__all__ = ["exports"]
+
 
 def exports(
     package: str, names: Mapping[str, str], eager: tuple[str, ...] = ()

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     import duckdb
 
 #: Version of the layout described by :data:`TABLES`.
+__all__ = [
+    "CATALOG",
+    "META_TABLE",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "TableSpec",
+    "ingestable_tables",
+]
+
 SCHEMA_VERSION = 4
 
 #: Catalog alias under which the store file is attached to the in-process engine.

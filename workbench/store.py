@@ -50,6 +50,12 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+__all__ = [
+    "MEMORY",
+    "Store",
+    "parse_store_url",
+]
+
 MEMORY = ":memory:"
 _DUCKDB_LOCK_MESSAGE = re.compile(
     r"Conflicting lock is held in (?P<command>.*?) \(PID (?P<pid>\d+)\)"

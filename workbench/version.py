@@ -6,4 +6,6 @@ and ``workbench --version`` read it without importing the package's face.
 
 from importlib.metadata import version
 
+__all__ = ["__version__"]
+
 __version__ = version("village-workbench")

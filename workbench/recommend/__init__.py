@@ -51,6 +51,15 @@ _LAZY = {
     "PlantedTasteRecommender": "oracle",
     "PopularityRecommender": "popularity",
     "LearningToRankRecommender": "rerank",
+    "SPLITS": "experiment",
+    "best_model": "experiment",
+    "compare_models": "experiment",
+    "comparison_at_k": "experiment",
+    "load_interactions": "experiment",
+    "make_models": "experiment",
+    "metrics_for_record": "experiment",
+    "model_names": "experiment",
+    "split_interactions": "experiment",
 }
 
 __all__ = list(_LAZY)
