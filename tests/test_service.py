@@ -397,6 +397,10 @@ def test_recommend_scores_now_and_a_policy_logs_what_it_showed(model_store):
         server.url + "/recommend", json={"user_id": "stranger", "k": 3}, headers=server.headers
     ).json()
     assert stranger["source"] == "popularity" and stranger["fallback"] is True
+    # One fallback: the stored-list endpoint answers a stranger with the same items.
+    served = httpx.get(server.url + "/recommendations/stranger", params={"k": 3}).json()
+    assert served["source"] == "popularity"
+    assert [i["item_id"] for i in served["items"]] == [i["item_id"] for i in stranger["items"]]
     shown = httpx.post(
         server.url + "/recommend",
         json={

@@ -18,8 +18,9 @@ import numpy as np
 from workbench.delivery.stored import (
     Retrieval,
     _check_positive,
+    count_fallback,
     default_model,
-    popular_items,
+    fallback_items,
     store_state,
 )
 from workbench.exceptions import InvalidArgument
@@ -76,21 +77,13 @@ def _entry(store: Store, model: str | None) -> _Loaded:
         entry.state = state
         return entry
     fitted = load_version(store, version)
-    entry = _Loaded(state, version, fitted, _popularity(fitted))
+    with store.reading() as raw:
+        # The same fallback as the version's stored lists and the HTTP service.
+        popular = count_fallback(raw, version.name, version.version)
+    entry = _Loaded(state, version, fitted, popular)
     with _lock:
         _loaded[key] = entry
     return entry
-
-
-def _popularity(fitted: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Items by training interactions, most first: the answer for users the model lacks."""
-    matrix = getattr(fitted, "interactions_", None)
-    if matrix is None:
-        return np.empty(0, dtype=object), np.empty(0)
-    counts = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
-    order = np.lexsort((np.arange(counts.size), -counts))
-    items = np.asarray(fitted.item_index_).astype(str).astype(object)
-    return items[order], counts[order]
 
 
 def recommend_now(
@@ -121,8 +114,8 @@ def recommend_now(
     -------
     Retrieval
         ``source="model"`` when the model knows the user, else
-        ``"popularity"``: the items most interacted with in the model's
-        training data.
+        ``"popularity"``: the same fallback as the version's stored lists (the most
+        popular items in its scope, counted with its feedback semantics).
     """
     _check_positive("k", k)
     if not isinstance(user_id, str):
@@ -142,7 +135,7 @@ def recommend_now(
         return Retrieval(user_id, items, "model", entry.version.ref, "scored now", None, context)
     return Retrieval(
         user_id,
-        popular_items(*entry.popular, k=k, exclude=exclude),
+        fallback_items(*entry.popular, k=k, exclude=exclude),
         "popularity",
         entry.version.ref,
         f"{entry.version.ref} does not know this user",

@@ -38,8 +38,12 @@ if TYPE_CHECKING:
 __all__ = [
     "PrecomputeReport",
     "Retrieval",
+    "StoredLists",
+    "count_fallback",
     "default_model",
-    "popular_items",
+    "fallback_items",
+    "lists_fingerprint",
+    "load_lists",
     "precompute",
     "retrieve",
     "sample_users",
@@ -406,23 +410,127 @@ def store_state(store: Store) -> tuple | None:
     return tuple(states)
 
 
+@dataclass(frozen=True)
+class StoredLists:
+    """One model version's stored lists, indexed by user for lookups without a query.
+
+    Built by :func:`load_lists`; a user's list is one slice of ``item_ids``, ``ranks``
+    and ``scores``. Both :func:`retrieve` and the HTTP service's snapshot serve from it.
+    """
+
+    fingerprint: tuple | None = None
+    model: str | None = None
+    computed_at: datetime | None = None
+    max_k: int = 0
+    # User id -> position in starts/stops: plain ints, so the garbage collector has no
+    # hundred thousand tuples to walk through while requests are being served.
+    spans: dict[str, int] = field(default_factory=dict)
+    starts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    stops: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    item_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    ranks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    scores: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def check_k(self, k: int) -> None:
+        """Refuse a ``k`` longer than the stored lists, saying how to get longer ones."""
+        if self.model is not None and k > self.max_k:
+            raise InvalidArgument(
+                f"The lists of {self.model} hold at most {self.max_k} items; asked for "
+                f"k={k}. Ask for fewer, or precompute longer lists (`workbench precompute "
+                f"--k {k}`)."
+            )
+
+    def user_slice(self, user_id: str, k: int) -> slice | None:
+        """Where the first ``k`` items of ``user_id``'s list are, or None without one."""
+        at = self.spans.get(user_id)
+        if at is None:
+            return None
+        start = int(self.starts[at])
+        return slice(start, min(int(self.stops[at]), start + k))
+
+    def fallback_reason(self) -> str:
+        """Why a user without a list gets the popularity fallback, in words."""
+        if self.model is None:
+            return "no lists have been precomputed"
+        return f"no precomputed list for this user in {self.model}"
+
+
+def lists_fingerprint(raw, store: Store, model: str | None) -> tuple | None:
+    """``(model, version, rows, latest computed_at)`` of the lists to serve, or None.
+
+    ``model`` is a reference (``"als@champion"``, resolved now, so a moved alias is
+    seen); without one, the most recently precomputed lists. A reference whose
+    version has no lists is a :class:`~workbench.exceptions.ModelNotFound`.
+    """
+    from workbench.registry import resolve
+
+    if model is None:
+        found = raw.execute(
+            "SELECT model, version, count(*), max(computed_at) FROM recommendations "
+            "GROUP BY model, version ORDER BY max(computed_at) DESC, model, version LIMIT 1"
+        ).fetchone()
+        return tuple(found) if found is not None else None
+    version = resolve(store, model)
+    found = raw.execute(
+        "SELECT model, version, count(*), max(computed_at) FROM recommendations "
+        "WHERE model = ? AND version = ? GROUP BY model, version",
+        [version.name, version.version],
+    ).fetchone()
+    if found is None:
+        raise ModelNotFound(
+            f"No precomputed recommendations for {model} ({version.ref}). Run "
+            f"`workbench precompute --model {model}` (or precompute(store, model=...))."
+        )
+    return tuple(found)
+
+
+def load_lists(raw, fingerprint: tuple | None) -> StoredLists:
+    """The stored lists :func:`lists_fingerprint` names, indexed by user."""
+    if fingerprint is None:
+        return StoredLists()
+    name, version, _, computed_at = fingerprint
+    table = raw.execute(
+        "SELECT user_id, rank, item_id, score FROM recommendations "
+        "WHERE model = ? AND version = ? ORDER BY user_id, rank",
+        [name, version],
+    ).to_arrow_table()
+    if table.num_rows == 0:
+        return StoredLists(fingerprint)
+    users = table["user_id"].to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ranks = table["rank"].to_numpy()
+    return StoredLists(
+        fingerprint=fingerprint,
+        model=f"{name}@{version}",
+        computed_at=computed_at,
+        max_k=int(ranks.max()),
+        spans={user: at for at, user in enumerate(users[starts].tolist())},
+        starts=starts,
+        stops=np.r_[starts[1:], users.size],
+        item_ids=table["item_id"].to_numpy(zero_copy_only=False),
+        ranks=ranks,
+        scores=table["score"].to_numpy(),
+    )
+
+
+def count_fallback(raw, name: str | None, version: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The popularity fallback of a model version: items and weights, most first.
+
+    Counted in the version's scope with its feedback semantics
+    (:func:`~workbench.delivery.semantics.count_popular`), so stored lists, scoring
+    now and the HTTP service all fall back to the same list.
+    """
+    items, counts = count_popular(raw, *served_semantics(raw, name, version))
+    return np.array(items, dtype=object), np.array(counts, dtype=np.float64)
+
+
 @dataclass
 class _Snapshot:
-    """Stored lists of one model version and a popularity list, held in memory."""
+    """What :func:`retrieve` serves from: stored lists and their fallback, by store state."""
 
     state: tuple | None
     fingerprint: tuple
-    model: str | None
-    computed_at: datetime | None
-    max_k: int
-    # User id -> position in starts/stops: plain ints, so the garbage collector has no
-    # hundred thousand tuples to walk through while requests are being served.
-    spans: dict[str, int]
-    starts: np.ndarray
-    stops: np.ndarray
-    item_ids: np.ndarray
-    ranks: np.ndarray
-    scores: np.ndarray
+    lists: StoredLists
     popular: tuple[np.ndarray, np.ndarray]
 
 
@@ -445,11 +553,16 @@ class _Snapshots:
             entry = self._entries.get(key)
         if entry is not None and state is not None and entry.state == state:
             return entry
-        fingerprint = _fingerprint(store, model)
-        if entry is not None and entry.fingerprint == fingerprint:
-            entry.state = state
-            return entry
-        entry = _load_snapshot(store, fingerprint, state)
+        with store.reading() as raw:
+            lists = lists_fingerprint(raw, store, model)
+            (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
+            fingerprint = (lists, int(events))
+            if entry is not None and entry.fingerprint == fingerprint:
+                entry.state = state
+                return entry
+            loaded = load_lists(raw, lists)
+            popular = count_fallback(raw, *(lists[:2] if lists else (None, None)))
+        entry = _Snapshot(state, fingerprint, loaded, popular)
         with self._lock:
             self._entries[key] = entry
         return entry
@@ -462,83 +575,6 @@ def _store_key(store: Store) -> tuple[str, int]:
     # In-memory stores are told apart by object; files by path (every Store on a file
     # sees the same lists).
     return (store.location, id(store) if store.path is None else 0)
-
-
-def _fingerprint(store: Store, model: str | None) -> tuple:
-    """What the snapshot depends on: which lists (version, size, time) and the events' size."""
-    from workbench.registry import resolve
-
-    with store.reading() as raw:
-        if model is None:
-            found = raw.execute(
-                "SELECT model, version, count(*), max(computed_at) FROM recommendations "
-                "GROUP BY model, version ORDER BY max(computed_at) DESC, model, version LIMIT 1"
-            ).fetchone()
-        else:
-            version = resolve(store, model)
-            found = raw.execute(
-                "SELECT model, version, count(*), max(computed_at) FROM recommendations "
-                "WHERE model = ? AND version = ? GROUP BY model, version",
-                [version.name, version.version],
-            ).fetchone()
-            if found is None:
-                raise ModelNotFound(
-                    f"No precomputed recommendations for {model} ({version.ref}). Run "
-                    f"`workbench precompute --model {model}` (or precompute(store, model=...))."
-                )
-        (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
-    return (tuple(found) if found is not None else None, int(events))
-
-
-def _load_snapshot(store: Store, fingerprint: tuple, state: tuple | None) -> _Snapshot:
-    lists, _ = fingerprint
-    with store.reading() as raw:
-        if lists is None:
-            table = None
-        else:
-            table = raw.execute(
-                "SELECT user_id, rank, item_id, score FROM recommendations "
-                "WHERE model = ? AND version = ? ORDER BY user_id, rank",
-                [lists[0], lists[1]],
-            ).to_arrow_table()
-        scope, feedback = served_semantics(raw, *(lists[:2] if lists else (None, None)))
-        items, counts = count_popular(raw, scope, feedback)
-    popular_items = (np.array(items, dtype=object), np.array(counts, dtype=np.float64))
-    if table is None or table.num_rows == 0:
-        empty = np.empty(0)
-        return _Snapshot(
-            state, fingerprint, None, None, 0, {}, empty, empty, empty, empty, empty, popular_items
-        )
-    return _Snapshot(
-        state=state,
-        fingerprint=fingerprint,
-        model=f"{lists[0]}@{lists[1]}",
-        computed_at=lists[3],
-        **index_stored_lists(table),
-        popular=popular_items,
-    )
-
-
-def index_stored_lists(table: Any) -> dict[str, Any]:
-    """Index stored lists for lookups by user without a query.
-
-    ``table`` is an Arrow table of ``user_id, rank, item_id, score`` ordered by user
-    and rank (not empty). Returns ``max_k``, ``spans`` (user -> position of the user's
-    run), ``starts``/``stops`` (each run's row range), and the ``item_ids``, ``ranks``
-    and ``scores`` arrays: a user's list is one slice of each.
-    """
-    users = table["user_id"].to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    ranks = table["rank"].to_numpy()
-    return {
-        "max_k": int(ranks.max()),
-        "spans": {user: at for at, user in enumerate(users[starts].tolist())},
-        "starts": starts,
-        "stops": np.r_[starts[1:], users.size],
-        "item_ids": table["item_id"].to_numpy(zero_copy_only=False),
-        "ranks": ranks,
-        "scores": table["score"].to_numpy(),
-    }
 
 
 def retrieve(store: Store, user_id: str, k: int = 10, *, model: str | None = None) -> Retrieval:
@@ -574,42 +610,27 @@ def retrieve(store: Store, user_id: str, k: int = 10, *, model: str | None = Non
     if not isinstance(user_id, str):
         raise InvalidArgument(f"user_id must be text (ids are strings), got {user_id!r}.")
     snapshot = _SNAPSHOTS.get(store, model)
-    if snapshot.model is not None and k > snapshot.max_k:
-        raise InvalidArgument(
-            f"The lists of {snapshot.model} hold at most {snapshot.max_k} items; asked for "
-            f"{k}. Precompute with a larger k (`workbench precompute --k {k}`)."
-        )
-    at = snapshot.spans.get(user_id)
-    if at is not None:
-        start = int(snapshot.starts[at])
-        stop = min(int(snapshot.stops[at]), start + k)
+    lists = snapshot.lists
+    lists.check_k(k)
+    where = lists.user_slice(user_id, k)
+    if where is not None:
         items = pd.DataFrame(
             {
-                "item_id": snapshot.item_ids[start:stop],
-                "rank": snapshot.ranks[start:stop],
-                "score": snapshot.scores[start:stop],
+                "item_id": lists.item_ids[where],
+                "rank": lists.ranks[where],
+                "score": lists.scores[where],
             }
         )
         return Retrieval(
-            user_id,
-            items,
-            "precomputed",
-            snapshot.model,
-            "stored list",
-            snapshot.computed_at,
+            user_id, items, "precomputed", lists.model, "stored list", lists.computed_at
         )
-    reason = (
-        f"no precomputed list for this user in {snapshot.model}"
-        if snapshot.model is not None
-        else "no lists have been precomputed"
-    )
     return Retrieval(
         user_id,
-        popular_items(*snapshot.popular, k=k),
+        fallback_items(*snapshot.popular, k=k),
         "popularity",
-        snapshot.model,
-        reason,
-        snapshot.computed_at,
+        lists.model,
+        lists.fallback_reason(),
+        lists.computed_at,
     )
 
 
@@ -636,7 +657,7 @@ def sample_users(store: Store, model: str, n: int = 5) -> list[str]:
     return rows.to_pylist()
 
 
-def popular_items(items: np.ndarray, counts: np.ndarray, *, k: int, exclude=()) -> pd.DataFrame:
+def fallback_items(items: np.ndarray, counts: np.ndarray, *, k: int, exclude=()) -> pd.DataFrame:
     """The first ``k`` of a popularity ranking (best first), leaving out ``exclude``."""
     import pandas as pd
 

@@ -34,9 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.delivery.semantics import POPULAR_ITEMS, count_popular, served_semantics
-from workbench.delivery.stored import index_stored_lists
-from workbench.exceptions import InvalidArgument, WorkbenchError
+from workbench.delivery.stored import (
+    StoredLists,
+    count_fallback,
+    lists_fingerprint,
+    load_lists,
+    store_state,
+)
+from workbench.exceptions import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -47,28 +52,11 @@ log = logging.getLogger("workbench.service")
 
 
 @dataclass(frozen=True)
-class _Lists:
-    """One model version's stored lists, laid out for slicing."""
-
-    fingerprint: tuple | None
-    model: str | None = None
-    computed_at: datetime | None = None
-    max_k: int = 0
-    # user id -> index into starts/stops (plain ints keep the garbage collector idle)
-    spans: dict[str, int] = field(default_factory=dict)
-    starts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    stops: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    item_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    ranks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    scores: np.ndarray = field(default_factory=lambda: np.empty(0))
-
-
-@dataclass(frozen=True)
 class _Popular:
     events: int | None = None
     counted_at: float = 0.0
-    items: list[str] = field(default_factory=list)
-    counts: list[float] = field(default_factory=list)
+    items: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    counts: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 class ListSnapshot:
@@ -98,7 +86,7 @@ class ListSnapshot:
         self.model = model
         self.refresh_seconds = refresh_seconds
         self.popularity_seconds = popularity_seconds
-        self._lists = _Lists(None)
+        self._lists = StoredLists()
         self._popular = _Popular()
         self._state: tuple | None = ()
         self._stop = threading.Event()
@@ -134,8 +122,6 @@ class ListSnapshot:
 
     def refresh(self, *, force: bool = False) -> bool:
         """Reload what changed in the store; returns whether anything was reloaded."""
-        from workbench.delivery.stored import store_state
-
         state = store_state(self.store)
         if not force and state is not None and state == self._state:
             return False
@@ -153,7 +139,7 @@ class ListSnapshot:
 
     def _reload(self) -> bool:
         with self.store.reading() as raw:
-            fingerprint = self._fingerprint(raw)
+            fingerprint = lists_fingerprint(raw, self.store, self.model)
             (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
             reload_lists = fingerprint != self._lists.fingerprint
             popular = self._popular
@@ -161,31 +147,17 @@ class ListSnapshot:
                 popular.events is None
                 or time.monotonic() - popular.counted_at >= self.popularity_seconds
             )
-            lists = _load_lists(raw, fingerprint) if reload_lists else self._lists
+            lists = load_lists(raw, fingerprint) if reload_lists else self._lists
             if recount or reload_lists:
-                popular = _count_popular(raw, events, lists)
+                items, counts = count_fallback(
+                    raw, *(fingerprint[:2] if fingerprint else (None, None))
+                )
+                popular = _Popular(int(events), time.monotonic(), items, counts)
         # One assignment each: a request sees the old object or the new one.
         self._lists, self._popular = lists, popular
         if reload_lists or recount:
             self.reloads += 1
         return reload_lists or recount
-
-    def _fingerprint(self, raw) -> tuple | None:
-        if self.model is None:
-            found = raw.execute(
-                "SELECT model, version, count(*), max(computed_at) FROM recommendations "
-                "GROUP BY model, version ORDER BY max(computed_at) DESC, model, version LIMIT 1"
-            ).fetchone()
-        else:
-            from workbench.registry import resolve
-
-            version = resolve(self.store, self.model)
-            found = raw.execute(
-                "SELECT model, version, count(*), max(computed_at) FROM recommendations "
-                "WHERE model = ? AND version = ? GROUP BY model, version",
-                [version.name, version.version],
-            ).fetchone()
-        return tuple(found) if found is not None else None
 
     # --- serving -------------------------------------------------------------------------
 
@@ -198,22 +170,20 @@ class ListSnapshot:
             When ``k`` exceeds the length of the stored lists.
         """
         lists = self._lists
-        if lists.model is not None and k > lists.max_k:
-            raise InvalidArgument(
-                f"The lists of {lists.model} hold at most {lists.max_k} items; asked for k={k}. "
-                f"Ask for fewer, or precompute longer lists (`workbench precompute --k {k}`)."
-            )
-        computed_at = lists.computed_at.isoformat() if lists.computed_at is not None else None
-        at = lists.spans.get(user_id)
-        if at is not None:
-            start = int(lists.starts[at])
-            stop = min(int(lists.stops[at]), start + k)
+        lists.check_k(k)
+        computed_at = (
+            lists.computed_at.replace(tzinfo=UTC).isoformat()
+            if lists.computed_at is not None
+            else None
+        )
+        where = lists.user_slice(user_id, k)
+        if where is not None:
             items = [
                 {"item_id": item, "rank": rank, "score": score}
                 for item, rank, score in zip(
-                    lists.item_ids[start:stop].tolist(),
-                    lists.ranks[start:stop].tolist(),
-                    lists.scores[start:stop].tolist(),
+                    lists.item_ids[where].tolist(),
+                    lists.ranks[where].tolist(),
+                    lists.scores[where].tolist(),
                     strict=True,
                 )
             ]
@@ -230,21 +200,17 @@ class ListSnapshot:
         items = [
             {"item_id": item, "rank": rank, "score": score}
             for rank, (item, score) in enumerate(
-                zip(popular.items[:k], popular.counts[:k], strict=True), start=1
+                zip(popular.items[:k].tolist(), popular.counts[:k].tolist(), strict=True),
+                start=1,
             )
         ]
-        reason = (
-            f"no precomputed list for this user in {lists.model}"
-            if lists.model is not None
-            else "no lists have been precomputed"
-        )
         return {
             "user_id": user_id,
             "items": items,
             "source": "popularity",
             "fallback": True,
             "model": lists.model,
-            "reason": reason,
+            "reason": lists.fallback_reason(),
             "computed_at": computed_at,
         }
 
@@ -261,33 +227,11 @@ class ListSnapshot:
         return {
             "model": lists.model,
             "users": len(lists.spans),
-            "computed_at": lists.computed_at.isoformat() if lists.computed_at else None,
+            "computed_at": lists.computed_at.replace(tzinfo=UTC).isoformat()
+            if lists.computed_at
+            else None,
             "popular_items": len(self._popular.items),
             "refreshed_at": self.refreshed_at.isoformat() if self.refreshed_at else None,
             "refresh_seconds": self.refresh_seconds,
             "last_error": self.last_error,
         }
-
-
-def _load_lists(raw, fingerprint: tuple | None) -> _Lists:
-    if fingerprint is None:
-        return _Lists(None)
-    name, version, _, computed_at = fingerprint
-    table = raw.execute(
-        "SELECT user_id, rank, item_id, score FROM recommendations "
-        "WHERE model = ? AND version = ? ORDER BY user_id, rank",
-        [name, version],
-    ).to_arrow_table()
-    return _Lists(
-        fingerprint=fingerprint,
-        model=f"{name}@{version}",
-        computed_at=computed_at.replace(tzinfo=UTC) if computed_at is not None else None,
-        **index_stored_lists(table),
-    )
-
-
-def _count_popular(raw, events: int, lists: _Lists) -> _Popular:
-    """The fallback within the served lists' scope, counted with their feedback semantics."""
-    name, version = lists.fingerprint[:2] if lists.fingerprint else (None, None)
-    items, counts = count_popular(raw, *served_semantics(raw, name, version), limit=POPULAR_ITEMS)
-    return _Popular(events=int(events), counted_at=time.monotonic(), items=items, counts=counts)
