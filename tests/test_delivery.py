@@ -395,3 +395,18 @@ def test_precompute_leaves_out_what_users_met_after_training(two_products):
     precompute(two_products, "music@champion", k=5)
     again = retrieve(two_products, "u0", 5).items["item_id"].tolist()
     assert first[0] not in again and first[1] not in again
+
+
+def test_serving_caches_belong_to_the_store_object_and_forget_drops_them(music):
+    precompute(music, k=3)
+    user = music.sql("SELECT min(user_id) AS u FROM recommendations").to_pylist()[0]["u"]
+    first = retrieve(music, user, 3)
+    assert music.memo("stored lists") and first.source == "precomputed"
+    # Another Store on the same file keeps its own caches: nothing is keyed by id().
+    from workbench.store import Store
+
+    assert not Store.open(music.url).memo("stored lists")
+    music.forget()
+    assert not music.memo("stored lists")
+    again = retrieve(music, user, 3)
+    pd.testing.assert_frame_equal(first.items, again.items)

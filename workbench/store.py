@@ -312,6 +312,9 @@ class Store:
         # As Ibis sets it: SQL never reads Python variables as tables by accident.
         self._raw.execute("SET python_enable_replacements = false")
         self._ibis = None
+        # What readers keep between calls (stored-list snapshots, loaded models), owned by
+        # this object: dropped with it, cleared by forget(), never keyed by id(store).
+        self._memos: dict[str, dict] = {}
         if self.in_memory:
             # Nothing to share with other processes: attach once, for good.
             self._raw.execute(f"ATTACH '{MEMORY}' AS {CATALOG}")
@@ -350,6 +353,20 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    def memo(self, name: str) -> dict:
+        """The dict this Store keeps under ``name``: a cache of something read from it.
+
+        Each cache checks its own validity (a snapshot compares the file's state);
+        :meth:`forget` drops them all.
+        """
+        with self._thread_lock:
+            return self._memos.setdefault(name, {})
+
+    def forget(self) -> None:
+        """Drop every cache kept by :meth:`memo` (the next read loads afresh)."""
+        with self._thread_lock:
+            self._memos.clear()
 
     @property
     def location(self) -> str:

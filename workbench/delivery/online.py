@@ -40,8 +40,8 @@ class _Loaded:
     popular: tuple[np.ndarray, np.ndarray]
 
 
+_LOADED = "loaded models"  # Store.memo name: model reference -> _Loaded
 _lock = threading.Lock()
-_loaded: dict[tuple[str, int, str], _Loaded] = {}
 
 
 def cached_model(store: Store, model: str | None = None) -> tuple[Any, ModelVersion]:
@@ -66,10 +66,10 @@ def _entry(store: Store, model: str | None) -> _Loaded:
     from workbench.registry import load_version, resolve
 
     ref = model if model is not None else default_model(store)
-    key = (store.location, id(store) if store.path is None else 0, ref)
+    memo = store.memo(_LOADED)
     state = store_state(store)
     with _lock:
-        entry = _loaded.get(key)
+        entry = memo.get(ref)
     if entry is not None and state is not None and entry.state == state:
         return entry
     version = resolve(store, ref)
@@ -82,7 +82,7 @@ def _entry(store: Store, model: str | None) -> _Loaded:
         popular = count_fallback(raw, version.name, version.version)
     entry = _Loaded(state, version, fitted, popular)
     with _lock:
-        _loaded[key] = entry
+        memo[ref] = entry
     return entry
 
 

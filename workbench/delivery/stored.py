@@ -292,7 +292,7 @@ def precompute(
                 f"INSERT INTO recommendations ({columns}) SELECT {columns} FROM read_parquet(?)",
                 [str(path)],
             )
-    _SNAPSHOTS.forget(store)
+    store.memo(_SNAPSHOTS).clear()
     return PrecomputeReport(
         model=version.ref,
         users=len(users),
@@ -534,47 +534,31 @@ class _Snapshot:
     popular: tuple[np.ndarray, np.ndarray]
 
 
-class _Snapshots:
-    """Per-process cache of snapshots, by store and model reference."""
+_SNAPSHOTS = "stored lists"  # Store.memo name: model reference -> _Snapshot
+_snapshots_lock = threading.Lock()
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[str, int, str | None], _Snapshot] = {}
 
-    def forget(self, store: Store) -> None:
-        with self._lock:
-            for key in [key for key in self._entries if key[:2] == _store_key(store)]:
-                del self._entries[key]
-
-    def get(self, store: Store, model: str | None) -> _Snapshot:
-        key = (*_store_key(store), model)
-        state = store_state(store)
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and state is not None and entry.state == state:
-            return entry
-        with store.reading() as raw:
-            lists = lists_fingerprint(raw, store, model)
-            (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
-            fingerprint = (lists, int(events))
-            if entry is not None and entry.fingerprint == fingerprint:
-                entry.state = state
-                return entry
-            loaded = load_lists(raw, lists)
-            popular = count_fallback(raw, *(lists[:2] if lists else (None, None)))
-        entry = _Snapshot(state, fingerprint, loaded, popular)
-        with self._lock:
-            self._entries[key] = entry
+def _snapshot(store: Store, model: str | None) -> _Snapshot:
+    """The snapshot :func:`retrieve` serves from, reloaded only when the lists changed."""
+    memo = store.memo(_SNAPSHOTS)
+    state = store_state(store)
+    with _snapshots_lock:
+        entry = memo.get(model)
+    if entry is not None and state is not None and entry.state == state:
         return entry
-
-
-_SNAPSHOTS = _Snapshots()
-
-
-def _store_key(store: Store) -> tuple[str, int]:
-    # In-memory stores are told apart by object; files by path (every Store on a file
-    # sees the same lists).
-    return (store.location, id(store) if store.path is None else 0)
+    with store.reading() as raw:
+        lists = lists_fingerprint(raw, store, model)
+        (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
+        fingerprint = (lists, int(events))
+        if entry is not None and entry.fingerprint == fingerprint:
+            entry.state = state
+            return entry
+        loaded = load_lists(raw, lists)
+        popular = count_fallback(raw, *(lists[:2] if lists else (None, None)))
+    entry = _Snapshot(state, fingerprint, loaded, popular)
+    with _snapshots_lock:
+        memo[model] = entry
+    return entry
 
 
 def retrieve(store: Store, user_id: str, k: int = 10, *, model: str | None = None) -> Retrieval:
@@ -609,7 +593,7 @@ def retrieve(store: Store, user_id: str, k: int = 10, *, model: str | None = Non
     _check_positive("k", k)
     if not isinstance(user_id, str):
         raise InvalidArgument(f"user_id must be text (ids are strings), got {user_id!r}.")
-    snapshot = _SNAPSHOTS.get(store, model)
+    snapshot = _snapshot(store, model)
     lists = snapshot.lists
     lists.check_k(k)
     where = lists.user_slice(user_id, k)
