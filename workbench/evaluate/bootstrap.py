@@ -8,7 +8,7 @@ import numpy as np
 
 from workbench.exceptions import InvalidArgument
 
-__all__ = ["bootstrap_interval"]
+__all__ = ["bootstrap_interval", "resampled_ratios"]
 
 # Resample counts are built in blocks of at most this many cells (8 bytes each),
 # so memory stays bounded however many users and resamples there are.
@@ -77,21 +77,11 @@ def bootstrap_interval(
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
         raise InvalidArgument(f"n_resamples must be a positive integer, got {n_resamples!r}.")
 
-    n_users, n_metrics = array.shape
+    n_metrics = array.shape[1]
     present = ~np.isnan(array)
-    filled = np.where(present, array, 0.0)
-    weights = present.astype(float)
-    rng = np.random.default_rng(seed)
-    means = np.empty((n_resamples, n_metrics))
-    block = max(1, _BLOCK_CELLS // n_users)
-    for start in range(0, n_resamples, block):
-        size = min(block, n_resamples - start)
-        drawn = rng.integers(0, n_users, size=(size, n_users))
-        offsets = np.arange(size)[:, None] * n_users
-        counts = np.bincount((drawn + offsets).ravel(), minlength=size * n_users)
-        counts = counts.reshape(size, n_users).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means[start : start + size] = (counts @ filled) / (counts @ weights)
+    means = resampled_ratios(
+        np.where(present, array, 0.0), present.astype(float), n_resamples=n_resamples, seed=seed
+    )
 
     tail = (1.0 - confidence) / 2.0
     low = np.full(n_metrics, np.nan)
@@ -102,3 +92,45 @@ def bootstrap_interval(
     if one_dimensional:
         return float(low[0]), float(high[0])
     return low, high
+
+
+def resampled_ratios(
+    numerators: np.ndarray, denominators: np.ndarray, *, n_resamples: int, seed: int | None
+) -> np.ndarray:
+    """``sum(numerator) / sum(denominator)`` over units drawn with replacement, per resample.
+
+    The one bootstrap kernel of the workbench: a metric's mean over users (numerator the
+    value, denominator 1 where it is known) and an off-policy estimate over clusters
+    (numerator the weighted rewards, denominator the weights) both resample through it.
+
+    Parameters
+    ----------
+    numerators, denominators : array, shape (n_units,) or (n_units, n_columns)
+        One row per resampled unit; columns share the drawn units (paired draws).
+    n_resamples : int
+    seed : int or None
+        Seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_resamples,) or (n_resamples, n_columns)
+        NaN where a resample's denominator is 0.
+    """
+    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    flat = num.ndim == 1
+    if flat:
+        num, den = num[:, None], den[:, None]
+    n_units = num.shape[0]
+    rng = np.random.default_rng(seed)
+    ratios = np.empty((n_resamples, num.shape[1]))
+    # Each block of resamples is one matrix product of resample counts with the units.
+    block = max(1, _BLOCK_CELLS // n_units)
+    for start in range(0, n_resamples, block):
+        size = min(block, n_resamples - start)
+        drawn = rng.integers(0, n_units, size=(size, n_units))
+        offsets = np.arange(size)[:, None] * n_units
+        counts = np.bincount((drawn + offsets).ravel(), minlength=size * n_units)
+        counts = counts.reshape(size, n_units).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios[start : start + size] = (counts @ num) / (counts @ den)
+    return ratios[:, 0] if flat else ratios

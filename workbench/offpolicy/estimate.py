@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.evaluate.bootstrap import resampled_ratios
 from workbench.exceptions import InvalidArgument
 from workbench.offpolicy._inputs import (
     _as_frame,
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["ESTIMATORS", "PolicyEstimate", "estimate_policy_value"]
 
 ESTIMATORS = ("ips", "snips", "dr")
-
-# Bootstrap resample counts are built in blocks of at most this many cells.
-_BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -189,20 +187,12 @@ def _bootstrap_ratio(
     seed: int | None,
 ) -> tuple[float, float, float]:
     """Percentile interval and standard error of ``sum(num) / sum(den)`` over resampled groups."""
-    num = np.bincount(groups, weights=numerator)
-    den = np.bincount(groups, weights=denominator)
-    n_groups = num.size
-    rng = np.random.default_rng(seed)
-    ratios = np.empty(n_resamples)
-    block = max(1, _BLOCK_CELLS // n_groups)
-    for start in range(0, n_resamples, block):
-        size = min(block, n_resamples - start)
-        drawn = rng.integers(0, n_groups, size=(size, n_groups))
-        offsets = np.arange(size)[:, None] * n_groups
-        counts = np.bincount((drawn + offsets).ravel(), minlength=size * n_groups)
-        counts = counts.reshape(size, n_groups).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratios[start : start + size] = (counts @ num) / (counts @ den)
+    ratios = resampled_ratios(
+        np.bincount(groups, weights=numerator),
+        np.bincount(groups, weights=denominator),
+        n_resamples=n_resamples,
+        seed=seed,
+    )
     tail = (1.0 - confidence) / 2.0
     low, high = np.nanquantile(ratios, [tail, 1.0 - tail])
     return float(low), float(high), float(np.nanstd(ratios, ddof=1))
