@@ -28,7 +28,6 @@ import numpy as np
 from workbench.delivery.semantics import count_popular, seen_matrix, served_semantics
 from workbench.exceptions import InvalidArgument, ModelNotFound
 from workbench.faults import crash_point, remove_dead_scratch
-from workbench.recommend.topk import top_k
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,13 +46,9 @@ __all__ = [
     "precompute",
     "retrieve",
     "sample_users",
-    "score_top_k",
     "store_state",
 ]
 
-
-# Score at most this many (user, item) cells at once: 2**22 float32 cells is 16 MiB.
-_BLOCK_CELLS = 2**22
 
 _RECOMMENDATION_COLUMNS = ("model", "version", "user_id", "rank", "item_id", "score", "computed_at")
 
@@ -255,8 +250,8 @@ def precompute(
         with pq.ParquetWriter(path, schema) as writer, _progress(progress, len(users)) as bar:
             for start in range(0, len(users), chunk_size):
                 chunk = np.arange(start, min(start + chunk_size, len(users)))
-                user_rows, item_columns, ranks, scores = score_top_k(
-                    fitted, chunk, k, exclude_seen=exclude_seen, seen=met
+                user_rows, item_columns, ranks, scores = fitted.top_k_rows(
+                    chunk, k, exclude_seen=exclude_seen, also=met
                 )
                 n = user_rows.size
                 writer.write_table(
@@ -304,44 +299,6 @@ def precompute(
         seconds=time.perf_counter() - started,
         computed_at=computed_at,
     )
-
-
-def score_top_k(
-    model: Any,
-    rows: np.ndarray,
-    k: int,
-    *,
-    exclude_seen: bool = True,
-    seen: Any = None,
-) -> tuple[np.ndarray, ...]:
-    """Matrix row, item column, rank and score of the top ``k`` items of each user row.
-
-    With ``exclude_seen`` the items met in training are left out, and those of
-    ``seen`` (a users x items sparse matrix in the model's order) too.
-
-    Scores keep the model's own precision (float32 for factor models), and the
-    selection first narrows each row to the blocks of items that can hold its
-    top ``k`` (see :func:`workbench.recommend.topk.top_k`): at 20,000 items that is several times
-    faster than partitioning whole rows.
-    """
-    from workbench.recommend.base import mask_seen
-
-    n_items = len(model.item_index_)
-    block = max(1, _BLOCK_CELLS // max(n_items, 1))
-    parts = []
-    for start in range(0, rows.size, block):
-        batch = rows[start : start + block]
-        # The model's scoring hook; a copy, since some models return a read-only view.
-        scores = np.array(model._score_rows(batch), copy=True)
-        if scores.dtype not in (np.float32, np.float64):
-            scores = scores.astype(np.float64)
-        if exclude_seen:
-            mask_seen(scores, model, batch, also=seen)
-        at, column, rank, score = top_k(scores, k)
-        parts.append((batch[at], column, rank, score))
-    if not parts:
-        return tuple(np.empty(0, dtype=dtype) for dtype in (np.intp, np.intp, np.int64, np.float64))
-    return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))
 
 
 class _NoProgress:

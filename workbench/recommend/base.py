@@ -2,7 +2,8 @@
 
 A subclass checks its parameters in ``_check_params``, learns from the
 interaction matrix in ``_fit_interactions`` and scores a batch of users in
-``_score_rows``; :class:`BaseRecommender` does the rest.
+``_score_rows``; :class:`BaseRecommender` does the rest (its :meth:`~BaseRecommender.top_k_rows`
+is the one scoring loop, for ``recommend`` and batch precompute alike).
 """
 
 from __future__ import annotations
@@ -113,19 +114,8 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
                 f"{type(self).__name__}.recommend: k must be an integer >= 1, got {k!r}."
             )
         rows = self._rows_of(users)
-        n_items = self.interactions_.shape[1]
-        batch = max(1, _BATCH_CELLS // max(n_items, 1))
-        parts = []
-        for start in range(0, rows.size, batch):
-            chunk = rows[start : start + batch]
-            scores = np.array(self._score_rows(chunk), dtype=np.float64)
-            if exclude_seen:
-                mask_seen(scores, self, chunk)
-            at, item, rank, score = top_k(scores, int(k))
-            parts.append((chunk[at], item, rank, score))
-        user_rows, item_columns, ranks, scores = (
-            np.concatenate([part[i] for part in parts]) if parts else np.empty(0, dtype=dtype)
-            for i, dtype in enumerate((np.intp, np.intp, np.int64, np.float64))
+        user_rows, item_columns, ranks, scores = self.top_k_rows(
+            rows, int(k), exclude_seen=exclude_seen
         )
         return pd.DataFrame(
             {
@@ -135,6 +125,36 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
                 "score": scores.astype(np.float64),
             }
         )
+
+    def top_k_rows(
+        self, rows: np.ndarray, k: int, *, exclude_seen: bool = True, also: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Matrix row, item column, rank and score of the top ``k`` items of each user row.
+
+        The one scoring loop: :meth:`recommend` and batch precompute both go through it.
+        Users are scored a block at a time (memory stays bounded however many users
+        there are), scores keep the model's own precision (float32 for factor models),
+        and with ``exclude_seen`` the items met in training are left out, and those
+        ``also`` marks (a users x items sparse matrix in the model's order).
+        """
+        n_items = len(self.item_index_)
+        block = max(1, _BATCH_CELLS // max(n_items, 1))
+        parts = []
+        for start in range(0, rows.size, block):
+            batch = rows[start : start + block]
+            # A copy: some models return a read-only view of their state.
+            scores = np.array(self._score_rows(batch), copy=True)
+            if scores.dtype not in (np.float32, np.float64):
+                scores = scores.astype(np.float64)
+            if exclude_seen:
+                mask_seen(scores, self, batch, also=also)
+            at, column, rank, score = top_k(scores, k)
+            parts.append((batch[at], column, rank, score))
+        if not parts:
+            return tuple(
+                np.empty(0, dtype=dtype) for dtype in (np.intp, np.intp, np.int64, np.float64)
+            )
+        return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))
 
     # -- to be provided by subclasses -----------------------------------------------
 
