@@ -23,9 +23,18 @@ Examples
 ['event_id', 'ts', 'user_id']
 """
 
-from workbench.datasets._common import SyntheticDataset
-from workbench.datasets.ads import make_ads
-from workbench.datasets.metrics import make_metrics
-from workbench.datasets.music import make_music
+from __future__ import annotations
 
-__all__ = ["SyntheticDataset", "make_ads", "make_metrics", "make_music"]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "SyntheticDataset": "_common",
+    "make_ads": "ads",
+    "make_metrics": "metrics",
+    "make_music": "music",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

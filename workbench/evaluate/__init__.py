@@ -37,49 +37,33 @@ Quick check:
 1.0
 """
 
-from workbench.evaluate.beyond import (
-    catalog_coverage_score,
-    intra_list_diversity_score,
-    item_popularity,
-    novelty_score,
-)
-from workbench.evaluate.bootstrap import bootstrap_interval
-from workbench.evaluate.charts import plot_metric_by_k, plot_model_comparison
-from workbench.evaluate.compare import (
-    Recommender,
-    evaluate_recommenders,
-    relevant_items,
-    score_users,
-)
-from workbench.evaluate.ranking import (
-    ACCURACY_METRICS,
-    hit_rate_at_k_score,
-    map_at_k_score,
-    mean_average_precision_score,
-    mean_reciprocal_rank_score,
-    ndcg_at_k_score,
-    precision_at_k_score,
-    recall_at_k_score,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ACCURACY_METRICS",
-    "Recommender",
-    "bootstrap_interval",
-    "catalog_coverage_score",
-    "evaluate_recommenders",
-    "hit_rate_at_k_score",
-    "intra_list_diversity_score",
-    "item_popularity",
-    "map_at_k_score",
-    "mean_average_precision_score",
-    "mean_reciprocal_rank_score",
-    "ndcg_at_k_score",
-    "novelty_score",
-    "plot_metric_by_k",
-    "plot_model_comparison",
-    "precision_at_k_score",
-    "recall_at_k_score",
-    "relevant_items",
-    "score_users",
-]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "catalog_coverage_score": "beyond",
+    "intra_list_diversity_score": "beyond",
+    "item_popularity": "beyond",
+    "novelty_score": "beyond",
+    "bootstrap_interval": "bootstrap",
+    "plot_metric_by_k": "charts",
+    "plot_model_comparison": "charts",
+    "Recommender": "compare",
+    "evaluate_recommenders": "compare",
+    "relevant_items": "compare",
+    "score_users": "compare",
+    "ACCURACY_METRICS": "ranking",
+    "hit_rate_at_k_score": "ranking",
+    "map_at_k_score": "ranking",
+    "mean_average_precision_score": "ranking",
+    "mean_reciprocal_rank_score": "ranking",
+    "ndcg_at_k_score": "ranking",
+    "precision_at_k_score": "ranking",
+    "recall_at_k_score": "ranking",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

@@ -19,50 +19,33 @@ a store has. Times are UTC. The charts (``plot_*``) take the executed frames;
 altair is imported only when one is drawn.
 """
 
-from workbench.explore.charts import (
-    display_formats,
-    plot_events_over_time,
-    plot_segments,
-    plot_top_items,
-)
-from workbench.explore.filters import filter_events
-from workbench.explore.segments import (
-    EVENT_COLUMN_SEGMENTS,
-    MISSING,
-    ExploreOptions,
-    explore_options,
-    latest_attributes,
-    segment_breakdown,
-    with_segment,
-)
-from workbench.explore.summaries import (
-    GRAINS,
-    RANK_BY,
-    DrillDown,
-    drill_down,
-    events_over_time,
-    top_items,
-    top_users,
-)
+from __future__ import annotations
 
-__all__ = [
-    "EVENT_COLUMN_SEGMENTS",
-    "GRAINS",
-    "MISSING",
-    "RANK_BY",
-    "DrillDown",
-    "ExploreOptions",
-    "display_formats",
-    "drill_down",
-    "events_over_time",
-    "explore_options",
-    "filter_events",
-    "latest_attributes",
-    "plot_events_over_time",
-    "plot_segments",
-    "plot_top_items",
-    "segment_breakdown",
-    "top_items",
-    "top_users",
-    "with_segment",
-]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "display_formats": "charts",
+    "plot_events_over_time": "charts",
+    "plot_segments": "charts",
+    "plot_top_items": "charts",
+    "filter_events": "filters",
+    "EVENT_COLUMN_SEGMENTS": "segments",
+    "MISSING": "segments",
+    "ExploreOptions": "segments",
+    "explore_options": "segments",
+    "latest_attributes": "segments",
+    "segment_breakdown": "segments",
+    "with_segment": "segments",
+    "GRAINS": "summaries",
+    "RANK_BY": "summaries",
+    "DrillDown": "summaries",
+    "drill_down": "summaries",
+    "events_over_time": "summaries",
+    "top_items": "summaries",
+    "top_users": "summaries",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

@@ -40,32 +40,26 @@ Examples
 >>> train, test = leave_last_n_split(events, n=1)
 """
 
-from workbench.features.helpers import (
-    item_popularity_features,
-    series_rolling_features,
-    user_activity_features,
-    user_item_affinity_features,
-)
-from workbench.features.materialize import FeatureSet, MaterializeReport, materialize
-from workbench.features.splits import (
-    Split,
-    leave_last_n_split,
-    stratified_split,
-    temporal_split,
-)
-from workbench.features.training import training_set
+from __future__ import annotations
 
-__all__ = [
-    "FeatureSet",
-    "MaterializeReport",
-    "Split",
-    "item_popularity_features",
-    "leave_last_n_split",
-    "materialize",
-    "series_rolling_features",
-    "stratified_split",
-    "temporal_split",
-    "training_set",
-    "user_activity_features",
-    "user_item_affinity_features",
-]
+from workbench.features.materialize import materialize
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "item_popularity_features": "helpers",
+    "series_rolling_features": "helpers",
+    "user_activity_features": "helpers",
+    "user_item_affinity_features": "helpers",
+    "FeatureSet": "materialize",
+    "MaterializeReport": "materialize",
+    "Split": "splits",
+    "leave_last_n_split": "splits",
+    "stratified_split": "splits",
+    "temporal_split": "splits",
+    "training_set": "training",
+}
+
+__all__ = ["materialize", *_LAZY]
+
+__getattr__, __dir__ = exports(__name__, _LAZY, eager=("materialize",))

@@ -28,20 +28,23 @@ event of any source arrived). Aggregates run in the store; only per-day results
 and capped, deterministic samples of the features reach pandas.
 """
 
-from workbench.health.charts import plot_drift, plot_volume
-from workbench.health.checks import HealthThresholds
-from workbench.health.drift import DERIVED_FEATURES, FEATURE_TS
-from workbench.health.report import HealthReport, data_health
-from workbench.health.statistics import compare_distributions, population_stability_index
+from __future__ import annotations
 
-__all__ = [
-    "DERIVED_FEATURES",
-    "FEATURE_TS",
-    "HealthReport",
-    "HealthThresholds",
-    "compare_distributions",
-    "data_health",
-    "plot_drift",
-    "plot_volume",
-    "population_stability_index",
-]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "plot_drift": "charts",
+    "plot_volume": "charts",
+    "HealthThresholds": "checks",
+    "DERIVED_FEATURES": "drift",
+    "FEATURE_TS": "drift",
+    "HealthReport": "report",
+    "data_health": "report",
+    "compare_distributions": "statistics",
+    "population_stability_index": "statistics",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

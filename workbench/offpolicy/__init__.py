@@ -46,15 +46,20 @@ Examples
 1     snips    1.0                    2.0
 """
 
-from workbench.offpolicy.estimate import ESTIMATORS, PolicyEstimate, estimate_policy_value
-from workbench.offpolicy.logs import REWARD_KINDS, logged_deliveries
-from workbench.offpolicy.rewards import MeanRewardModel
+from __future__ import annotations
 
-__all__ = [
-    "ESTIMATORS",
-    "REWARD_KINDS",
-    "MeanRewardModel",
-    "PolicyEstimate",
-    "estimate_policy_value",
-    "logged_deliveries",
-]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "ESTIMATORS": "estimate",
+    "PolicyEstimate": "estimate",
+    "estimate_policy_value": "estimate",
+    "REWARD_KINDS": "logs",
+    "logged_deliveries": "logs",
+    "MeanRewardModel": "rewards",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

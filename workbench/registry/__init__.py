@@ -15,67 +15,52 @@ Tables: ``model_versions`` (one immutable row per version), ``model_aliases``
 figures, overrides and who made them).
 """
 
-from workbench.registry.aliases import (
-    ALIAS_LOG,
-    AliasMove,
-    Promotion,
-    alias_history,
-    aliases,
-    lower_is_better,
-    promote,
-    promote_if_better,
-    rollback,
-)
-from workbench.registry.artifacts import artifact_root, trusted_types
-from workbench.registry.digest import DataSummary, code_version, data_digest, summarize_data
-from workbench.registry.history import (
-    describe_metric,
-    metric_interval,
-    plot_version_history,
-    version_history,
-)
-from workbench.registry.lineage import Lineage, lineage
-from workbench.registry.versions import (
-    ALIASES,
-    ModelVersion,
-    load,
-    load_version,
-    parse_ref,
-    register,
-    register_models,
-    resolve,
-    versions,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ALIASES",
-    "ALIAS_LOG",
-    "AliasMove",
-    "DataSummary",
-    "Lineage",
-    "ModelVersion",
-    "Promotion",
-    "alias_history",
-    "aliases",
-    "artifact_root",
-    "code_version",
-    "data_digest",
-    "describe_metric",
-    "lineage",
-    "load",
-    "load_version",
-    "lower_is_better",
-    "metric_interval",
-    "parse_ref",
-    "plot_version_history",
-    "promote",
-    "promote_if_better",
-    "register",
-    "register_models",
-    "resolve",
-    "rollback",
-    "summarize_data",
-    "trusted_types",
-    "version_history",
-    "versions",
-]
+from workbench.lazy import exports
+from workbench.registry.aliases import aliases
+from workbench.registry.lineage import lineage
+from workbench.registry.versions import versions
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "ALIAS_LOG": "aliases",
+    "AliasMove": "aliases",
+    "Promotion": "aliases",
+    "alias_history": "aliases",
+    "lower_is_better": "aliases",
+    "promote": "aliases",
+    "promote_if_better": "aliases",
+    "rollback": "aliases",
+    "artifact_root": "artifacts",
+    "trusted_types": "artifacts",
+    "DataSummary": "digest",
+    "code_version": "digest",
+    "data_digest": "digest",
+    "summarize_data": "digest",
+    "describe_metric": "history",
+    "metric_interval": "history",
+    "plot_version_history": "history",
+    "version_history": "history",
+    "Lineage": "lineage",
+    "ALIASES": "versions",
+    "ModelVersion": "versions",
+    "load": "versions",
+    "load_version": "versions",
+    "parse_ref": "versions",
+    "register": "versions",
+    "register_models": "versions",
+    "resolve": "versions",
+}
+
+__all__ = ["aliases", "lineage", "versions", *_LAZY]
+
+__getattr__, __dir__ = exports(
+    __name__,
+    _LAZY,
+    eager=(
+        "aliases",
+        "lineage",
+        "versions",
+    ),
+)

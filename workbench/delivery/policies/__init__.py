@@ -50,16 +50,20 @@ Examples
 0.85
 """
 
-from workbench.delivery.policies.base import DEFAULT_PROPENSITY_DRAWS, Slate
-from workbench.delivery.policies.log import log_slates
-from workbench.delivery.policies.scored import EpsilonGreedyPolicy, SoftmaxPolicy
-from workbench.delivery.policies.thompson import ThompsonSamplingPolicy
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_PROPENSITY_DRAWS",
-    "EpsilonGreedyPolicy",
-    "Slate",
-    "SoftmaxPolicy",
-    "ThompsonSamplingPolicy",
-    "log_slates",
-]
+from workbench.lazy import exports
+
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "DEFAULT_PROPENSITY_DRAWS": "base",
+    "Slate": "base",
+    "log_slates": "log",
+    "EpsilonGreedyPolicy": "scored",
+    "SoftmaxPolicy": "scored",
+    "ThompsonSamplingPolicy": "thompson",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)

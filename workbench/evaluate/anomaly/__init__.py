@@ -18,19 +18,21 @@ the start of every window scores 100 and one that never alerts scores 0.
 
 from __future__ import annotations
 
-from workbench.evaluate.anomaly.compare import evaluate_detectors
-from workbench.evaluate.anomaly.events import detection_delay, event_recall, event_windows
-from workbench.evaluate.anomaly.nab import NAB_PROFILES, nab_score
-from workbench.evaluate.anomaly.points import pr_auc, precision_at_budget, roc_auc
+from workbench.lazy import exports
 
-__all__ = [
-    "NAB_PROFILES",
-    "detection_delay",
-    "evaluate_detectors",
-    "event_recall",
-    "event_windows",
-    "nab_score",
-    "pr_auc",
-    "precision_at_budget",
-    "roc_auc",
-]
+# Public name -> the submodule that defines it, imported when the name is first used.
+_LAZY = {
+    "evaluate_detectors": "compare",
+    "detection_delay": "events",
+    "event_recall": "events",
+    "event_windows": "events",
+    "NAB_PROFILES": "nab",
+    "nab_score": "nab",
+    "pr_auc": "points",
+    "precision_at_budget": "points",
+    "roc_auc": "points",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__, __dir__ = exports(__name__, _LAZY)
