@@ -25,7 +25,7 @@ from workbench.exceptions import WorkbenchError
 from workbench.runs.digests import DataSnapshot
 from workbench.runs.parameters import declared_parameters
 from workbench.runs.records import Run, loaded_paths, stored_paths
-from workbench.runs.results import RESULT_MIMETYPE
+from workbench.runs.results import MODEL_VERSION, RESULT_MIMETYPE
 
 RUN_RECORD_FILE = "run.json"
 REPORT_FILE = "report.html"
@@ -175,7 +175,7 @@ def _declared_defaults(notebook_path: Path | None) -> dict[str, str]:
 def _header_html(run: Run, defaults: dict[str, str]) -> str:
     esc = html.escape
     results = run.results or {}
-    model = results.get("model_version") or results.get("champion")
+    model = results.get(MODEL_VERSION)
     duration = run.duration_seconds
     rows = [
         ("Run", f"<code>{esc(run.run_id)}</code> ({esc(run.trigger)})"),

@@ -20,6 +20,9 @@ from workbench.exceptions import InvalidArgument, WorkbenchError
 
 RESULT_MIMETYPE = "application/vnd.workbench.result+json"
 
+#: The recorded result a run's report header shows as its model version (``name@version``).
+MODEL_VERSION = "model_version"
+
 # Results recorded in this process, for code that runs outside a notebook kernel.
 _recorded: dict[str, Any] = {}
 
