@@ -104,3 +104,22 @@ def test_detector_grading_converts_an_offset_start_to_utc():
     )
     timing = ["fit_score_seconds"]
     pd.testing.assert_frame_equal(local.drop(columns=timing), utc.drop(columns=timing))
+
+
+def test_table_arguments_take_arrow_and_refuse_a_non_table_in_one_line():
+    import pyarrow as pa
+
+    from workbench.evaluate.anomaly import event_windows
+    from workbench.offpolicy import estimate_policy_value
+
+    labels = pa.table(
+        {
+            "series_id": ["a", "a"],
+            "ts": pd.to_datetime(["2026-01-01T00:00", "2026-01-01T01:00"]),
+            "label": [1, 1],
+        }
+    )
+    # Anomaly event windows used to take a pandas DataFrame only.
+    assert len(event_windows(labels)) == 1
+    with pytest.raises(InvalidArgument, match="logs must be a table"):
+        estimate_policy_value([("a", 0.5, 1.0)], lambda logs: logs)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.exceptions import InvalidArgument
+from workbench.tables import to_frame
 
 USER = "user_id"
 ITEM = "item_id"
@@ -22,19 +23,8 @@ POSITION = "position"
 
 
 def to_pandas(data: Any, *, name: str) -> pd.DataFrame:
-    """Return ``data`` as a pandas DataFrame; Ibis tables and Arrow tables are executed."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    for method in ("to_pandas", "execute"):
-        convert = getattr(data, method, None)
-        if callable(convert):
-            frame = convert()
-            if isinstance(frame, pd.DataFrame):
-                return frame
-    raise InvalidArgument(
-        f"{name} must be a pandas DataFrame or an Ibis table, got {type(data).__name__}. "
-        "Pass a DataFrame with columns user_id and item_id."
-    )
+    """Return ``data`` as a pandas DataFrame (see :func:`workbench.tables.to_frame`)."""
+    return to_frame(data, name=name)
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, name: str) -> None:

@@ -9,22 +9,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.exceptions import InvalidArgument
+from workbench.tables import to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def _as_frame(logs: Any) -> pd.DataFrame:
-    import pandas as pd
-
-    if hasattr(logs, "to_pandas") and not isinstance(logs, pd.DataFrame):
-        logs = logs.to_pandas()
-    elif hasattr(logs, "execute") and not isinstance(logs, pd.DataFrame):
-        logs = logs.execute()
-    if not isinstance(logs, pd.DataFrame):
-        raise InvalidArgument(
-            f"logs must be a DataFrame, pyarrow or Ibis table, got {type(logs).__name__}."
-        )
+    logs = to_frame(logs, name="logs")
     missing = [c for c in ("item_id", "propensity", "reward") if c not in logs.columns]
     if missing:
         raise InvalidArgument(

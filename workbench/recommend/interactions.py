@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from workbench.exceptions import InvalidArgument
+from workbench.tables import to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,9 +168,7 @@ def is_event_table(data: Any) -> bool:
 
 def as_event_frame(data: Any, *, columns: list[str]) -> pd.DataFrame:
     """``data`` as a pandas DataFrame that has ``columns``, or a clear error."""
-    import pandas as pd
-
-    frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
+    frame = to_frame(data, name="the interactions")
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise InvalidArgument(

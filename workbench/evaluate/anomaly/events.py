@@ -7,14 +7,11 @@ import pandas as pd
 
 from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
+from workbench.tables import to_frame
 
 
 def _as_frame(frame: object, columns: tuple[str, ...], argument: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise InvalidArgument(
-            f"{argument} must be a pandas DataFrame with columns {', '.join(columns)}, got "
-            f"{type(frame).__name__}."
-        )
+    frame = to_frame(frame, name=argument)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InvalidArgument(
@@ -66,6 +63,7 @@ def event_windows(labels_frame: pd.DataFrame, *, max_gap=None) -> pd.DataFrame:
     0  a@2026-01-01T01:00:00       2
     1  a@2026-01-01T04:00:00       1
     """
+    labels_frame = to_frame(labels_frame, name="labels_frame")
     frame = _as_frame(labels_frame, ("series_id", "ts"), "labels_frame")
     if "label" not in labels_frame.columns:
         raise InvalidArgument("labels_frame lacks the column label (1 anomalous, 0 normal).")
