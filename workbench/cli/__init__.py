@@ -25,6 +25,7 @@ from workbench.cli import experiments as experiments_commands
 from workbench.cli import models as models_commands
 from workbench.cli import runs as runs_commands
 from workbench.cli import service as service_commands
+from workbench.cli import simulate as simulate_commands
 from workbench.cli._common import App
 from workbench.exceptions import WorkbenchError
 
@@ -68,6 +69,7 @@ app.command()(delivery_commands.precompute)
 app.command()(delivery_commands.recommend)
 app.command()(service_commands.serve)
 app.command()(runs_commands.run)
+app.command()(simulate_commands.simulate)
 app.add_typer(runs_commands.runs_app, name="runs")
 app.add_typer(runs_commands.schedule_app, name="schedule")
 app.add_typer(experiments_commands.app, name="experiments")

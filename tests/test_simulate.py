@@ -1,0 +1,71 @@
+"""The loop turned over simulated days: it serves, logs, captures and reconciles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from workbench.exceptions import InvalidArgument
+from workbench.simulate import simulate
+from workbench.store import Store
+
+SMALL = {"days": 3, "users": 120, "items": 150, "seed": 4}
+
+
+@pytest.fixture(scope="module")
+def run():
+    store = Store.open("duckdb://:memory:")
+    return store, simulate(store, **SMALL)
+
+
+def test_every_shown_item_is_logged_and_every_answer_is_captured(run):
+    store, simulation = run
+    for day in simulation.days:
+        assert day.visitors > 0
+        assert day.deliveries_logged == day.visitors * 10  # k items per slate
+        assert day.responses == day.events_captured + day.quarantined
+    logged = store.sql("SELECT count(*) AS n, min(propensity) AS low FROM deliveries").to_pylist()[
+        0
+    ]
+    assert logged["n"] == sum(day.deliveries_logged for day in simulation.days)
+    assert 0 < logged["low"] <= 1
+    captured = store.sql("SELECT count(*) AS n FROM events WHERE source = 'village'").to_pylist()
+    assert captured[0]["n"] == sum(day.events_captured for day in simulation.days)
+
+
+def test_the_served_lists_beat_popularity_and_stay_below_the_oracle(run):
+    _, simulation = run
+    for day in simulation.days:
+        assert day.popularity_ctr < day.expected_ctr < day.oracle_ctr
+    assert simulation.days[0].promoted and simulation.days[0].champion_version == "village@1"
+
+
+def test_the_same_seed_gives_the_same_days(run):
+    _, simulation = run
+    again = simulate(Store.open("duckdb://:memory:"), **SMALL)
+    assert again.to_dict() == simulation.to_dict()
+
+
+def test_a_simulation_refuses_a_store_that_already_holds_events(run):
+    store, _ = run
+    with pytest.raises(InvalidArgument, match="already holds events"):
+        simulate(store, days=1)
+    with pytest.raises(InvalidArgument, match="visit_rate"):
+        simulate(Store.open("duckdb://:memory:"), visit_rate=0)
+
+
+def test_the_command_prints_each_day_as_json_and_refuses_a_used_store(tmp_path):
+    url = f"duckdb://{tmp_path / 'village.duckdb'}"
+    command = [sys.executable, "-m", "workbench.cli", "simulate", "--days", "2"]
+    command += ["--users", "80", "--items", "90", "--store", url]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [day["day"] for day in result["days"]] == [1, 2]
+    assert result["summary"]["responses"] == result["summary"]["events_captured"]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: ") and len(again.stderr.strip().splitlines()) == 1

@@ -1,0 +1,93 @@
+"""The simulate command: turn the loop over simulated days, on a store of its own."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from workbench.cli._common import JsonOption, open_store, print_json
+
+# A store of its own: the simulation writes a world, events, deliveries and versions.
+DEFAULT_STORE = "duckdb://data/village.duckdb"
+
+
+def simulate(
+    days: Annotated[int, typer.Option(min=1, help="Simulated days.")] = 7,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same days.")] = 0,
+    users: Annotated[int, typer.Option(min=1, help="Listeners in the world.")] = 500,
+    items: Annotated[int, typer.Option(min=1, help="Tracks in the world.")] = 1000,
+    visit_rate: Annotated[
+        float, typer.Option(help="Share of the listeners who visit each day.")
+    ] = 0.3,
+    k: Annotated[int, typer.Option(min=1, help="Items per slate.")] = 10,
+    epsilon: Annotated[float, typer.Option(help="Exploration rate of the policy.")] = 0.1,
+    model: Annotated[str, typer.Option(help="Recommender retrained every day.")] = "ease",
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help=f"An empty store for the simulation (default {DEFAULT_STORE}, beside the demo's).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Simulate days of the loop: deliver, capture feedback, retrain, gate, redeploy."""
+    from workbench.config import in_project
+    from workbench.simulate import simulate as run_days
+
+    url = store or f"duckdb://{in_project(DEFAULT_STORE.removeprefix('duckdb://'))}"
+    opened = open_store(url, create=True)
+    run = run_days(
+        opened,
+        days=days,
+        seed=seed,
+        users=users,
+        items=items,
+        visit_rate=visit_rate,
+        k=k,
+        epsilon=epsilon,
+        model=model,
+    )
+    if json_output:
+        print_json(run.to_dict())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "day",
+        "visitors",
+        "CTR",
+        "oracle",
+        "popularity",
+        "champion",
+        "promoted",
+        "shown = logged",
+        "answers = captured + quarantined",
+        title=f"The loop on {opened.location}",
+    )
+    for day in run.days:
+        table.add_row(
+            f"{day.day} ({day.date})",
+            f"{day.visitors:,}",
+            f"{day.expected_ctr:.3f}",
+            f"{day.oracle_ctr:.3f}",
+            f"{day.popularity_ctr:.3f}",
+            day.champion_version or "-",
+            "yes" if day.promoted else "no",
+            f"{day.visitors * k:,} = {day.deliveries_logged:,}"
+            if day.visitors * k == day.deliveries_logged
+            else f"{day.visitors * k:,} != {day.deliveries_logged:,}",
+            f"{day.responses:,} = {day.events_captured:,} + {day.quarantined:,}",
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    summary = run.summary()
+    typer.echo(
+        f"Last day: CTR {summary['last_day_ctr']:.3f}, "
+        f"{summary['last_day_share_of_oracle']:.2f} x the planted-taste oracle, "
+        f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x popularity; "
+        f"{summary['promotions']} promotion(s)."
+    )

@@ -1,0 +1,436 @@
+"""The village loop, turned day by day: an app that learns from its own feedback.
+
+Simulated listeners with planted tastes (the music set's truth) visit every day. Each
+day the loop runs through the workbench's real paths:
+
+1. **retrain, gate, redeploy**: a recommender is trained on every event captured so
+   far (with the configured feedback semantics), measured on the latest events it did
+   not train on, registered, promoted through the gate when it beats the champion, and
+   its lists are precomputed;
+2. **deliver**: each visitor gets a slate from the champion's stored list (or the
+   popularity fallback) through an explore/exploit policy, and every shown item is
+   logged to ``deliveries`` with its propensity;
+3. **capture feedback**: visitors answer from their planted tastes, with a position
+   bias (the first slots are looked at most): they play, like or skip, and those events
+   enter through :func:`~workbench.capture.ingest`, with the same validation and
+   accounting as any input.
+
+The day's figures set the served policy's click-through (the share of slates with a
+play) beside what the planted-taste oracle and a popularity list would have earned on
+the same visitors, computed from the same response model, and reconcile what was shown
+with what was logged and what was answered with what was captured.
+
+The response model: a visitor looks at position ``p`` with probability ``0.85 **
+(p - 1)``; a looked-at track is played with probability ``0.6 * closeness * quality``,
+where ``closeness`` is the visitor's taste for the track's genre over their favourite
+genre's and ``quality`` rises with the track's planted popularity (0.5 to 1); a played
+track is liked with probability ``0.3 * closeness ** 2``; a looked-at track that is
+not played is skipped.
+
+Examples
+--------
+>>> from workbench.store import Store
+>>> run = simulate(Store.open("duckdb://:memory:"), days=2, users=60, items=80, seed=1)
+>>> [day.day for day in run.days]
+[1, 2]
+>>> all(day.responses == day.events_captured + day.quarantined for day in run.days)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.arguments import parse_time
+from workbench.exceptions import InvalidArgument
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.store import Store
+
+__all__ = ["SimulatedDay", "Simulation", "simulate"]
+
+#: How likely a visitor looks at each further position of a slate.
+LOOK_DECAY = 0.85
+#: Play probability of a looked-at track of the favourite genre and top quality.
+PLAY_RATE = 0.6
+#: Registry name of the simulation's recommender.
+REGISTRY_NAME = "village"
+_SOURCE = "village"
+
+
+@dataclass(frozen=True)
+class SimulatedDay:
+    """One simulated day's figures (see :mod:`workbench.simulate`)."""
+
+    day: int
+    date: str
+    visitors: int
+    ctr: float
+    expected_ctr: float
+    oracle_ctr: float
+    popularity_ctr: float
+    champion_version: str | None
+    promoted: bool
+    fallback_share: float
+    deliveries_logged: int
+    responses: int
+    events_captured: int
+    quarantined: int
+
+
+@dataclass
+class Simulation:
+    """Every simulated day, and what they add up to."""
+
+    days: list[SimulatedDay] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """First and last day's click-through beside the oracle's and popularity's."""
+        if not self.days:
+            return {}
+        first, last = self.days[0], self.days[-1]
+        return {
+            "days": len(self.days),
+            "first_day_ctr": first.expected_ctr,
+            "last_day_ctr": last.expected_ctr,
+            "last_day_oracle_ctr": last.oracle_ctr,
+            "last_day_popularity_ctr": last.popularity_ctr,
+            "last_day_share_of_oracle": last.expected_ctr / last.oracle_ctr
+            if last.oracle_ctr
+            else float("nan"),
+            "promotions": sum(day.promoted for day in self.days),
+            "deliveries_logged": sum(day.deliveries_logged for day in self.days),
+            "responses": sum(day.responses for day in self.days),
+            "events_captured": sum(day.events_captured for day in self.days),
+            "quarantined": sum(day.quarantined for day in self.days),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: ``days`` (one object per day) and ``summary``."""
+        return {
+            "days": [dataclasses.asdict(day) for day in self.days],
+            "summary": self.summary(),
+        }
+
+
+@dataclass(frozen=True)
+class _World:
+    """The planted truth the visitors answer from."""
+
+    users: np.ndarray  # user ids
+    items: np.ndarray  # item ids
+    closeness: np.ndarray  # users x items, taste for the item's genre / favourite's
+    quality: np.ndarray  # items, 0.5 .. 1 with planted popularity
+    duration: np.ndarray  # items, seconds
+
+    def play_chance(self, user_rows: np.ndarray, item_columns: np.ndarray) -> np.ndarray:
+        return PLAY_RATE * self.closeness[user_rows, item_columns] * self.quality[item_columns]
+
+    def slate_ctr(self, user_row: int, item_columns: np.ndarray) -> float:
+        """Chance that a slate of these items (in order) gets at least one play."""
+        looks = LOOK_DECAY ** np.arange(item_columns.size)
+        plays = looks * self.play_chance(np.full(item_columns.size, user_row), item_columns)
+        return float(1.0 - np.prod(1.0 - plays))
+
+
+def simulate(
+    store: Store,
+    *,
+    days: int = 7,
+    seed: int = 0,
+    users: int = 500,
+    items: int = 1000,
+    genres: int = 8,
+    warmup_days: int = 14,
+    visit_rate: float = 0.3,
+    k: int = 10,
+    epsilon: float = 0.1,
+    model: str = "ease",
+    start: Any = "2026-01-15",
+) -> Simulation:
+    """Run ``days`` simulated days of the loop on ``store`` (see :mod:`workbench.simulate`).
+
+    Parameters
+    ----------
+    store
+        An empty store: the simulation writes its world (users, items, a warm-up
+        history of ``warmup_days`` of listening), the events its visitors answer with,
+        the deliveries, the registry's ``village`` versions and their stored lists.
+    days, seed
+        Simulated days, and the seed of everything random: the same seed gives the
+        same days.
+    users, items, genres
+        Size of the world (as :func:`~workbench.datasets.make_music`).
+    visit_rate
+        Share of the users who visit on a day, in (0, 1].
+    k
+        Items per slate.
+    epsilon
+        The epsilon-greedy policy's exploration rate, in [0, 1].
+    model
+        The recommender trained every day, a name of
+        :data:`~workbench.recommend.MODELS`.
+    start
+        The first simulated day (UTC); the warm-up history ends the day before.
+    """
+    from workbench.capture import ingest
+    from workbench.datasets import make_music
+    from workbench.recommend import MODELS
+
+    _check(days=days, users=users, items=items, k=k, warmup_days=warmup_days)
+    if not 0 < visit_rate <= 1:
+        raise InvalidArgument(f"visit_rate={visit_rate!r} must be a share in (0, 1].")
+    if not 0 <= epsilon <= 1:
+        raise InvalidArgument(f"epsilon={epsilon!r} must be a probability in [0, 1].")
+    if model not in MODELS:
+        raise InvalidArgument(f"model={model!r}: choose one of {', '.join(MODELS)}.")
+    first_day = parse_time(start, name="start")
+    if first_day != dt.datetime.combine(first_day.date(), dt.time()):
+        raise InvalidArgument(f"start={start!r} must be a UTC day (midnight), like 2026-01-15.")
+    if store.count_rows()["events"]:
+        raise InvalidArgument(
+            f"The store {store.location} already holds events; a simulation starts from an "
+            "empty store. Give it its own, e.g. --store duckdb://data/village.duckdb."
+        )
+
+    warmup_start = (first_day - dt.timedelta(days=warmup_days)).date()
+    music = make_music(
+        users=users, items=items, days=warmup_days, seed=seed, genres=genres, start=warmup_start
+    )
+    for table in ("items", "users", "events"):
+        ingest(store, music.tables[table], table=table, source_name=f"{_SOURCE} warm-up")
+    world = _world(music)
+    rng = np.random.default_rng([seed, 1])
+    run = Simulation()
+    for day in range(1, days + 1):
+        today = first_day + dt.timedelta(days=day - 1)
+        champion, promoted = _retrain(store, model, k=k, seed=seed + day)
+        run.days.append(
+            _serve_and_answer(
+                store,
+                world,
+                rng,
+                day=day,
+                today=today,
+                champion=champion,
+                promoted=promoted,
+                visit_rate=visit_rate,
+                k=k,
+                epsilon=epsilon,
+                seed=seed,
+            )
+        )
+    return run
+
+
+def _check(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgument(f"{name}={value!r} must be a whole number, 1 or more.")
+
+
+def _world(music: Any) -> _World:
+    truth = music.truth
+    users = np.array(sorted(truth["user_taste"]), dtype=object)
+    items = np.array(sorted(truth["item_genre"]), dtype=object)
+    taste = np.array([truth["user_taste"][u] for u in users])
+    genre = np.array([truth["item_genre"][i] for i in items])
+    popularity = np.array([truth["item_popularity"][i] for i in items])
+    closeness = taste[:, genre] / taste.max(axis=1, keepdims=True)
+    quality = 0.5 + 0.5 * (popularity / popularity.max()) ** 0.25
+    durations = dict(
+        zip(
+            music.tables["items"]["item_id"].to_pylist(),
+            [a["duration_s"] for a in _attributes(music.tables["items"])],
+            strict=True,
+        )
+    )
+    duration = np.array([durations[i] for i in items], dtype=float)
+    return _World(users, items, closeness, quality, duration)
+
+
+def _attributes(table: Any) -> list[dict]:
+    import json
+
+    return [json.loads(text) for text in table["attributes"].to_pylist()]
+
+
+def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]:
+    """Train on every captured event, register, promote through the gate, precompute."""
+    from workbench.delivery import precompute
+    from workbench.evaluate import evaluate_recommenders
+    from workbench.feedback import WEIGHT, Feedback
+    from workbench.recommend import (
+        MODELS,
+        load_interactions,
+        metrics_for_record,
+        split_interactions,
+    )
+    from workbench.registry import promote_if_better, register
+
+    feedback = Feedback.from_config()
+    events = load_interactions(store, feedback=feedback)
+    train, test = split_interactions(events, split="temporal", test_ratio=0.2, seed=seed)
+    fitted = MODELS[model](weight=WEIGHT)
+    table = evaluate_recommenders({model: fitted}, train, test, k=k, n_resamples=100, seed=seed)
+    version = register(
+        store,
+        fitted,
+        REGISTRY_NAME,
+        metrics=metrics_for_record(table, k)[model],
+        training_data=train,
+        holdout=test,
+        feedback=feedback,
+    )
+    promotion = promote_if_better(store, version, metric=f"ndcg@{k}")
+    champion = f"{REGISTRY_NAME}@champion"
+    precompute(store, model=champion, k=3 * k)
+    return promotion.champion, promotion.promoted
+
+
+def _serve_and_answer(
+    store: Store,
+    world: _World,
+    rng: np.random.Generator,
+    *,
+    day: int,
+    today: dt.datetime,
+    champion: str,
+    promoted: bool,
+    visit_rate: float,
+    k: int,
+    epsilon: float,
+    seed: int,
+) -> SimulatedDay:
+    import pandas as pd
+
+    from workbench.capture import ingest
+    from workbench.delivery import EpsilonGreedyPolicy, log_slates, retrieve
+
+    visitors = np.flatnonzero(rng.random(world.users.size) < visit_rate)
+    lists, fallback = [], 0
+    for row in visitors:
+        answer = retrieve(store, str(world.users[row]), 3 * k)
+        fallback += answer.source == "popularity"
+        lists.append(answer.items.assign(user_id=str(world.users[row])))
+    scores = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
+    policy = EpsilonGreedyPolicy(
+        scores[["user_id", "item_id", "score"]],
+        epsilon=epsilon,
+        n_candidates=3 * k,
+        model=champion,
+        seed=int(rng.integers(2**31)),
+    )
+    column = {item: at for at, item in enumerate(world.items.tolist())}
+    slates, shown_ctr, events = [], [], []
+    for number, row in enumerate(visitors):
+        # Visits spread over the day; the slate is logged at the visit's time.
+        moment = today + dt.timedelta(seconds=int(rng.integers(0, 86_400)))
+        slate = policy.slate(str(world.users[row]), k=k)
+        slate = dataclasses.replace(slate, ts=moment, slate_id=f"d{day}-{number}")
+        slates.append(slate)
+        columns = np.array([column[item] for item in slate.items])
+        shown_ctr.append(world.slate_ctr(row, columns))
+        events += _answers(world, rng, row, columns, moment, prefix=f"d{day}-{number}")
+    log_slates(store, slates)
+    played = {(e["user_id"]) for e in events if e["event_type"] == "play"}
+    frame = pd.DataFrame(
+        events, columns=["event_id", "ts", "user_id", "item_id", "event_type", "value"]
+    )
+    frame["source"] = _SOURCE
+    report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
+    oracle, popular = _reference_ctrs(world, visitors, k)
+    return SimulatedDay(
+        day=day,
+        date=today.date().isoformat(),
+        visitors=int(visitors.size),
+        ctr=len(played) / visitors.size if visitors.size else float("nan"),
+        expected_ctr=float(np.mean(shown_ctr)) if shown_ctr else float("nan"),
+        oracle_ctr=oracle,
+        popularity_ctr=popular,
+        champion_version=champion,
+        promoted=bool(promoted),
+        fallback_share=fallback / visitors.size if visitors.size else float("nan"),
+        deliveries_logged=int(
+            store.sql(
+                "SELECT count(*) AS n FROM deliveries WHERE ts >= ? AND ts < ?",
+                [today, today + dt.timedelta(days=1)],
+            )
+            .column("n")[0]
+            .as_py()
+        ),
+        responses=len(events),
+        events_captured=int(report.accepted),
+        quarantined=int(report.quarantined),
+    )
+
+
+def _answers(
+    world: _World,
+    rng: np.random.Generator,
+    row: int,
+    columns: np.ndarray,
+    moment: dt.datetime,
+    *,
+    prefix: str,
+) -> list[dict[str, Any]]:
+    """What one visitor does with one slate: plays, likes and skips, as events."""
+    looked = rng.random(columns.size) < LOOK_DECAY ** np.arange(columns.size)
+    plays = rng.random(columns.size) < world.play_chance(np.full(columns.size, row), columns)
+    closeness = world.closeness[row, columns]
+    likes = rng.random(columns.size) < 0.3 * closeness**2
+    out = []
+    user = str(world.users[row])
+    at = moment
+    for position in np.flatnonzero(looked):
+        item = str(world.items[columns[position]])
+        at = at + dt.timedelta(seconds=5)
+        if plays[position]:
+            seconds = round(float(world.duration[columns[position]] * rng.beta(4.0, 1.2)), 1)
+            out.append(_event(f"{prefix}-{position}-play", at, user, item, "play", seconds))
+            if likes[position]:
+                out.append(_event(f"{prefix}-{position}-like", at, user, item, "like", 1.0))
+            at = at + dt.timedelta(seconds=seconds)
+        else:
+            out.append(_event(f"{prefix}-{position}-skip", at, user, item, "skip", 1.0))
+    return out
+
+
+def _event(
+    event_id: str, ts: dt.datetime, user: str, item: str, kind: str, value: float
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "ts": ts.replace(tzinfo=dt.UTC),
+        "user_id": user,
+        "item_id": item,
+        "event_type": kind,
+        "value": value,
+    }
+
+
+def _reference_ctrs(world: _World, visitors: np.ndarray, k: int) -> tuple[float, float]:
+    """What the planted-taste oracle and a popularity list would earn on these visitors."""
+    if visitors.size == 0:
+        return float("nan"), float("nan")
+    by_quality = np.argsort(-world.quality, kind="stable")[:k]
+    oracle, popular = [], []
+    for row in visitors:
+        chance = world.play_chance(np.full(world.items.size, row), np.arange(world.items.size))
+        oracle.append(world.slate_ctr(row, np.argsort(-chance, kind="stable")[:k]))
+        popular.append(world.slate_ctr(row, by_quality))
+    return float(np.mean(oracle)), float(np.mean(popular))
+
+
+def frame_of(run: Simulation) -> pd.DataFrame:
+    """The days of a run as a DataFrame, one row per day."""
+    import pandas as pd
+
+    return pd.DataFrame([dataclasses.asdict(day) for day in run.days])
