@@ -396,6 +396,29 @@ def test_metrics_from_different_or_unknown_holdouts_are_not_compared(memory_stor
     assert aliases(memory_store, "recs") == {"champion": 1}
 
 
+def test_a_champion_measured_again_on_the_candidates_holdout_is_compared_there(memory_store):
+    from workbench.registry import measure, measured_metrics
+
+    register_version(memory_store, 0.20)  # the champion, on HOLDOUT
+    register_version(memory_store, 0.25, holdout=HOLDOUT.head(1))  # newer rows
+    register_version(memory_store, 0.15, holdout=HOLDOUT.head(1))
+    promote(memory_store, "recs", 1)
+
+    # Scored again (not refitted) on the candidates' rows, the champion does worse there.
+    measure(memory_store, "recs@champion", metrics={"ndcg@10": 0.22}, holdout=HOLDOUT.head(1))
+    with pytest.raises(PromotionRefused, match="does not beat the champion recs@1"):
+        promote(memory_store, "recs", 3)  # 0.15 against 0.22, not against 0.20
+    move = promote(memory_store, "recs", 2)
+    assert (move.candidate_value, move.champion_value) == (0.25, 0.22)
+    # Measuring again on the same rows replaces the figure; the version is unchanged.
+    measure(memory_store, "recs@1", metrics={"ndcg@10": 0.3}, holdout=HOLDOUT.head(1))
+    one = resolve(memory_store, "recs@1")
+    assert one.metrics["ndcg@10"] == 0.20
+    assert measured_metrics(memory_store, one, one.holdout) == one.metrics
+    with pytest.raises(InvalidArgument, match="holdout is required"):
+        measure(memory_store, "recs@1", metrics={"ndcg@10": 0.3}, holdout=None)
+
+
 def test_a_challenger_is_not_gated(memory_store):
     register_version(memory_store, 0.3)
     register_version(memory_store, 0.1)

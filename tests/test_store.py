@@ -93,7 +93,7 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     with store.reading() as raw:
         for name, spec in TABLES.items():
             assert _columns(raw, name) == spec.columns, name
@@ -115,7 +115,7 @@ def test_opening_a_version_3_store_adds_anomaly_scans_alerts_and_run_code_digest
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     with store.reading() as raw:
         for name in ("alerts", "scans", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name

@@ -29,7 +29,7 @@ __all__ = [
     "ingestable_tables",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Catalog alias under which the store file is attached to the in-process engine.
 CATALOG = "wb"
@@ -316,6 +316,19 @@ TABLES: dict[str, TableSpec] = {
             "override reason), rollbacks, who and when.",
         ),
         TableSpec(
+            "model_measurements",
+            {
+                "name": "VARCHAR",
+                "version": "INTEGER",
+                "holdout": "VARCHAR",
+                "metrics": "JSON",
+                "measured_at": "TIMESTAMP",
+            },
+            key=("name", "version", "holdout"),
+            description="A registered version measured again on another holdout (a champion "
+            "scored on a candidate's test rows), so the gate can compare them on the same data.",
+        ),
+        TableSpec(
             "recommendations",
             {
                 "model": "VARCHAR",
@@ -511,9 +524,16 @@ def _migrate_3_to_4(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(spec.create_sql())
 
 
+def _migrate_4_to_5(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 5 keeps versions measured again on other holdouts (``model_measurements``)."""
+    for spec in TABLES.values():
+        con.execute(spec.create_sql())
+
+
 #: from_version -> function that brings a store from that version to the next.
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
+    4: _migrate_4_to_5,
 }

@@ -5,8 +5,9 @@ day the loop runs through the workbench's real paths:
 
 1. **retrain, gate, redeploy**: a recommender is trained on every event captured so
    far (with the configured feedback semantics), measured on the latest events it did
-   not train on, registered, promoted through the gate when it beats the champion, and
-   its lists are precomputed;
+   not train on, and registered; the champion is measured on the same events (not
+   refitted), so the gate compares the two on one holdout and promotes the candidate
+   when it is better; the champion's lists are precomputed;
 2. **deliver**: each visitor gets a slate from the champion's stored list (or the
    popularity fallback) through an explore/exploit policy, and every shown item is
    logged to ``deliveries`` with its propensity;
@@ -263,9 +264,15 @@ def _attributes(table: Any) -> list[dict]:
 
 
 def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]:
-    """Train on every captured event, register, promote through the gate, precompute."""
+    """Train on every captured event, register, promote through the gate, precompute.
+
+    The candidate is measured on the newest events it did not train on; the champion
+    (not refitted) is measured on the same rows and that is recorded
+    (:func:`~workbench.registry.measure`), so the gate compares the two on one holdout.
+    """
     from workbench.delivery import precompute
     from workbench.evaluate import evaluate_recommenders
+    from workbench.exceptions import ModelNotFound
     from workbench.feedback import WEIGHT, Feedback
     from workbench.recommend import (
         MODELS,
@@ -273,13 +280,14 @@ def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]
         metrics_for_record,
         split_interactions,
     )
-    from workbench.registry import promote_if_better, register
+    from workbench.registry import load, measure, promote_if_better, register
 
     feedback = Feedback.from_config()
     events = load_interactions(store, feedback=feedback)
     train, test = split_interactions(events, split="temporal", test_ratio=0.2, seed=seed)
     fitted = MODELS[model](weight=WEIGHT)
-    table = evaluate_recommenders({model: fitted}, train, test, k=k, n_resamples=100, seed=seed)
+    grading = {"k": k, "n_resamples": 100, "seed": seed}
+    table = evaluate_recommenders({model: fitted}, train, test, **grading)
     version = register(
         store,
         fitted,
@@ -289,8 +297,15 @@ def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]
         holdout=test,
         feedback=feedback,
     )
-    promotion = promote_if_better(store, version, metric=f"ndcg@{k}")
     champion = f"{REGISTRY_NAME}@champion"
+    try:
+        current, _ = load(store, champion)
+    except ModelNotFound:
+        current = None
+    if current is not None:
+        again = evaluate_recommenders({"champion": current}, train, test, fit=False, **grading)
+        measure(store, champion, metrics=metrics_for_record(again, k)["champion"], holdout=test)
+    promotion = promote_if_better(store, version, metric=f"ndcg@{k}")
     precompute(store, model=champion, k=3 * k)
     return promotion.champion, promotion.promoted
 

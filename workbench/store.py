@@ -289,7 +289,7 @@ class Store:
     >>> store.table("events").count().execute()
     0
     >>> store.schema_version()
-    4
+    5
     """
 
     def __init__(self, url: str, *, lock_timeout: float) -> None:

@@ -201,11 +201,14 @@ def evaluate_recommenders(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int | None = 0,
+    fit: bool = True,
 ) -> pd.DataFrame:
     """Fit each model on ``train``, recommend for the test users, and compare.
 
     Each model is fitted in place (so the fitted models can be registered
-    afterwards), then asked once for the top ``max(k)`` items of every test
+    afterwards), or, with ``fit=False``, used as it is (a registered champion scored
+    on new test rows: ``train`` then only gives the popularity behind novelty), then
+    asked once for the top ``max(k)`` items of every test
     user with at least one relevant item; shorter cut-offs reuse those lists.
     Every metric column is higher-is-better: the accuracy metrics of
     :func:`score_users`, ``catalog_coverage`` (over ``catalog``), ``novelty``
@@ -236,6 +239,8 @@ def evaluate_recommenders(
         As in :func:`intra_list_diversity_score`.
     confidence, n_resamples, seed
         As in :func:`bootstrap_interval`.
+    fit : bool, default True
+        Fit each model on ``train`` first; False scores already fitted models.
 
     Returns
     -------
@@ -263,7 +268,8 @@ def evaluate_recommenders(
     rows = []
     for name, model in models.items():
         started = time.perf_counter()
-        model.fit(train_frame)
+        if fit:
+            model.fit(train_frame)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         lists = _recommendations(model, name, users, cutoffs[-1], exclude_seen)

@@ -47,6 +47,8 @@ _LAZY = {
     "ModelVersion": "versions",
     "load": "versions",
     "load_version": "versions",
+    "measure": "versions",
+    "measured_metrics": "versions",
     "parse_ref": "versions",
     "register": "versions",
     "register_models": "versions",

@@ -8,6 +8,7 @@ history: it undoes the latest promotion that has not been undone yet.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import math
 import socket
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument, ModelNotFound, PromotionRefused
-from workbench.registry.versions import ALIASES, ModelVersion, resolve
+from workbench.registry.versions import ALIASES, ModelVersion, measured_metrics, resolve
 from workbench.schema import TABLES
 from workbench.sql import literal
 
@@ -158,7 +159,13 @@ def promote(
         if current == version:
             return _move(candidate, alias, "promote", version, current, metric, None, None, None)
         champion = resolve(store, f"{name}@{current}") if current is not None else None
-        values, refusal = _gate(candidate, champion, alias=alias, metric=metric)
+        # The champion's figures on the candidate's holdout: as registered, or measured again.
+        on_holdout = (
+            measured_metrics(store, champion, candidate.holdout) if champion is not None else None
+        )
+        values, refusal = _gate(
+            candidate, champion, alias=alias, metric=metric, champion_metrics=on_holdout
+        )
         if refusal is not None and force_reason is None:
             raise PromotionRefused(
                 refusal + f" To promote anyway, give a reason: `workbench models promote {name} "
@@ -288,14 +295,28 @@ def _promotion_stack(history: list[AliasMove]) -> list[int]:
 
 
 def _gate(
-    candidate: ModelVersion, champion: ModelVersion | None, *, alias: str, metric: str
+    candidate: ModelVersion,
+    champion: ModelVersion | None,
+    *,
+    alias: str,
+    metric: str,
+    champion_metrics: dict | None = None,
 ) -> tuple[tuple[float | None, float | None, str | None], str | None]:
-    """The gate's figures (candidate, champion, holdout) and why it refuses (None: it passes)."""
+    """The gate's figures (candidate, champion, holdout) and why it refuses (None: it passes).
+
+    ``champion_metrics`` are the champion's figures on the candidate's holdout (as
+    registered, or recorded by :func:`~workbench.registry.measure`), when known.
+    """
     value = candidate.metrics.get(metric)
     if alias != "champion":
         return (value, None, candidate.holdout), None
     if champion is None:
         return (value, None, candidate.holdout), None
+    if champion_metrics is not None and champion.holdout != candidate.holdout:
+        # Measured again on the candidate's holdout: compare those figures.
+        champion = dataclasses.replace(
+            champion, metrics=champion_metrics, holdout=candidate.holdout
+        )
     figures = (value, champion.metrics.get(metric), candidate.holdout)
     if value is None or champion.metrics.get(metric) is None:
         which = candidate if value is None else champion
@@ -314,7 +335,8 @@ def _gate(
         return figures, (
             f"Cannot compare {candidate.ref} with the champion {champion.ref}: their metrics "
             f"were measured on different holdouts ({candidate.holdout} vs {champion.holdout}). "
-            "Evaluate both on the same test rows and register the candidate again."
+            "Evaluate both on the same test rows: register the candidate again, or measure "
+            "the champion on the candidate's holdout (workbench.registry.measure)."
         )
     champion_value = figures[1]
     lower = lower_is_better(metric)

@@ -49,6 +49,8 @@ __all__ = [
     "ModelVersion",
     "load",
     "load_version",
+    "measure",
+    "measured_metrics",
     "parse_ref",
     "register",
     "register_models",
@@ -361,6 +363,61 @@ def _params_of(model: Any, params: dict[str, Any] | None) -> dict[str, Any]:
         raise InvalidArgument(
             f"params must be JSON-like (numbers, text, lists, dicts) to be recorded: {error}."
         ) from error
+
+
+def measure(store: Store, ref: str, *, metrics: dict[str, float], holdout: Any) -> ModelVersion:
+    """Record ``ref``'s metrics measured on another ``holdout`` (the version is unchanged).
+
+    A retrained candidate is measured on the newest test rows; the champion, measured
+    when it was registered on older ones, cannot be compared with it. Scoring the
+    champion on the candidate's test rows (without refitting it) and recording that
+    here lets the gate compare the two on the same data. Measuring again on the same
+    holdout replaces the earlier measurement.
+
+    Parameters
+    ----------
+    store : Store
+    ref : str
+        ``name@version`` or ``name@alias``.
+    metrics : dict
+        Metric name -> finite number, measured on ``holdout``.
+    holdout : str or table
+        The test rows (their digest is recorded) or a name for them.
+    """
+    version = resolve(store, ref)
+    checked = _check_metrics(metrics)
+    holdout_id = _holdout_identity(holdout)
+    if holdout_id is None:
+        raise InvalidArgument("holdout is required: the rows the metrics were measured on.")
+    with store.transaction() as raw:
+        raw.execute(
+            "DELETE FROM model_measurements WHERE name = ? AND version = ? AND holdout = ?",
+            [version.name, version.version, holdout_id],
+        )
+        raw.execute(
+            "INSERT INTO model_measurements VALUES (?, ?, ?, ?, ?)",
+            [
+                version.name,
+                version.version,
+                holdout_id,
+                json.dumps(checked),
+                datetime.now(UTC).replace(tzinfo=None),
+            ],
+        )
+    return version
+
+
+def measured_metrics(store: Store, version: ModelVersion, holdout: str | None) -> dict | None:
+    """``version``'s metrics on ``holdout``: as registered, or as measured again; else None."""
+    if holdout is None:
+        return None
+    if version.holdout == holdout:
+        return dict(version.metrics)
+    rows = store.sql(
+        "SELECT metrics FROM model_measurements WHERE name = ? AND version = ? AND holdout = ?",
+        [version.name, version.version, holdout],
+    ).to_pylist()
+    return json.loads(rows[0]["metrics"]) if rows else None
 
 
 def _holdout_identity(holdout: Any) -> str | None:
