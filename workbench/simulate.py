@@ -16,10 +16,12 @@ day the loop runs through the workbench's real paths:
    enter through :func:`~workbench.capture.ingest`, with the same validation and
    accounting as any input.
 
-The day's figures set the served policy's click-through (the share of slates with a
-play) beside what the planted-taste oracle and a popularity list would have earned on
-the same visitors, computed from the same response model, and reconcile what was shown
-with what was logged and what was answered with what was captured.
+The day's figures set the served policy's click-through rate (plays per shown item)
+beside what the planted-taste oracle and a popularity list would have earned on the
+same visitors, computed from the same response model, and reconcile what was shown
+with what was logged and what was answered with what was captured. ``ctr`` is what the
+visitors did; ``expected_ctr`` is its expectation under the response model, the figure
+the oracle's and popularity's are comparable with.
 
 The response model: a visitor looks at position ``p`` with probability ``0.85 **
 (p - 1)``; a looked-at track is played with probability ``0.6 * closeness * quality``,
@@ -134,11 +136,11 @@ class _World:
     def play_chance(self, user_rows: np.ndarray, item_columns: np.ndarray) -> np.ndarray:
         return PLAY_RATE * self.closeness[user_rows, item_columns] * self.quality[item_columns]
 
-    def slate_ctr(self, user_row: int, item_columns: np.ndarray) -> float:
-        """Chance that a slate of these items (in order) gets at least one play."""
+    def expected_ctr(self, user_row: int, item_columns: np.ndarray) -> float:
+        """Expected plays per shown item of a slate of these items (in order)."""
         looks = LOOK_DECAY ** np.arange(item_columns.size)
         plays = looks * self.play_chance(np.full(item_columns.size, user_row), item_columns)
-        return float(1.0 - np.prod(1.0 - plays))
+        return float(plays.mean())
 
 
 def simulate(
@@ -352,10 +354,11 @@ def _serve_and_answer(
         slate = dataclasses.replace(slate, ts=moment, slate_id=f"d{day}-{number}")
         slates.append(slate)
         columns = np.array([column[item] for item in slate.items])
-        shown_ctr.append(world.slate_ctr(row, columns))
+        shown_ctr.append(world.expected_ctr(row, columns))
         events += _answers(world, rng, row, columns, moment, prefix=f"d{day}-{number}")
     log_slates(store, slates)
-    played = {(e["user_id"]) for e in events if e["event_type"] == "play"}
+    plays = sum(event["event_type"] == "play" for event in events)
+    shown = sum(len(slate.items) for slate in slates)
     frame = pd.DataFrame(
         events, columns=["event_id", "ts", "user_id", "item_id", "event_type", "value"]
     )
@@ -366,7 +369,7 @@ def _serve_and_answer(
         day=day,
         date=today.date().isoformat(),
         visitors=int(visitors.size),
-        ctr=len(played) / visitors.size if visitors.size else float("nan"),
+        ctr=plays / shown if shown else float("nan"),
         expected_ctr=float(np.mean(shown_ctr)) if shown_ctr else float("nan"),
         oracle_ctr=oracle,
         popularity_ctr=popular,
@@ -439,8 +442,8 @@ def _reference_ctrs(world: _World, visitors: np.ndarray, k: int) -> tuple[float,
     oracle, popular = [], []
     for row in visitors:
         chance = world.play_chance(np.full(world.items.size, row), np.arange(world.items.size))
-        oracle.append(world.slate_ctr(row, np.argsort(-chance, kind="stable")[:k]))
-        popular.append(world.slate_ctr(row, by_quality))
+        oracle.append(world.expected_ctr(row, np.argsort(-chance, kind="stable")[:k]))
+        popular.append(world.expected_ctr(row, by_quality))
     return float(np.mean(oracle)), float(np.mean(popular))
 
 

@@ -60,7 +60,7 @@ def simulate(
     table = Table(
         "day",
         "visitors",
-        "CTR",
+        "CTR (expected)",
         "oracle",
         "popularity",
         "champion",
