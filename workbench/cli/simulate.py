@@ -19,10 +19,13 @@ def simulate(
     users: Annotated[int, typer.Option(min=1, help="Listeners in the world.")] = 500,
     items: Annotated[int, typer.Option(min=1, help="Tracks in the world.")] = 1000,
     visit_rate: Annotated[
-        float, typer.Option(help="Share of the listeners who visit each day.")
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of the listeners who visit each day, (0, 1]."),
     ] = 0.3,
     k: Annotated[int, typer.Option(min=1, help="Items per slate.")] = 10,
-    epsilon: Annotated[float, typer.Option(help="Exploration rate of the policy.")] = 0.1,
+    epsilon: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Exploration rate of the policy.")
+    ] = 0.1,
     model: Annotated[str, typer.Option(help="Recommender retrained every day.")] = "ease",
     store: Annotated[
         str | None,
