@@ -9,7 +9,11 @@ for the final swap.
 :func:`retrieve` answers from an in-process snapshot of the lists (and of a
 popularity list for users without one). It does not open the store per
 request: it looks at the store file's size and modification time, and only
-when they changed does it ask the store whether the lists did.
+when they changed does it ask the store whether the lists did. The snapshot is kept
+by the Store object (:meth:`~workbench.store.Store.memo`). Its pieces
+(:class:`StoredLists`, :func:`lists_fingerprint`, :func:`load_lists`,
+:func:`count_fallback`) also serve the HTTP service's snapshot and scoring now, so
+every path falls back to the same popularity list.
 """
 
 from __future__ import annotations
