@@ -12,7 +12,7 @@ from workbench.exceptions import InvalidArgument
 from workbench.simulate import simulate
 from workbench.store import Store
 
-SMALL = {"days": 3, "users": 120, "items": 150, "seed": 4}
+SMALL = {"days": 3, "users": 120, "items": 150, "seed": 4, "incident_day": 3}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,17 @@ def test_the_served_lists_beat_popularity_and_stay_below_the_oracle(run):
     for day in simulation.days:
         assert day.popularity_ctr < day.expected_ctr < day.oracle_ctr
     assert simulation.days[0].promoted and simulation.days[0].champion_version == "village@1"
+
+
+def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(run):
+    store, simulation = run
+    before, during = simulation.days[1], simulation.days[2]
+    assert during.incident and not before.incident
+    assert during.fallback_share > 0.3 > before.fallback_share
+    assert during.kpi_alerts > 0 and before.kpi_alerts == 0
+    assert simulation.summary()["incident_flagged_day"] == 3
+    series = store.sql("SELECT DISTINCT series_id FROM observations ORDER BY 1").column(0)
+    assert series.to_pylist() == ["village.ctr", "village.fallback_share", "village.slates"]
 
 
 def test_the_same_seed_gives_the_same_days(run):

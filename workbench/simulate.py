@@ -66,6 +66,7 @@ PLAY_RATE = 0.6
 #: Registry name of the simulation's recommender.
 REGISTRY_NAME = "village"
 _SOURCE = "village"
+_NOBODY = "village-no-list"  # an id no stored list holds
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class SimulatedDay:
     responses: int
     events_captured: int
     quarantined: int
+    incident: bool = False
+    kpi_alerts: int = 0
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Simulation:
     """Every simulated day, and what they add up to."""
 
     days: list[SimulatedDay] = field(default_factory=list)
+    incident_day: int | None = None
 
     def summary(self) -> dict[str, Any]:
         """First and last day's click-through beside the oracle's and popularity's."""
@@ -113,6 +117,17 @@ class Simulation:
             "responses": sum(day.responses for day in self.days),
             "events_captured": sum(day.events_captured for day in self.days),
             "quarantined": sum(day.quarantined for day in self.days),
+            "incident_day": self.incident_day,
+            "incident_flagged_day": next(
+                (
+                    day.day
+                    for day in self.days
+                    if self.incident_day is not None
+                    and day.day >= self.incident_day
+                    and day.kpi_alerts
+                ),
+                None,
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +172,7 @@ def simulate(
     epsilon: float = 0.1,
     model: str = "ease",
     start: Any = "2026-01-15",
+    incident_day: int | None = None,
 ) -> Simulation:
     """Run ``days`` simulated days of the loop on ``store`` (see :mod:`workbench.simulate`).
 
@@ -182,6 +198,12 @@ def simulate(
         :data:`~workbench.recommend.MODELS`.
     start
         The first simulated day (UTC); the warm-up history ends the day before.
+    incident_day
+        A day on which the stored lists fail for half the visitors, who get the
+        popularity fallback instead (a planted incident). The loop's hourly KPIs
+        (``village.ctr``, ``village.fallback_share``, ``village.slates``) are written
+        as observations every day and scanned from the second day on; the day's
+        ``kpi_alerts`` counts the alerts on the fallback share.
     """
     from workbench.capture import ingest
     from workbench.datasets import make_music
@@ -192,6 +214,10 @@ def simulate(
         raise InvalidArgument(f"visit_rate={visit_rate!r} must be a share in (0, 1].")
     if not 0 <= epsilon <= 1:
         raise InvalidArgument(f"epsilon={epsilon!r} must be a probability in [0, 1].")
+    if incident_day is not None and (
+        isinstance(incident_day, bool) or not isinstance(incident_day, int) or incident_day < 1
+    ):
+        raise InvalidArgument(f"incident_day={incident_day!r} must be a day number, 1 or more.")
     if model not in MODELS:
         raise InvalidArgument(f"model={model!r}: choose one of {', '.join(MODELS)}.")
     first_day = parse_time(start, name="start")
@@ -211,7 +237,7 @@ def simulate(
         ingest(store, music.tables[table], table=table, source_name=f"{_SOURCE} warm-up")
     world = _world(music)
     rng = np.random.default_rng([seed, 1])
-    run = Simulation()
+    run = Simulation(incident_day=incident_day)
     for day in range(1, days + 1):
         today = first_day + dt.timedelta(days=day - 1)
         champion, promoted = _retrain(store, model, k=k, seed=seed + day)
@@ -228,6 +254,7 @@ def simulate(
                 k=k,
                 epsilon=epsilon,
                 seed=seed,
+                incident=day == incident_day,
             )
         )
     return run
@@ -325,6 +352,7 @@ def _serve_and_answer(
     k: int,
     epsilon: float,
     seed: int,
+    incident: bool,
 ) -> SimulatedDay:
     import pandas as pd
 
@@ -332,10 +360,14 @@ def _serve_and_answer(
     from workbench.delivery import EpsilonGreedyPolicy, log_slates, retrieve
 
     visitors = np.flatnonzero(rng.random(world.users.size) < visit_rate)
-    lists, fallback = [], 0
-    for row in visitors:
-        answer = retrieve(store, str(world.users[row]), 3 * k)
-        fallback += answer.source == "popularity"
+    lists, fell_back = [], []
+    # The planted incident: the stored lists fail for half the visitors.
+    broken = incident & (rng.random(visitors.size) < 0.5)
+    for row, lost in zip(visitors, broken, strict=True):
+        # A user id no list holds gets the fallback, as a visitor whose list is lost would.
+        asked = _NOBODY if lost else str(world.users[row])
+        answer = retrieve(store, asked, 3 * k)
+        fell_back.append(answer.source == "popularity")
         lists.append(answer.items.assign(user_id=str(world.users[row])))
     scores = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
     policy = EpsilonGreedyPolicy(
@@ -346,13 +378,14 @@ def _serve_and_answer(
         seed=int(rng.integers(2**31)),
     )
     column = {item: at for at, item in enumerate(world.items.tolist())}
-    slates, shown_ctr, events = [], [], []
+    slates, shown_ctr, events, hours = [], [], [], []
     for number, row in enumerate(visitors):
         # Visits spread over the day; the slate is logged at the visit's time.
         moment = today + dt.timedelta(seconds=int(rng.integers(0, 86_400)))
         slate = policy.slate(str(world.users[row]), k=k)
         slate = dataclasses.replace(slate, ts=moment, slate_id=f"d{day}-{number}")
         slates.append(slate)
+        hours.append(moment.hour)
         columns = np.array([column[item] for item in slate.items])
         shown_ctr.append(world.expected_ctr(row, columns))
         events += _answers(world, rng, row, columns, moment, prefix=f"d{day}-{number}")
@@ -364,6 +397,7 @@ def _serve_and_answer(
     )
     frame["source"] = _SOURCE
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
+    kpi_alerts = _watch(store, today, day, slates, events, hours, fell_back)
     oracle, popular = _reference_ctrs(world, visitors, k)
     return SimulatedDay(
         day=day,
@@ -375,7 +409,7 @@ def _serve_and_answer(
         popularity_ctr=popular,
         champion_version=champion,
         promoted=bool(promoted),
-        fallback_share=fallback / visitors.size if visitors.size else float("nan"),
+        fallback_share=sum(fell_back) / visitors.size if visitors.size else float("nan"),
         deliveries_logged=int(
             store.sql(
                 "SELECT count(*) AS n FROM deliveries WHERE ts >= ? AND ts < ?",
@@ -387,7 +421,56 @@ def _serve_and_answer(
         responses=len(events),
         events_captured=int(report.accepted),
         quarantined=int(report.quarantined),
+        incident=incident,
+        kpi_alerts=kpi_alerts,
     )
+
+
+def _watch(
+    store: Store,
+    today: dt.datetime,
+    day: int,
+    slates: list,
+    events: list[dict[str, Any]],
+    hours: list[int],
+    fell_back: list[bool],
+) -> int:
+    """Write the day's hourly KPIs as observations, scan them; alerts on the fallback share."""
+    import pandas as pd
+
+    from workbench.anomaly import scan
+    from workbench.capture import ingest
+
+    by_user_plays: dict[str, int] = {}
+    for event in events:
+        if event["event_type"] == "play":
+            by_user_plays[event["user_id"]] = by_user_plays.get(event["user_id"], 0) + 1
+    rows = []
+    for hour in range(24):
+        at = [i for i, h in enumerate(hours) if h == hour]
+        ts = today + dt.timedelta(hours=hour)
+        rows.append(("village.slates", ts, float(len(at))))
+        if at:
+            shown = sum(len(slates[i].items) for i in at)
+            plays = sum(by_user_plays.get(slates[i].user_id, 0) for i in at)
+            rows.append(("village.ctr", ts, plays / shown))
+            rows.append(("village.fallback_share", ts, sum(fell_back[i] for i in at) / len(at)))
+    kpis = pd.DataFrame(rows, columns=["series_id", "ts", "value"])
+    kpis["ts"] = kpis["ts"].dt.tz_localize("UTC")
+    ingest(store, kpis, table="observations", source_name=f"{_SOURCE} KPIs day {day}")
+    if day < 2:
+        return 0  # a day of history is the least a detector can learn normal from
+    report = scan(
+        store,
+        detector="gaussian",
+        since=today,
+        until=today + dt.timedelta(days=1),
+        series=["village.ctr", "village.fallback_share", "village.slates"],
+        history="14d",
+        threshold="fpr:0.001",
+    )
+    alerts = report.alerts
+    return int((alerts["series_id"] == "village.fallback_share").sum()) if len(alerts) else 0
 
 
 def _answers(

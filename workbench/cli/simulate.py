@@ -27,6 +27,13 @@ def simulate(
         float, typer.Option(min=0.0, max=1.0, help="Exploration rate of the policy.")
     ] = 0.1,
     model: Annotated[str, typer.Option(help="Recommender retrained every day.")] = "ease",
+    incident_day: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Plant an incident that day: the stored lists fail for half the visitors.",
+        ),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option(
@@ -53,6 +60,7 @@ def simulate(
         k=k,
         epsilon=epsilon,
         model=model,
+        incident_day=incident_day,
     )
     if json_output:
         print_json(run.to_dict())
@@ -68,6 +76,8 @@ def simulate(
         "popularity",
         "champion",
         "promoted",
+        "fallback",
+        "KPI alerts",
         "shown = logged",
         "answers = captured + quarantined",
         title=f"The loop on {opened.location}",
@@ -81,6 +91,8 @@ def simulate(
             f"{day.popularity_ctr:.3f}",
             day.champion_version or "-",
             "yes" if day.promoted else "no",
+            f"{day.fallback_share:.0%}" + (" (incident)" if day.incident else ""),
+            f"{day.kpi_alerts}",
             f"{day.visitors * k:,} = {day.deliveries_logged:,}"
             if day.visitors * k == day.deliveries_logged
             else f"{day.visitors * k:,} != {day.deliveries_logged:,}",
@@ -93,4 +105,14 @@ def simulate(
         f"{summary['last_day_share_of_oracle']:.2f} x the planted-taste oracle, "
         f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x popularity; "
         f"{summary['promotions']} promotion(s)."
+        + (
+            f" Incident planted on day {summary['incident_day']}, "
+            + (
+                f"flagged on day {summary['incident_flagged_day']}."
+                if summary["incident_flagged_day"] is not None
+                else "not flagged by the scan."
+            )
+            if summary["incident_day"] is not None
+            else ""
+        )
     )
