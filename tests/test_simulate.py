@@ -12,7 +12,7 @@ from workbench.exceptions import InvalidArgument
 from workbench.simulate import simulate
 from workbench.store import Store
 
-SMALL = {"days": 3, "users": 120, "items": 150, "seed": 4, "incident_day": 3}
+SMALL = {"days": 3, "users": 120, "items": 150, "seed": 4, "incident_day": 3, "test_day": 2}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,26 @@ def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(r
     assert series.to_pylist() == ["village.ctr", "village.fallback_share", "village.slates"]
 
 
+def test_the_challenger_is_judged_off_policy_then_tested_and_both_give_intervals(run):
+    store, simulation = run
+    for low_value_high in (simulation.ope_lift, simulation.ab_lift):
+        value, low, high = low_value_high
+        assert low <= value <= high and low < high
+    arms = store.sql(
+        "SELECT variant, count(*) AS n FROM deliveries WHERE experiment = 'village_policy' "
+        "GROUP BY variant ORDER BY variant"
+    ).to_pylist()
+    assert [row["variant"] for row in arms] == ["control", "treatment"]
+    # Only the days of the test are in it: day 1's deliveries have no experiment.
+    tested = sum(row["n"] for row in arms)
+    assert tested == sum(day.deliveries_logged for day in simulation.days[1:])
+    # The treatment shows the greedy slate: every one of its items was the greedy choice.
+    greedy = store.sql(
+        "SELECT min(propensity) AS p FROM deliveries WHERE variant = 'treatment'"
+    ).to_pylist()[0]["p"]
+    assert greedy == 1.0
+
+
 def test_the_same_seed_gives_the_same_days(run):
     _, simulation = run
     again = simulate(Store.open("duckdb://:memory:"), **SMALL)
@@ -66,6 +86,8 @@ def test_a_simulation_refuses_a_store_that_already_holds_events(run):
         simulate(store, days=1)
     with pytest.raises(InvalidArgument, match="visit_rate"):
         simulate(Store.open("duckdb://:memory:"), visit_rate=0)
+    with pytest.raises(InvalidArgument, match="test_day=1 must be a day from 2"):
+        simulate(Store.open("duckdb://:memory:"), test_day=1)
 
 
 def test_the_command_prints_each_day_as_json_and_refuses_a_used_store(tmp_path):

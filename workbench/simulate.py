@@ -67,6 +67,8 @@ PLAY_RATE = 0.6
 REGISTRY_NAME = "village"
 _SOURCE = "village"
 _NOBODY = "village-no-list"  # an id no stored list holds
+#: The A/B test of the challenger policy.
+EXPERIMENT = "village_policy"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class Simulation:
 
     days: list[SimulatedDay] = field(default_factory=list)
     incident_day: int | None = None
+    test_day: int | None = None
+    #: The greedy challenger's predicted lift in plays per shown item, judged off-policy
+    #: (SNIPS) from the deliveries logged before the test: value, low, high.
+    ope_lift: tuple[float, float, float] | None = None
+    #: The A/B test's measured lift in plays per visitor, treatment (greedy) against
+    #: control (the served policy): value, low, high.
+    ab_lift: tuple[float, float, float] | None = None
 
     def summary(self) -> dict[str, Any]:
         """First and last day's click-through beside the oracle's and popularity's."""
@@ -117,6 +126,9 @@ class Simulation:
             "responses": sum(day.responses for day in self.days),
             "events_captured": sum(day.events_captured for day in self.days),
             "quarantined": sum(day.quarantined for day in self.days),
+            "test_day": self.test_day,
+            "ope_lift": self.ope_lift,
+            "ab_lift": self.ab_lift,
             "incident_day": self.incident_day,
             "incident_flagged_day": next(
                 (
@@ -173,6 +185,7 @@ def simulate(
     model: str = "ease",
     start: Any = "2026-01-15",
     incident_day: int | None = None,
+    test_day: int | None = None,
 ) -> Simulation:
     """Run ``days`` simulated days of the loop on ``store`` (see :mod:`workbench.simulate`).
 
@@ -204,6 +217,12 @@ def simulate(
         (``village.ctr``, ``village.fallback_share``, ``village.slates``) are written
         as observations every day and scanned from the second day on; the day's
         ``kpi_alerts`` counts the alerts on the fallback share.
+    test_day
+        The day a challenger is judged and then tested: the greedy policy (no
+        exploration) over the champion's lists. It is first judged off-policy
+        (SNIPS) from every delivery logged before that day; from that day on, visitors
+        are assigned by hash to ``control`` (the served policy) or ``treatment`` (the
+        challenger) in the experiment ``village_policy``, read out after the last day.
     """
     from workbench.capture import ingest
     from workbench.datasets import make_music
@@ -218,6 +237,13 @@ def simulate(
         isinstance(incident_day, bool) or not isinstance(incident_day, int) or incident_day < 1
     ):
         raise InvalidArgument(f"incident_day={incident_day!r} must be a day number, 1 or more.")
+    if test_day is not None and (
+        isinstance(test_day, bool) or not isinstance(test_day, int) or not 2 <= test_day <= days
+    ):
+        raise InvalidArgument(
+            f"test_day={test_day!r} must be a day from 2 to days={days}: the challenger is "
+            "first judged on the deliveries logged before it."
+        )
     if model not in MODELS:
         raise InvalidArgument(f"model={model!r}: choose one of {', '.join(MODELS)}.")
     first_day = parse_time(start, name="start")
@@ -237,10 +263,21 @@ def simulate(
         ingest(store, music.tables[table], table=table, source_name=f"{_SOURCE} warm-up")
     world = _world(music)
     rng = np.random.default_rng([seed, 1])
-    run = Simulation(incident_day=incident_day)
+    run = Simulation(incident_day=incident_day, test_day=test_day)
     for day in range(1, days + 1):
         today = first_day + dt.timedelta(days=day - 1)
         champion, promoted = _retrain(store, model, k=k, seed=seed + day)
+        if day == test_day:
+            run.ope_lift = _judge_off_policy(store, today, epsilon=epsilon, seed=seed)
+            from workbench.experiments import assign
+
+            assign(
+                store,
+                world.users.tolist(),
+                experiment=EXPERIMENT,
+                variants=["control", "treatment"],
+                assigned_at=today,
+            )
         run.days.append(
             _serve_and_answer(
                 store,
@@ -255,9 +292,44 @@ def simulate(
                 epsilon=epsilon,
                 seed=seed,
                 incident=day == incident_day,
+                tested=test_day is not None and day >= test_day,
             )
         )
+    if test_day is not None:
+        run.ab_lift = _read_out(store)
     return run
+
+
+def _judge_off_policy(
+    store: Store, today: dt.datetime, *, epsilon: float, seed: int
+) -> tuple[float, float, float]:
+    """The greedy challenger's lift over the logging policy, predicted from the logs.
+
+    The challenger shows the same lists without exploring, so at every logged decision
+    it would have shown the item the logging policy's greedy slate held there: its
+    probability is 1 for a logged item that was that greedy choice (logged with
+    propensity ``1 - epsilon + epsilon / n``) and 0 for an explored one.
+    """
+    from workbench.offpolicy import estimate_policy_value, logged_deliveries
+
+    logs = logged_deliveries(store, until=today, event_types=("play",), window="1h")
+    logs["challenger"] = (logs["propensity"] >= 1.0 - epsilon - 1e-9).astype(float)
+    estimate = estimate_policy_value(
+        logs, "challenger", estimators=("snips",), cluster="user_id", n_resamples=500, seed=seed
+    ).iloc[0]
+    # The logging policy's own value is what it earned; the lift is relative to it.
+    logged = float(logs["reward"].mean())
+    low, high = (float(v) / logged - 1.0 for v in (estimate.low, estimate.high))
+    return (float(estimate.value) / logged - 1.0, low, high)
+
+
+def _read_out(store: Store) -> tuple[float, float, float]:
+    """The A/B test's lift in plays per visitor, treatment against control."""
+    from workbench.experiments import readout
+
+    result = readout(store, EXPERIMENT, "count:play", cuped=False, sequential=False)
+    lift = result.results()["count:play"]["treatment"]
+    return (lift["lift"], lift["ci_low"], lift["ci_high"])
 
 
 def _check(**sizes: int) -> None:
@@ -353,11 +425,13 @@ def _serve_and_answer(
     epsilon: float,
     seed: int,
     incident: bool,
+    tested: bool,
 ) -> SimulatedDay:
     import pandas as pd
 
     from workbench.capture import ingest
     from workbench.delivery import EpsilonGreedyPolicy, log_slates, retrieve
+    from workbench.experiments import assign_units
 
     visitors = np.flatnonzero(rng.random(world.users.size) < visit_rate)
     lists, fell_back = [], []
@@ -377,19 +451,42 @@ def _serve_and_answer(
         model=champion,
         seed=int(rng.integers(2**31)),
     )
+    # During the test, treatment visitors get the challenger: the same lists, greedy.
+    challenger = EpsilonGreedyPolicy(
+        scores[["user_id", "item_id", "score"]],
+        epsilon=0.0,
+        n_candidates=3 * k,
+        model=champion,
+        seed=int(rng.integers(2**31)),
+    )
+    arms = (
+        assign_units(
+            [str(world.users[row]) for row in visitors],
+            experiment=EXPERIMENT,
+            variants=["control", "treatment"],
+        )
+        if tested and visitors.size
+        else ["control"] * visitors.size
+    )
     column = {item: at for at, item in enumerate(world.items.tolist())}
     slates, shown_ctr, events, hours = [], [], [], []
     for number, row in enumerate(visitors):
         # Visits spread over the day; the slate is logged at the visit's time.
         moment = today + dt.timedelta(seconds=int(rng.integers(0, 86_400)))
-        slate = policy.slate(str(world.users[row]), k=k)
+        treated = tested and arms[number] == "treatment"
+        slate = (challenger if treated else policy).slate(str(world.users[row]), k=k)
         slate = dataclasses.replace(slate, ts=moment, slate_id=f"d{day}-{number}")
         slates.append(slate)
         hours.append(moment.hour)
         columns = np.array([column[item] for item in slate.items])
         shown_ctr.append(world.expected_ctr(row, columns))
         events += _answers(world, rng, row, columns, moment, prefix=f"d{day}-{number}")
-    log_slates(store, slates)
+    if tested:
+        for arm in ("control", "treatment"):
+            chosen = [slate for slate, name in zip(slates, arms, strict=True) if name == arm]
+            log_slates(store, chosen, experiment=EXPERIMENT, variant=arm)
+    else:
+        log_slates(store, slates)
     plays = sum(event["event_type"] == "play" for event in events)
     shown = sum(len(slate.items) for slate in slates)
     frame = pd.DataFrame(

@@ -34,6 +34,13 @@ def simulate(
             help="Plant an incident that day: the stored lists fail for half the visitors.",
         ),
     ] = None,
+    test_day: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="From that day, A/B-test a greedy challenger, first judged off-policy.",
+        ),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option(
@@ -61,6 +68,7 @@ def simulate(
         epsilon=epsilon,
         model=model,
         incident_day=incident_day,
+        test_day=test_day,
     )
     if json_output:
         print_json(run.to_dict())
@@ -116,3 +124,10 @@ def simulate(
             else ""
         )
     )
+    if summary["test_day"] is not None:
+        ope, ab = summary["ope_lift"], summary["ab_lift"]
+        typer.echo(
+            f"Greedy challenger from day {summary['test_day']}: predicted off-policy "
+            f"{ope[0]:+.1%} ({ope[1]:+.1%} to {ope[2]:+.1%}); A/B test measured {ab[0]:+.1%} "
+            f"({ab[1]:+.1%} to {ab[2]:+.1%})."
+        )
