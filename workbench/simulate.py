@@ -53,8 +53,6 @@ from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from workbench.store import Store
 
 __all__ = ["SimulatedDay", "Simulation", "simulate"]
@@ -226,6 +224,7 @@ def simulate(
     """
     from workbench.capture import ingest
     from workbench.datasets import make_music
+    from workbench.experiments import assign
     from workbench.recommend import MODELS
 
     _check(days=days, users=users, items=items, k=k, warmup_days=warmup_days)
@@ -269,8 +268,6 @@ def simulate(
         champion, promoted = _retrain(store, model, k=k, seed=seed + day)
         if day == test_day:
             run.ope_lift = _judge_off_policy(store, today, epsilon=epsilon, seed=seed)
-            from workbench.experiments import assign
-
             assign(
                 store,
                 world.users.tolist(),
@@ -625,10 +622,3 @@ def _reference_ctrs(world: _World, visitors: np.ndarray, k: int) -> tuple[float,
         oracle.append(world.expected_ctr(row, np.argsort(-chance, kind="stable")[:k]))
         popular.append(world.expected_ctr(row, by_quality))
     return float(np.mean(oracle)), float(np.mean(popular))
-
-
-def frame_of(run: Simulation) -> pd.DataFrame:
-    """The days of a run as a DataFrame, one row per day."""
-    import pandas as pd
-
-    return pd.DataFrame([dataclasses.asdict(day) for day in run.days])

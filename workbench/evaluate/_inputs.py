@@ -22,11 +22,6 @@ RANK = "rank"
 POSITION = "position"
 
 
-def to_pandas(data: Any, *, name: str) -> pd.DataFrame:
-    """Return ``data`` as a pandas DataFrame (see :func:`workbench.tables.to_frame`)."""
-    return to_frame(data, name=name)
-
-
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, name: str) -> None:
     """Raise when ``frame`` lacks any of ``columns``."""
     missing = [column for column in columns if column not in frame.columns]
@@ -80,7 +75,7 @@ def ranked_frame(recommended: Any) -> pd.DataFrame:
     if isinstance(recommended, Mapping):
         frame = _long_frame(recommended, name="recommended")
     else:
-        frame = to_pandas(recommended, name="recommended")
+        frame = to_frame(recommended, name="recommended")
         require_columns(frame, (USER, ITEM, RANK), name="recommended")
         frame = frame[[USER, ITEM, RANK]].sort_values(RANK, kind="stable")
         frame = frame.assign(**{POSITION: frame.groupby(USER, sort=False).cumcount() + 1})
@@ -99,7 +94,7 @@ def relevant_frame(relevant: Any) -> pd.DataFrame:
     if isinstance(relevant, Mapping):
         frame = _long_frame(relevant, name="relevant")
     else:
-        frame = to_pandas(relevant, name="relevant")
+        frame = to_frame(relevant, name="relevant")
         require_columns(frame, (USER, ITEM), name="relevant")
     return frame[[USER, ITEM]].drop_duplicates().reset_index(drop=True)
 

@@ -20,9 +20,9 @@ from workbench.evaluate._inputs import (
     padded_lists,
     ranked_frame,
     require_columns,
-    to_pandas,
 )
 from workbench.exceptions import InvalidArgument
+from workbench.tables import to_frame
 
 # Largest number of cells of a per-block (users, k, k) array in diversity_by_user.
 _BLOCK_CELLS = 1 << 21
@@ -55,7 +55,7 @@ def item_popularity(interactions: Any) -> pd.Series:
     >>> item_popularity(train).to_dict()
     {'a': 1.0, 'b': 0.5}
     """
-    frame = to_pandas(interactions, name="interactions")
+    frame = to_frame(interactions, name="interactions")
     require_columns(frame, (USER, ITEM), name="interactions")
     n_users = frame[USER].nunique()
     if n_users == 0:
@@ -180,7 +180,7 @@ def _item_table(items: pd.Index, item_features: Any, item_similarity: Any) -> np
     name = "item_features" if item_similarity is None else "item_similarity"
     if isinstance(table, Mapping):
         table = pd.DataFrame.from_dict(dict(table), orient="index")
-    table = to_pandas(table, name=name)
+    table = to_frame(table, name=name)
     if item_similarity is None and ITEM in table.columns:
         table = table.set_index(ITEM)
     if not table.index.is_unique:

@@ -17,7 +17,6 @@ from workbench.evaluate._inputs import (
     ranked_frame,
     relevant_frame,
     require_columns,
-    to_pandas,
 )
 from workbench.evaluate.beyond import (
     catalog_coverage_score,
@@ -28,6 +27,7 @@ from workbench.evaluate.beyond import (
 from workbench.evaluate.bootstrap import bootstrap_interval
 from workbench.evaluate.ranking import accuracy_from_frames
 from workbench.exceptions import InvalidArgument
+from workbench.tables import to_frame
 
 __all__ = ["Recommender", "evaluate_recommenders", "relevant_items", "score_users"]
 
@@ -91,7 +91,7 @@ def relevant_items(
     >>> relevant_items(test, relevance_threshold=3)
     {1: {'a'}, 2: {'c'}}
     """
-    frame = _relevant_rows(to_pandas(test, name="test"), relevance_threshold, relevance_column)
+    frame = _relevant_rows(to_frame(test, name="test"), relevance_threshold, relevance_column)
     return {user: set(items) for user, items in frame.groupby(USER, sort=False)[ITEM]}
 
 
@@ -176,7 +176,7 @@ def _recommendations(
     lists = model.recommend(users, k=k, exclude_seen=exclude_seen)
     label = f"models[{name!r}].recommend(...)"
     try:
-        frame = to_pandas(lists, name=label)
+        frame = to_frame(lists, name=label)
         require_columns(frame, (USER, ITEM, RANK), name=label)
         ranked_frame(frame)  # a list that repeats an item fails here, naming the model
     except InvalidArgument as error:
@@ -251,9 +251,9 @@ def evaluate_recommenders(
     """
     cutoffs = _cutoffs(k)
     _check_models(models)
-    train_frame = to_pandas(train, name="train")
+    train_frame = to_frame(train, name="train")
     require_columns(train_frame, (USER, ITEM), name="train")
-    test_frame = to_pandas(test, name="test")
+    test_frame = to_frame(test, name="test")
     truth = _relevant_rows(test_frame, relevance_threshold, relevance_column).drop_duplicates()
     if truth.empty:
         raise InvalidArgument(

@@ -79,7 +79,7 @@ _KEPT_INPUTS = 2
 def _fingerprint(frame: pd.DataFrame) -> tuple:
     """What identifies observations' content: their size and a hash of every row."""
     hashed = pd.util.hash_pandas_object(frame[["series_id", "ts", "value"]], index=False)
-    return (len(frame), hashed.to_numpy().tobytes().__hash__())
+    return (len(frame), hash(hashed.to_numpy().tobytes()))
 
 
 class _WindowModel(SeriesDetector):
