@@ -445,13 +445,14 @@ def test_evaluate_recommenders_oracle_beats_random(interactions):
     features = pd.DataFrame(
         np.random.default_rng(0).random((80, 4)), index=[f"i{item}" for item in range(80)]
     )
-    table = evaluate_recommenders(
+    table, fitted = evaluate_recommenders(
         {"oracle": oracle, "random": random},
         train,
         test,
         k=10,
         item_features=features,
         n_resamples=300,
+        return_fitted=True,
     )
     assert list(table["model"]) == ["oracle", "random"]
     assert (table["k"] == 10).all()
@@ -466,10 +467,15 @@ def test_evaluate_recommenders_oracle_beats_random(interactions):
         assert best[f"{metric}_low"] > worst[f"{metric}_high"], metric
         assert best[f"{metric}_low"] <= best[metric] <= best[f"{metric}_high"]
     assert best["recall_at_k"] == pytest.approx(
-        recall_at_k_score(oracle.recommend(list(test["user_id"].unique()), k=10), test, k=10)
+        recall_at_k_score(
+            fitted["oracle"].recommend(list(test["user_id"].unique()), k=10), test, k=10
+        )
     )
     assert math.isnan(best["catalog_coverage_low"])
-    assert oracle.fitted_ and hasattr(random, "items_")  # fitted in place
+    # Clones were fitted, as scikit-learn's model selection does: the caller's are untouched.
+    assert fitted["oracle"] is not oracle and fitted["oracle"].fitted_
+    assert not getattr(oracle, "fitted_", False) and not hasattr(random, "items_")
+    assert hasattr(fitted["random"], "items_")
 
 
 def test_evaluate_recommenders_is_deterministic_and_takes_ibis_tables_and_several_k(

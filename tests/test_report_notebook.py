@@ -42,8 +42,14 @@ def registered_store_url(tmp_path_factory) -> str:
     )
     store = Store.open(url)
     train, test = split_interactions(load_interactions(store), seed=0)
-    fitted = make_models("popularity,ease", weight=WEIGHT)
-    table = evaluate_recommenders(fitted, train, test, k=10, n_resamples=100)
+    table, fitted = evaluate_recommenders(
+        make_models("popularity,ease", weight=WEIGHT),
+        train,
+        test,
+        k=10,
+        n_resamples=100,
+        return_fitted=True,
+    )
     versions = register_models(
         store,
         fitted,

@@ -96,6 +96,49 @@ def test_a_given_classifier_and_base_instance_are_used(events):
     assert len(model.recommend(["user_0003"], k=3)) == 3
 
 
+# --- registered and precomputed like every other model -------------------------------
+
+
+def test_the_reranker_registers_loads_back_and_precomputes_the_lists_it_recommends(
+    fitted, events, tmp_path
+):
+    from workbench import Store
+    from workbench.delivery import precompute, retrieve
+    from workbench.registry import load, promote, register
+
+    store = Store.open(str(tmp_path / "ltr.duckdb"))
+    register(store, fitted, "ranker", metrics={"ndcg@10": 0.2}, training_data=events)
+    loaded, version = load(store, "ranker@1")
+    expected = fitted.recommend(None, k=5)
+    pd.testing.assert_frame_equal(loaded.recommend(None, k=5), expected)
+    assert loaded.cut_ == fitted.cut_ and loaded.feature_names_ == fitted.feature_names_
+    assert len(loaded.training_frame_) == len(fitted.training_frame_)
+
+    promote(store, "ranker", version.version)
+    report = precompute(store, model="ranker@champion", k=5)
+    assert report.rows == len(expected)
+    user = expected["user_id"].iloc[0]
+    served = retrieve(store, user, k=5)
+    assert served.source == "precomputed"
+    mine = expected[expected["user_id"] == user]
+    assert served.items["item_id"].tolist() == mine["item_id"].tolist()
+    assert served.items["score"].to_numpy() == pytest.approx(mine["score"].to_numpy())
+
+
+def test_a_base_that_is_not_a_workbench_recommender_is_refused():
+    class Lookalike:
+        def fit(self, X):
+            return self
+
+        def recommend(self, users, k=10, exclude_seen=True):
+            return pd.DataFrame()
+
+    with pytest.raises(InvalidArgument, match="workbench recommender"):
+        LearningToRankRecommender(base=Lookalike()).fit(
+            make_music(users=20, items=30, days=10).tables["events"].to_pandas()
+        )
+
+
 def test_recommend_before_fit_says_so():
     with pytest.raises(NotFittedError):
         LearningToRankRecommender().recommend(["a"])

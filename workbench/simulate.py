@@ -383,12 +383,13 @@ def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]
     feedback = Feedback.from_config()
     events = load_interactions(store, feedback=feedback)
     train, test = split_interactions(events, split="temporal", test_ratio=0.2, seed=seed)
-    fitted = MODELS[model](weight=WEIGHT)
     grading = {"k": k, "n_resamples": 100, "seed": seed}
-    table = evaluate_recommenders({model: fitted}, train, test, **grading)
+    table, fitted = evaluate_recommenders(
+        {model: MODELS[model](weight=WEIGHT)}, train, test, return_fitted=True, **grading
+    )
     version = register(
         store,
-        fitted,
+        fitted[model],
         REGISTRY_NAME,
         metrics=metrics_for_record(table, k)[model],
         training_data=train,

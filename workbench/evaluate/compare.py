@@ -202,14 +202,16 @@ def evaluate_recommenders(
     n_resamples: int = 1000,
     seed: int | None = 0,
     fit: bool = True,
-) -> pd.DataFrame:
+    return_fitted: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, Any]]:
     """Fit each model on ``train``, recommend for the test users, and compare.
 
-    Each model is fitted in place (so the fitted models can be registered
-    afterwards), or, with ``fit=False``, used as it is (a registered champion scored
-    on new test rows: ``train`` then only gives the popularity behind novelty), then
-    asked once for the top ``max(k)`` items of every test
-    user with at least one relevant item; shorter cut-offs reuse those lists.
+    Each model is cloned and the clone fitted, as scikit-learn's model selection
+    does: the caller's estimators are left as they were (``return_fitted`` hands back
+    the fitted clones, to register them). With ``fit=False`` each model is used as it
+    is (a registered champion scored on new test rows: ``train`` then only gives the
+    popularity behind novelty). Each is asked once for the top ``max(k)`` items of
+    every test user with at least one relevant item; shorter cut-offs reuse those lists.
     Every metric column is higher-is-better: the accuracy metrics of
     :func:`score_users`, ``catalog_coverage`` (over ``catalog``), ``novelty``
     (popularity from ``train``) and, when item features or similarities are
@@ -240,15 +242,20 @@ def evaluate_recommenders(
     confidence, n_resamples, seed
         As in :func:`bootstrap_interval`.
     fit : bool, default True
-        Fit each model on ``train`` first; False scores already fitted models.
+        Fit a clone of each model on ``train`` first; False scores the models as given.
+    return_fitted : bool, default False
+        Also return ``{name: fitted model}``: the fitted clones (or, with
+        ``fit=False``, the models given).
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame, or (pandas.DataFrame, dict) with ``return_fitted``
         One row per model (and cut-off) in the order of ``models``: ``model``,
         ``k``, ``users``, each metric with its ``_low`` and ``_high``, then
         ``fit_seconds`` and ``predict_seconds`` (one ``recommend`` call).
     """
+    from sklearn.base import clone
+
     cutoffs = _cutoffs(k)
     _check_models(models)
     train_frame = to_frame(train, name="train")
@@ -266,10 +273,15 @@ def evaluate_recommenders(
     bootstrap = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
 
     rows = []
-    for name, model in models.items():
+    fitted = {}
+    for name, given in models.items():
         started = time.perf_counter()
+        # safe=False: a model without get_params (any object with fit and recommend)
+        # is deep-copied instead.
+        model = clone(given, safe=False) if fit else given
         if fit:
             model.fit(train_frame)
+        fitted[name] = model
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         lists = _recommendations(model, name, users, cutoffs[-1], exclude_seen)
@@ -296,7 +308,8 @@ def evaluate_recommenders(
                     "predict_seconds": predict_seconds,
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return (table, fitted) if return_fitted else table
 
 
 def _cutoffs(k: int | Sequence[int]) -> list[int]:

@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 
 from workbench.exceptions import InvalidArgument
-from workbench.recommend.base import check_number, check_random_state
+from workbench.recommend.base import BaseRecommender, check_number, check_random_state
 from workbench.recommend.interactions import ITEM, TIME, USER, as_event_frame
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ class LearningToRankRecommender(BaseEstimator):
 
         # Training: candidates, labels and features all as of the cut.
         past_base = clone(base).fit(past)
-        candidates = _candidates(past_base, None, n=int(self.candidates), exclude_seen=True)
+        rows = np.arange(len(past_base.user_index_))
+        candidates = _candidates(past_base, rows, n=int(self.candidates), exclude_seen=True)
         seen_later = future[[USER, ITEM]].drop_duplicates().assign(label=1)
         candidates = candidates.merge(seen_later, on=[USER, ITEM], how="left")
         candidates["label"] = candidates["label"].fillna(0).astype(np.int64)
@@ -238,6 +239,7 @@ class LearningToRankRecommender(BaseEstimator):
             Columns ``user_id``, ``item_id``, ``rank`` (1-based int) and
             ``score`` (the probability, float), sorted by user id, then rank.
         """
+        import pandas as pd
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
@@ -245,14 +247,102 @@ class LearningToRankRecommender(BaseEstimator):
             raise InvalidArgument(
                 f"{type(self).__name__}.recommend: k must be an integer >= 1, got {k!r}."
             )
+        rows = self.base_._rows_of(users)
+        user_rows, item_columns, ranks, scores = self.top_k_rows(
+            rows, int(k), exclude_seen=exclude_seen
+        )
+        return pd.DataFrame(
+            {
+                USER: self.user_index_.take(user_rows),
+                ITEM: self.item_index_.take(item_columns),
+                "rank": ranks.astype(np.int64),
+                "score": scores.astype(np.float64),
+            }
+        )
+
+    @property
+    def user_index_(self) -> np.ndarray:
+        """The users the base was fitted on, in its matrix order."""
+        return self.base_.user_index_
+
+    @property
+    def item_index_(self) -> np.ndarray:
+        """The items the base was fitted on, in its matrix order."""
+        return self.base_.item_index_
+
+    def top_k_rows(
+        self, rows: np.ndarray, k: int, *, exclude_seen: bool = True, also: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Matrix row, item column, rank and score of the top ``k`` items of each user row.
+
+        The path :meth:`recommend` and batch precompute share, as on
+        :class:`~workbench.recommend.base.BaseRecommender`: the base proposes its top
+        ``max(candidates, k)`` (``exclude_seen`` and ``also`` as the base takes them),
+        the classifier scores them, and each user keeps the ``k`` most probable (ties:
+        the base's order). Rows come grouped by user in the order of ``rows``.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
         n = max(int(self.candidates), int(k))
-        candidates = _candidates(self.base_, users, n=n, exclude_seen=exclude_seen)
-        if candidates.empty:
-            return _ranked(candidates.assign(score=np.float64(0)), k=int(k))
+        proposed = self.base_.top_k_rows(rows, n, exclude_seen=exclude_seen, also=also)
+        user_rows, item_columns = proposed[0], proposed[1]
+        if user_rows.size == 0:
+            return proposed
+        candidates = _candidate_frame(self.base_, *proposed)
         frame = _with_features(candidates, self.snapshot_)
         positive = list(self.classifier_.classes_).index(1)
         scores = self.classifier_.predict_proba(frame[self.feature_names_])[:, positive]
-        return _ranked(candidates.assign(score=scores.astype(np.float64)), k=int(k))
+        # Within each user (its rows stay together, in the order given): most probable
+        # first, the base's rank breaking ties.
+        group = np.r_[0, np.cumsum(user_rows[1:] != user_rows[:-1])]
+        order = np.lexsort((candidates["base_rank"].to_numpy(), -scores, group))
+        starts = np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]
+        counts = np.diff(np.r_[starts, order.size])
+        ranks = np.arange(order.size) - np.repeat(starts, counts) + 1
+        keep = order[ranks <= k]
+        return (
+            user_rows[keep],
+            item_columns[keep],
+            ranks[ranks <= k].astype(np.int64),
+            scores[keep].astype(np.float64),
+        )
+
+    # -- saving: the registry stores models with skops, which keeps arrays, not frames --
+
+    def __getstate__(self) -> dict:
+        """The state with each frame as plain column arrays, so skops can save it."""
+        state = dict(super().__getstate__())
+        snapshot = state.get("snapshot_")
+        if isinstance(snapshot, FeatureSnapshot):
+            state["snapshot_"] = {
+                "as_of": np.datetime64(snapshot.as_of, "us"),
+                **{part: _columns_of(getattr(snapshot, part)) for part in _SNAPSHOT_PARTS},
+            }
+        for name in ("cut_", "as_of_"):
+            if name in state:
+                state[name] = np.datetime64(state[name], "us")
+        if "training_frame_" in state:
+            state["training_frame_"] = _columns_of(state["training_frame_"])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the frames :meth:`__getstate__` took apart."""
+        import pandas as pd
+
+        state = dict(state)
+        snapshot = state.get("snapshot_")
+        if isinstance(snapshot, dict):
+            state["snapshot_"] = FeatureSnapshot(
+                pd.Timestamp(snapshot["as_of"]),
+                **{part: _frame_of(snapshot[part]) for part in _SNAPSHOT_PARTS},
+            )
+        for name in ("cut_", "as_of_"):
+            if name in state:
+                state[name] = pd.Timestamp(state[name])
+        if isinstance(state.get("training_frame_"), dict):
+            state["training_frame_"] = _frame_of(state["training_frame_"])
+        super().__setstate__(state)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -268,12 +358,14 @@ class LearningToRankRecommender(BaseEstimator):
                     f"recommender instance, got {self.base!r}."
                 )
             base = MODELS[self.base]()
-        elif hasattr(self.base, "fit") and hasattr(self.base, "recommend"):
+        elif isinstance(self.base, BaseRecommender):
             base = clone(self.base)
         else:
+            # The re-ranker scores the base's own top-k rows (the path precompute takes),
+            # so the base is one of the workbench's recommenders.
             raise InvalidArgument(
-                f"{name}: base must be a name in MODELS or an object with fit and "
-                f"recommend, got {self.base!r}."
+                f"{name}: base must be a name in MODELS or a workbench recommender "
+                f"(e.g. EASERecommender()), got {self.base!r}."
             )
         check_number(self, "candidates", self.candidates, low=1, integer=True)
         check_number(self, "holdout_days", self.holdout_days, low=1, integer=True)
@@ -342,6 +434,32 @@ class LearningToRankRecommender(BaseEstimator):
         return FeatureSnapshot(as_of, frames["user"], frames["item"], frames["pair"])
 
 
+_SNAPSHOT_PARTS = ("users", "items", "pairs")
+
+
+def _columns_of(frame: pd.DataFrame) -> dict[str, Any]:
+    """A frame as ``{"columns": [...], "values": [array, ...]}`` of numpy arrays."""
+    import pandas as pd
+
+    values = []
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:
+            # A numeric column that a left join filled with NaN comes back as objects.
+            numeric = pd.to_numeric(column, errors="coerce")
+            if numeric.notna().sum() == column.notna().sum():
+                column = numeric.astype(np.float64)
+        values.append(column.to_numpy())
+    return {"columns": [str(name) for name in frame.columns], "values": values}
+
+
+def _frame_of(state: dict[str, Any]) -> pd.DataFrame:
+    """The frame :func:`_columns_of` took apart."""
+    import pandas as pd
+
+    return pd.DataFrame(dict(zip(state["columns"], state["values"], strict=True)))
+
+
 def _events_of(X: Any, *, name: str) -> pd.DataFrame:
     """``X`` as a frame of ``user_id, item_id, event_type, ts`` with a datetime ``ts``."""
     import pandas as pd
@@ -383,17 +501,35 @@ def _prefixed(table: ir.Table, prefix: str, keys: list[str]) -> ir.Table:
     return table.rename({f"{prefix}_{name}": name for name in table.columns if name not in fixed})
 
 
-def _candidates(model: Any, users: Any, *, n: int, exclude_seen: bool) -> pd.DataFrame:
-    """The base model's top ``n`` per user, with its score and rank as features."""
-    proposed = model.recommend(users, k=n, exclude_seen=exclude_seen)
-    score = proposed["score"].astype(np.float64)
+def _candidates(
+    model: BaseRecommender, rows: np.ndarray, *, n: int, exclude_seen: bool
+) -> pd.DataFrame:
+    """The base model's top ``n`` for each user row, with its score and rank as features."""
+    return _candidate_frame(model, *model.top_k_rows(rows, n, exclude_seen=exclude_seen))
+
+
+def _candidate_frame(
+    model: BaseRecommender,
+    user_rows: np.ndarray,
+    item_columns: np.ndarray,
+    ranks: np.ndarray,
+    scores: np.ndarray,
+) -> pd.DataFrame:
+    """The base's proposals as rows: ids, base score, rank and share of the user's best."""
+    import pandas as pd
+
+    score = pd.Series(scores.astype(np.float64))
     # Scores grow with a user's history; the share of their best score does not, so
     # it means the same as of the cut and at serving time.
-    best = score.groupby(proposed[USER]).transform("max")
-    return proposed[[USER, ITEM]].assign(
-        base_score=score.to_numpy(),
-        base_rank=proposed["rank"].to_numpy(dtype=np.float64),
-        base_score_share=(score / best.where(best > 0)).to_numpy(),
+    best = score.groupby(user_rows).transform("max")
+    return pd.DataFrame(
+        {
+            USER: np.asarray(model.user_index_).take(user_rows),
+            ITEM: np.asarray(model.item_index_).take(item_columns),
+            "base_score": score.to_numpy(),
+            "base_rank": ranks.astype(np.float64),
+            "base_score_share": (score / best.where(best > 0)).to_numpy(),
+        }
     )
 
 
@@ -421,14 +557,3 @@ def _feature_columns(frame: pd.DataFrame) -> list[str]:
         # A column with no value at all teaches nothing (and breaks histogram binning).
         and frame[name].notna().any()
     ]
-
-
-def _ranked(scored: pd.DataFrame, *, k: int) -> pd.DataFrame:
-    """The best ``k`` per user by score (ties: the base's order), ranked from 1."""
-    ordered = scored.sort_values(
-        [USER, "score", "base_rank"], ascending=[True, False, True], kind="stable"
-    )
-    rank = ordered.groupby(USER, sort=False).cumcount() + 1
-    ordered = ordered.assign(rank=rank.astype(np.int64))
-    top = ordered[ordered["rank"] <= k]
-    return top[[USER, ITEM, "rank", "score"]].reset_index(drop=True)

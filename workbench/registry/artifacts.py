@@ -37,7 +37,11 @@ __all__ = ["MAX_ARTIFACT_BYTES", "artifact_name", "artifact_root", "trusted_type
 MAX_ARTIFACT_BYTES = 4 * 1024**3
 
 # Parts of a model skops stores besides the estimator itself.
-_TRUSTED_PARTS = ("scipy.sparse._csr.csr_array",)
+_TRUSTED_PARTS = (
+    "scipy.sparse._csr.csr_array",
+    # The learning-to-rank re-ranker's default classifier keeps its trees in these.
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 _memory_artifacts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -160,9 +164,9 @@ def _remove_artifact(path: Path) -> None:
 @functools.cache
 def trusted_types() -> frozenset[str]:
     """Types an artifact may contain: the workbench's recommenders and their parts."""
-    from workbench.recommend import MODELS
+    from workbench.recommend import MODELS, LearningToRankRecommender
 
-    own = {_type_name(cls) for cls in MODELS.values()}
+    own = {_type_name(cls) for cls in (*MODELS.values(), LearningToRankRecommender)}
     return frozenset(own | set(_TRUSTED_PARTS))
 
 

@@ -154,7 +154,8 @@ def register(
     store : Store
         The store that keeps the version row.
     model : fitted recommender
-        One of :data:`workbench.recommend.MODELS`' classes; other types are
+        One of :data:`workbench.recommend.MODELS`' classes or the
+        :class:`~workbench.recommend.LearningToRankRecommender`; other types are
         refused (loading them back would mean trusting arbitrary code).
     name : str
         Model name: letters, digits, ``_``, ``.``, ``-`` (no ``@``).
