@@ -19,6 +19,7 @@ from workbench.cli import app
 from workbench.datasets import make_music
 from workbench.delivery import precompute, recommend_now, retrieve
 from workbench.exceptions import InvalidArgument, ModelNotFound
+from workbench.provenance import rows_digest
 from workbench.recommend import MODELS
 from workbench.registry import lineage, promote, register
 
@@ -233,7 +234,7 @@ def test_lineage_walks_from_a_users_list_to_the_event_batches(music):
     batches = music.sql("SELECT batch_id FROM batches WHERE table_name = 'events'").to_pylist()
     assert chain.recommendations["rank"].tolist() == [1, 2, 3]
     assert chain.version.ref == "recs@1"
-    assert chain.version.data_digest == workbench.registry.data_digest(music.table("events"))
+    assert chain.version.training_digest == rows_digest(music.table("events"))
     assert chain.batches["batch_id"].tolist() == [b["batch_id"] for b in batches]
     assert chain.missing_batches == []
     assert chain.lists["users"] == chain.version.signature["users"]

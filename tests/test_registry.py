@@ -19,11 +19,11 @@ from workbench.exceptions import (
     ModelNotFound,
     PromotionRefused,
 )
+from workbench.provenance import rows_digest
 from workbench.recommend import MODELS
 from workbench.registry import (
     alias_history,
     aliases,
-    data_digest,
     load,
     promote,
     register,
@@ -76,8 +76,8 @@ def test_register_records_what_identifies_the_version(file_store):
     assert (version.name, version.version, version.ref) == ("knn", 1, "knn@1")
     assert version.params == MODELS["itemknn"]().get_params()
     assert version.metrics == {"ndcg@10": 0.25}
-    assert version.holdout == data_digest(HOLDOUT)
-    assert version.data_digest == data_digest(EVENTS)
+    assert version.holdout == rows_digest(HOLDOUT)
+    assert version.training_digest == rows_digest(EVENTS)
     assert version.code_version.startswith(("git:", "workbench=="))
     assert version.feature_set == "plays-v1"
     assert version.signature["model_class"].endswith("ItemKNNRecommender")
@@ -92,17 +92,17 @@ def test_register_records_what_identifies_the_version(file_store):
     assert resolve(file_store, "knn@1") == version
 
 
-def test_the_data_digest_names_the_rows_whatever_their_order():
+def test_the_rows_digest_names_the_rows_whatever_their_order():
     shuffled = EVENTS.sample(frac=1.0, random_state=3)
-    assert data_digest(shuffled) == data_digest(EVENTS)
-    assert data_digest(EVENTS.iloc[1:]) != data_digest(EVENTS)
+    assert rows_digest(shuffled) == rows_digest(EVENTS)
+    assert rows_digest(EVENTS.iloc[1:]) != rows_digest(EVENTS)
     changed = EVENTS.assign(item_id=EVENTS["item_id"].replace({"w": "v"}))
-    assert data_digest(changed) != data_digest(EVENTS)
+    assert rows_digest(changed) != rows_digest(EVENTS)
     # A repeated row is another row: multisets, not sets.
-    assert data_digest(pd.concat([EVENTS, EVENTS.head(1)])) != data_digest(EVENTS)
+    assert rows_digest(pd.concat([EVENTS, EVENTS.head(1)])) != rows_digest(EVENTS)
     # The same instants, naive UTC as the store returns them, are the same rows.
     naive = EVENTS.assign(ts=EVENTS["ts"].dt.tz_localize(None))
-    assert data_digest(naive) == data_digest(EVENTS)
+    assert rows_digest(naive) == rows_digest(EVENTS)
 
 
 def test_versions_reach_their_event_batches_through_the_store(file_store):
@@ -125,7 +125,7 @@ def test_versions_reach_their_event_batches_through_the_store(file_store):
     assert direct.signature["training_data"]["batches_from"] == "batch_id"
     assert by_event.batches == [second.batch_id]
     assert by_event.signature["training_data"]["batches_from"] == "event_id"
-    assert direct.data_digest == data_digest(events) == data_digest(events.to_pandas())
+    assert direct.training_digest == rows_digest(events) == rows_digest(events.to_pandas())
 
 
 def test_versions_are_numbered_and_never_overwritten(memory_store):
@@ -485,7 +485,7 @@ def test_models_commands_list_promote_refuse_and_roll_back(file_store):
     ]
     assert "3 -> 2" in invoke("models", "rollback", "recs", "--store", url).output
     shown = invoke("models", "show", "recs@champion", "--store", url).output
-    assert "recs@2" in shown and data_digest(file_store.table("events"))[:19] in shown
+    assert "recs@2" in shown and rows_digest(file_store.table("events"))[:19] in shown
     assert "OVERRIDE: demo" in shown
 
 
@@ -493,7 +493,7 @@ def test_json_columns_of_any_shape_digest_and_mixed_columns_are_refused():
     varied = EVENTS.assign(context=[{"a": 1, "c": 2}, {"a": "x"}, None, {"b": [1, 2]}] * 2)
     # The same JSON with keys in another order is the same rows.
     reordered = varied.assign(context=[{"c": 2, "a": 1}, {"a": "x"}, None, {"b": [1, 2]}] * 2)
-    assert data_digest(varied) == data_digest(reordered)
-    assert data_digest(varied) != data_digest(EVENTS)
+    assert rows_digest(varied) == rows_digest(reordered)
+    assert rows_digest(varied) != rows_digest(EVENTS)
     with pytest.raises(InvalidArgument, match="one type"):
-        data_digest(EVENTS.assign(value=[1, "two"] * 4))
+        rows_digest(EVENTS.assign(value=[1, "two"] * 4))

@@ -31,7 +31,7 @@ from workbench.runs import (
     recorded,
     run_job,
 )
-from workbench.runs.digests import code_digest, data_snapshot, notebook_sha256
+from workbench.provenance import code_digest, input_snapshot, notebook_sha256
 from workbench.runs.jobs import load_jobs
 from workbench.runs.locks import JobBusy, job_lock
 from workbench.store import Store
@@ -192,33 +192,33 @@ def test_the_notebook_digest_ignores_outputs_but_not_code(tmp_path):
     assert notebook_sha256(path) != before
 
 
-def test_the_data_digest_follows_the_declared_inputs(memory_store):
-    everything, events_only = data_snapshot(memory_store), data_snapshot(memory_store, ["events"])
+def test_the_inputs_digest_follows_the_declared_inputs(memory_store):
+    everything, events_only = input_snapshot(memory_store), input_snapshot(memory_store, ["events"])
     ingest(memory_store, _events(4))
-    assert data_snapshot(memory_store).digest != everything.digest
-    after_events = data_snapshot(memory_store, ["events"])
+    assert input_snapshot(memory_store).digest != everything.digest
+    after_events = input_snapshot(memory_store, ["events"])
     assert after_events.digest != events_only.digest
     assert after_events.batches == 1
     # The same rows again add nothing: the data is unchanged.
     ingest(memory_store, _events(4))
-    assert data_snapshot(memory_store, ["events"]).digest == after_events.digest
+    assert input_snapshot(memory_store, ["events"]).digest == after_events.digest
     # Another table does not concern a job that reads events only.
     import pandas as pd
 
     ingest(memory_store, pd.DataFrame({"item_id": ["i1"], "genre": ["jazz"]}), table="items")
-    assert data_snapshot(memory_store, ["events"]).digest == after_events.digest
-    assert data_snapshot(memory_store).digest != data_snapshot(memory_store, ["events"]).digest
+    assert input_snapshot(memory_store, ["events"]).digest == after_events.digest
+    assert input_snapshot(memory_store).digest != input_snapshot(memory_store, ["events"]).digest
 
 
 def test_a_table_the_workbench_writes_is_digested_by_its_rows(memory_store):
-    before = data_snapshot(memory_store, ["model_aliases"]).digest
+    before = input_snapshot(memory_store, ["model_aliases"]).digest
     with memory_store.transaction() as raw:
         raw.execute("INSERT INTO model_aliases VALUES ('recs', 'champion', 1, now())")
-    moved = data_snapshot(memory_store, ["model_aliases"]).digest
+    moved = input_snapshot(memory_store, ["model_aliases"]).digest
     assert moved != before
     with memory_store.transaction() as raw:
         raw.execute("UPDATE model_aliases SET version = 2")
-    assert data_snapshot(memory_store, ["model_aliases"]).digest != moved
+    assert input_snapshot(memory_store, ["model_aliases"]).digest != moved
 
 
 def test_jobs_in_workbench_toml_are_checked_with_advice():
@@ -293,7 +293,7 @@ def test_a_run_is_recorded_skipped_when_up_to_date_and_rerun_when_anything_chang
         forced.run_id,
         first.run_id,
     ]
-    assert new_data.data["batches"] == 1
+    assert new_data.inputs["batches"] == 1
 
     # Another workbench (an upgrade, a fix in the package) runs the same job again.
     monkeypatch.setattr("workbench.runs.execute.code_digest", lambda: "another workbench")
@@ -506,24 +506,24 @@ def test_a_scoped_run_depends_only_on_the_batches_of_its_scope(file_store):
         )
 
     ingest(file_store, events("music", range(3)))
-    before = data_snapshot(file_store, ["events"], scope=music)
+    before = input_snapshot(file_store, ["events"], scope=music)
     ingest(file_store, events("ads", range(3)))  # another product's batch: not a reason to rerun
-    assert data_snapshot(file_store, ["events"], scope=music).digest == before.digest
+    assert input_snapshot(file_store, ["events"], scope=music).digest == before.digest
     assert (
-        data_snapshot(file_store, ["events"]).digest
-        != data_snapshot(file_store, ["events"], scope=music).digest
+        input_snapshot(file_store, ["events"]).digest
+        != input_snapshot(file_store, ["events"], scope=music).digest
     )
     ingest(file_store, events("music", range(3, 5)))  # new music events: due again
-    after = data_snapshot(file_store, ["events"], scope=music)
+    after = input_snapshot(file_store, ["events"], scope=music)
     assert after.digest != before.digest and after.batches == 2
     assert after.scope == "music: source music"
     assert "in scope music: source music" in after.describe()
     wider = Scope.parse({"sources": ["music", "ads"]}, name="music")  # the definition changed
-    assert data_snapshot(file_store, ["events"], scope=wider).digest != after.digest
+    assert input_snapshot(file_store, ["events"], scope=wider).digest != after.digest
     heavier = Feedback.parse({"interactions": {"play": 2}})
     assert (
-        data_snapshot(file_store, ["events"], scope=music, feedback=heavier).digest
-        != data_snapshot(file_store, ["events"], scope=music, feedback=Feedback()).digest
+        input_snapshot(file_store, ["events"], scope=music, feedback=heavier).digest
+        != input_snapshot(file_store, ["events"], scope=music, feedback=Feedback()).digest
     )
 
 
@@ -576,3 +576,27 @@ def test_a_moved_project_keeps_its_run_list_pointing_at_its_own_reports(tmp_path
     assert Path(record.report_path).is_file()
     index = write_index(new / "reports").read_text()
     assert f'href="runs/{run.run_id}/report.html"' in index
+
+
+def test_a_run_json_from_an_earlier_workbench_is_read_under_the_current_names(tmp_path):
+    from workbench.runs.reports import read_run_records
+
+    folder = tmp_path / "runs" / "20260101T000000-abcdef12"
+    folder.mkdir(parents=True)
+    snapshot = {"digest": "d" * 64, "tables": ["*"], "batches": 2}
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": "20260101T000000-abcdef12",
+                "job": "train",
+                "notebook": "notebooks/train_recommender.ipynb",
+                "params": {},
+                "status": "succeeded",
+                "started_at": "2026-01-01T00:00:00",
+                "data_digest": "d" * 64,
+                "data": snapshot,
+            }
+        )
+    )
+    (run,) = read_run_records(tmp_path)
+    assert run.inputs_digest == "d" * 64 and run.inputs == snapshot

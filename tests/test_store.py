@@ -82,7 +82,7 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
     Store.open(f"duckdb://{path}")
     # Take the store back to version 2's layout, with a run recorded then.
     con = duckdb.connect(str(path))
-    for column in ("notebook_sha256", "data_digest", "trigger", "code_digest"):
+    for column in ("notebook_sha256", "inputs_digest", "trigger", "code_digest"):
         con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     later = ["model_alias_log", "alerts", "scans"]  # alerts and scans came in version 4
     for name in [name for name in TABLES if name.startswith("online_")] + later:
@@ -93,12 +93,12 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     with store.reading() as raw:
         for name, spec in TABLES.items():
             assert _columns(raw, name) == spec.columns, name
-    assert store.sql("SELECT run_id, data_digest FROM runs").to_pylist() == [
-        {"run_id": "r-old", "data_digest": None}
+    assert store.sql("SELECT run_id, inputs_digest FROM runs").to_pylist() == [
+        {"run_id": "r-old", "inputs_digest": None}
     ]
 
 
@@ -115,7 +115,7 @@ def test_opening_a_version_3_store_adds_anomaly_scans_alerts_and_run_code_digest
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     with store.reading() as raw:
         for name in ("alerts", "scans", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name
@@ -123,6 +123,34 @@ def test_opening_a_version_3_store_adds_anomaly_scans_alerts_and_run_code_digest
     assert store.sql("SELECT run_id, code_digest FROM runs").to_pylist() == [
         {"run_id": "r-old", "code_digest": None}
     ]
+
+
+def test_opening_a_version_5_store_renames_each_digest_for_what_it_covers(tmp_path):
+    path = tmp_path / "v5.duckdb"
+    Store.open(f"duckdb://{path}")
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE model_versions RENAME COLUMN training_digest TO data_digest")
+    con.execute("ALTER TABLE runs RENAME COLUMN inputs_digest TO data_digest")
+    con.execute(
+        "INSERT INTO model_versions (name, version, data_digest) VALUES ('recs', 1, 'sha256:rows')"
+    )
+    con.execute(
+        "INSERT INTO runs (run_id, job, status, data_digest) "
+        "VALUES ('r-old', 'train', 'succeeded', 'inputs')"
+    )
+    con.execute("UPDATE _workbench_meta SET value = '5' WHERE key = 'schema_version'")
+    con.close()
+
+    store = Store.open(f"duckdb://{path}")
+
+    assert store.schema_version() == SCHEMA_VERSION == 6
+    with store.reading() as raw:
+        for name in ("model_versions", "runs"):
+            assert _columns(raw, name) == TABLES[name].columns, name
+    assert store.sql("SELECT training_digest FROM model_versions").to_pylist() == [
+        {"training_digest": "sha256:rows"}
+    ]
+    assert store.sql("SELECT inputs_digest FROM runs").to_pylist() == [{"inputs_digest": "inputs"}]
 
 
 def test_a_store_from_a_newer_workbench_is_refused_with_advice(tmp_path):

@@ -110,7 +110,7 @@ def test_register_registers_every_fitted_model_with_its_holdout_metrics(tmp_path
     assert set(registered) == set(MODELS)
     found = {v.ref: v for v in versions(store, "notebook-recs")}
     assert set(found) == set(registered.values())
-    digests = {v.data_digest for v in found.values()}
+    digests = {v.training_digest for v in found.values()}
     holdouts = {v.holdout for v in found.values()}
     assert len(digests) == 1 and len(holdouts) == 1 and None not in holdouts
     for model, ref in registered.items():

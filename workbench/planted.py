@@ -155,7 +155,7 @@ def _against_oracle(store: Store, truth: dict, champion: Any, history: Any) -> C
     from workbench.feedback import WEIGHT
     from workbench.recommend import PlantedTasteRecommender
     from workbench.recommend.experiment import load_interactions, split_interactions
-    from workbench.registry import summarize_data
+    from workbench.provenance import summarize_data
     from workbench.runs import run_results
 
     metric = "ndcg@10"

@@ -29,7 +29,7 @@ __all__ = [
     "ingestable_tables",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Catalog alias under which the store file is attached to the in-process engine.
 CATALOG = "wb"
@@ -273,7 +273,7 @@ TABLES: dict[str, TableSpec] = {
                 "created_at": "TIMESTAMP",
                 "params": "JSON",
                 "metrics": "JSON",
-                "data_digest": "VARCHAR",
+                "training_digest": "VARCHAR",
                 "code_version": "VARCHAR",
                 "feature_set": "VARCHAR",
                 "signature": "JSON",
@@ -454,7 +454,7 @@ TABLES: dict[str, TableSpec] = {
                 "error": "VARCHAR",
                 "results": "JSON",
                 "notebook_sha256": "VARCHAR",
-                "data_digest": "VARCHAR",
+                "inputs_digest": "VARCHAR",
                 "trigger": "VARCHAR",
                 "code_digest": "VARCHAR",
             },
@@ -530,10 +530,41 @@ def _migrate_4_to_5(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(spec.create_sql())
 
 
+def _migrate_5_to_6(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 6 names each digest for what it covers: a model's rows, a run's inputs."""
+    # Both were "data_digest": the rows that trained a model, and the state of the
+    # store tables a run read. Different things; now different names.
+    _rename_column(con, "model_versions", "data_digest", "training_digest")
+    _rename_column(con, "runs", "data_digest", "inputs_digest")
+
+
+def _rename_column(con: duckdb.DuckDBPyConnection, table: str, old: str, new: str) -> None:
+    """Rename ``old`` to ``new``; drop ``old`` when ``new`` already exists.
+
+    A store that started at version 1 got its later tables created at the latest
+    layout (so with ``new``) before an older step added ``old``, always empty, to them.
+    """
+    columns = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? "
+            "AND schema_name = 'main' AND table_name = ?",
+            [CATALOG, table],
+        ).fetchall()
+    }
+    if old not in columns:
+        return
+    if new in columns:
+        con.execute(f"ALTER TABLE {CATALOG}.main.{table} DROP COLUMN {old}")
+    else:
+        con.execute(f"ALTER TABLE {CATALOG}.main.{table} RENAME COLUMN {old} TO {new}")
+
+
 #: from_version -> function that brings a store from that version to the next.
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
     4: _migrate_4_to_5,
+    5: _migrate_5_to_6,
 }

@@ -61,7 +61,7 @@ def list_versions(
             str(v.created_at)[:19],
             metrics,
             (v.holdout or "-")[:19],
-            v.data_digest[:19],
+            v.training_digest[:19],
             v.code_version[:16],
         )
     _console().print(table)
@@ -129,7 +129,7 @@ def show(
     training = version.signature.get("training_data", {})
     console.print("  ↓ trained on")
     console.print(
-        f"[bold]Training data[/] {version.data_digest}: {training.get('rows', '?'):,} rows, "
+        f"[bold]Training data[/] {version.training_digest}: {training.get('rows', '?'):,} rows, "
         f"columns {', '.join(training.get('columns', {}))}"
     )
     console.print("  ↓ ingested in")

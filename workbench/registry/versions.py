@@ -39,7 +39,7 @@ from workbench.registry.artifacts import (
     artifact_root,
     trusted_types,
 )
-from workbench.registry.digest import DataSummary, code_version, summarize_data
+from workbench.provenance import DataSummary, code_version, summarize_data
 from workbench.scope import Scope
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class ModelVersion:
     holdout : str or None
         Identity of the data the metrics were measured on (a digest, or a
         name given at registration); versions are compared only on the same one.
-    data_digest : str
+    training_digest : str
         Order-independent digest of exactly the rows that trained it.
     code_version : str
         ``git:<sha>`` of the workbench that trained it (``+dirty`` when edited).
@@ -101,7 +101,7 @@ class ModelVersion:
     created_at: datetime
     params: dict[str, Any]
     metrics: dict[str, float]
-    data_digest: str
+    training_digest: str
     code_version: str
     feature_set: str | None
     signature: dict[str, Any]
@@ -164,8 +164,9 @@ def register(
         ``{"ndcg@10": 0.31}``); promotion compares these.
     params : dict, optional
         Parameters to record; default ``model.get_params()``.
-    training_data : Ibis table, pyarrow Table or pandas DataFrame
-        Exactly the rows that trained the model; their digest is recorded, and
+    training_data : Ibis table, pyarrow Table, pandas DataFrame or DataSummary
+        Exactly the rows that trained the model (or their
+        :func:`~workbench.provenance.summarize_data`); their digest is recorded, and
         their ``batch_id`` (or ``event_id``, looked up in ``events``) links the
         version to its ingest batches.
     feature_set : str, optional
@@ -195,7 +196,7 @@ def register(
     _check_name(name)
     metrics = _check_metrics(metrics)
     recorded_params = _params_of(model, params)
-    data = summarize_data(training_data, store=store, name="training_data")
+    data = _training_summary(training_data, store)
     holdout_id = _holdout_identity(holdout)
     _check_registrable(model)
     content = skops.io.dumps(model)
@@ -226,7 +227,7 @@ def register(
             created_at=datetime.now(UTC).replace(tzinfo=None),
             params=recorded_params,
             metrics=metrics,
-            data_digest=data.digest,
+            training_digest=data.digest,
             code_version=code_version(),
             feature_set=feature_set,
             signature=signature,
@@ -244,7 +245,7 @@ def register(
                         row.created_at,
                         json.dumps(row.params),
                         json.dumps({"values": row.metrics, "holdout": row.holdout}),
-                        row.data_digest,
+                        row.training_digest,
                         row.code_version,
                         row.feature_set,
                         json.dumps(row.signature),
@@ -307,6 +308,8 @@ def register_models(
     missing = sorted(set(models) - set(metrics))
     if missing:
         raise InvalidArgument(f"No metrics given for {', '.join(missing)}; pass metrics[model].")
+    # The shared rows are digested once, not once per model.
+    summary = _training_summary(training_data, store)
     holdout_id = _holdout_identity(holdout)
     registered = {}
     for short_name, model in models.items():
@@ -316,7 +319,7 @@ def register_models(
             name,
             metrics=metrics[short_name],
             params={"model": short_name, **_params_of(model, None)},
-            training_data=training_data,
+            training_data=summary,
             feature_set=feature_set,
             holdout=holdout_id,
             scope=scope,
@@ -419,6 +422,12 @@ def measured_metrics(store: Store, version: ModelVersion, holdout: str | None) -
         [version.name, version.version, holdout],
     ).to_pylist()
     return json.loads(rows[0]["metrics"]) if rows else None
+
+
+def _training_summary(training_data: Any, store: Store) -> DataSummary:
+    if isinstance(training_data, DataSummary):
+        return training_data
+    return summarize_data(training_data, store=store, name="training_data")
 
 
 def _holdout_identity(holdout: Any) -> str | None:
@@ -534,7 +543,7 @@ def _from_row(row: dict[str, Any]) -> ModelVersion:
         created_at=row["created_at"],
         params=json.loads(row["params"]) if row["params"] else {},
         metrics=metrics.get("values", {}),
-        data_digest=row["data_digest"],
+        training_digest=row["training_digest"],
         code_version=row["code_version"],
         feature_set=row["feature_set"],
         signature=json.loads(row["signature"]) if row["signature"] else {},

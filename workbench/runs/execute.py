@@ -24,7 +24,7 @@ from workbench.config import project_relative
 from workbench.exceptions import ConfigError, RunFailed
 from workbench.faults import crash_point
 from workbench.feedback import Feedback
-from workbench.runs.digests import code_digest, data_snapshot, notebook_sha256
+from workbench.provenance import code_digest, input_snapshot, notebook_sha256
 from workbench.runs.jobs import Job, reports_dir, resolve_job, state_dir
 from workbench.runs.locks import alive_lock, job_lock
 from workbench.runs.parameters import check_parameters, declared_parameters
@@ -105,14 +105,14 @@ def run_job(
     notebook_digest = notebook_sha256(job.notebook)
     scope, feedback = _semantics(params, declared)
     _check_references(opened, params, declared)
-    snapshot = data_snapshot(opened, job.inputs, scope=scope, feedback=feedback)
+    snapshot = input_snapshot(opened, job.inputs, scope=scope, feedback=feedback)
     if not force:
         previous = find_up_to_date(
             opened,
             job=job.name,
             notebook_sha256=notebook_digest,
             params=params,
-            data_digest=snapshot.digest,
+            inputs_digest=snapshot.digest,
             code_digest=code_digest(),
         )
         if previous is not None and previous.output_path and Path(previous.output_path).is_file():
@@ -125,7 +125,6 @@ def run_job(
             opened,
             notebook_digest=notebook_digest,
             snapshot=snapshot.to_dict(),
-            data_digest=snapshot.digest,
             trigger=trigger,
             reports_root=reports_root,
             progress=progress,
@@ -209,10 +208,10 @@ def _skipped(previous: Run, trigger: str) -> Run:
         report_path=previous.report_path,
         results=previous.results,
         notebook_sha256=previous.notebook_sha256,
-        data_digest=previous.data_digest,
+        inputs_digest=previous.inputs_digest,
         code_digest=previous.code_digest,
         trigger=trigger,
-        data=previous.data,
+        inputs=previous.inputs,
         up_to_date_with=previous.run_id,
     )
 
@@ -224,7 +223,6 @@ def _execute(
     *,
     notebook_digest: str,
     snapshot: dict[str, Any],
-    data_digest: str,
     trigger: str,
     reports_root: Path,
     progress: bool,
@@ -246,10 +244,10 @@ def _execute(
         output_path=str(output),
         report_path=str(folder / REPORT_FILE),
         notebook_sha256=notebook_digest,
-        data_digest=data_digest,
+        inputs_digest=snapshot["digest"],
         code_digest=code_digest(),
         trigger=trigger,
-        data=snapshot,
+        inputs=snapshot,
     )
     with alive_lock(folder):
         insert_run(store, run)

@@ -43,10 +43,14 @@ _COLUMNS = (
     "error",
     "results",
     "notebook_sha256",
-    "data_digest",
+    "inputs_digest",
     "trigger",
     "code_digest",
 )
+
+
+# Keys of run records written by earlier versions -> their names now.
+_RENAMED = {"data_digest": "inputs_digest", "data": "inputs"}
 
 
 @dataclass
@@ -72,12 +76,14 @@ class Run:
         For a failed run: the exception and the cell it came from.
     results
         What the notebook recorded with :func:`workbench.runs.record`.
-    notebook_sha256, data_digest, code_digest
-        What the run depended on (see :mod:`workbench.runs.digests`).
+    notebook_sha256, inputs_digest, code_digest
+        What the run depended on: its notebook's cells, the store tables it read, the
+        workbench code (see :mod:`workbench.provenance`).
     trigger
         ``manual``, or ``schedule <slot>`` for a scheduled run.
-    data
-        The data snapshot the run read (batches, latest batch); kept in ``run.json``.
+    inputs
+        What it read, described (tables, batches, latest batch, scope; see
+        :class:`~workbench.provenance.InputSnapshot`); kept in ``run.json``.
     up_to_date_with
         For a skipped run: the earlier run it matched.
     """
@@ -94,10 +100,10 @@ class Run:
     error: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     notebook_sha256: str | None = None
-    data_digest: str | None = None
+    inputs_digest: str | None = None
     trigger: str = "manual"
     code_digest: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
     up_to_date_with: str | None = None
 
     @property
@@ -114,8 +120,13 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
-        """A record from :meth:`to_dict` output (unknown keys are ignored)."""
+        """A record from :meth:`to_dict` output (unknown keys are ignored).
+
+        A ``run.json`` written by an earlier workbench names the input digest
+        ``data_digest`` and the snapshot ``data``; both are read under their names.
+        """
         known = {name for name in cls.__dataclass_fields__}
+        data = {_RENAMED.get(key, key): value for key, value in data.items()}
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
@@ -257,14 +268,14 @@ def find_up_to_date(
     job: str,
     notebook_sha256: str,
     params: dict[str, Any],
-    data_digest: str,
+    inputs_digest: str,
     code_digest: str,
 ) -> Run | None:
     """The newest successful run of ``job`` with the same notebook, parameters, data and code."""
     rows = store.sql(
         f"SELECT {_select()} FROM runs WHERE job = ? AND status = ? AND notebook_sha256 = ? "
-        "AND data_digest = ? AND code_digest = ? ORDER BY started_at DESC, run_id DESC",
-        [job, SUCCEEDED, notebook_sha256, data_digest, code_digest],
+        "AND inputs_digest = ? AND code_digest = ? ORDER BY started_at DESC, run_id DESC",
+        [job, SUCCEEDED, notebook_sha256, inputs_digest, code_digest],
     ).to_pylist()
     wanted = canonical_json(params)
     for row in rows:

@@ -22,7 +22,7 @@ from typing import Any
 
 from workbench.charts import offline_output
 from workbench.exceptions import WorkbenchError
-from workbench.runs.digests import DataSnapshot
+from workbench.provenance import InputSnapshot
 from workbench.runs.parameters import declared_parameters
 from workbench.runs.records import Run, loaded_paths, stored_paths
 from workbench.runs.results import MODEL_VERSION, RESULT_MIMETYPE
@@ -218,9 +218,9 @@ def _parameters_html(params: dict[str, Any], defaults: dict[str, str]) -> str:
 
 def _describe_data(run: Run) -> str:
 
-    if run.data:
-        return DataSnapshot(**run.data).describe()
-    return f"digest {run.data_digest[:12]}" if run.data_digest else "unknown"
+    if run.inputs:
+        return InputSnapshot(**run.inputs).describe()
+    return f"digest {run.inputs_digest[:12]}" if run.inputs_digest else "unknown"
 
 
 def _when(iso: str | None) -> str:
