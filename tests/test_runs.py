@@ -21,6 +21,7 @@ from workbench.exceptions import (
     ScheduleError,
     WorkbenchError,
 )
+from workbench.provenance import code_digest, input_snapshot, notebook_sha256
 from workbench.runs import (
     get_run,
     list_runs,
@@ -31,7 +32,6 @@ from workbench.runs import (
     recorded,
     run_job,
 )
-from workbench.provenance import code_digest, input_snapshot, notebook_sha256
 from workbench.runs.jobs import load_jobs
 from workbench.runs.locks import JobBusy, job_lock
 from workbench.store import Store

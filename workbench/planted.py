@@ -153,9 +153,9 @@ def _against_oracle(store: Store, truth: dict, champion: Any, history: Any) -> C
     """The champion's recorded nDCG beside the oracle's and popularity's on the same rows."""
     from workbench.evaluate import evaluate_recommenders
     from workbench.feedback import WEIGHT
+    from workbench.provenance import summarize_data
     from workbench.recommend import PlantedTasteRecommender
     from workbench.recommend.experiment import load_interactions, split_interactions
-    from workbench.provenance import summarize_data
     from workbench.runs import run_results
 
     metric = "ndcg@10"

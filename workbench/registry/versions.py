@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.exceptions import ArtifactTampered, InvalidArgument, ModelNotFound
 from workbench.faults import crash_point
 from workbench.feedback import Feedback
+from workbench.provenance import DataSummary, code_version, summarize_data
 from workbench.registry.artifacts import (
     _artifact_file,
     _check_registrable,
@@ -39,7 +40,6 @@ from workbench.registry.artifacts import (
     artifact_root,
     trusted_types,
 )
-from workbench.provenance import DataSummary, code_version, summarize_data
 from workbench.scope import Scope
 
 if TYPE_CHECKING:
