@@ -13,6 +13,8 @@ export UV_PYTHON_DOWNLOADS := never
 # make demo STORE=duckdb://other.duckdb uses another store (else workbench.toml's).
 STORE ?=
 STORE_FLAG := $(if $(STORE),--store $(STORE))
+# The service and notebook-server extras are always installed here (an installed package
+# makes them optional: pip install 'village-workbench[service,lab]').
 # Extra options for uv sync, e.g. make test SYNC_FLAGS="--extra spark" adds PySpark (needs
 # Java 17+) so the parity tests run instead of skipping. uv sync is exact: a later make
 # without the flag removes the extra again; export SYNC_FLAGS in your shell to keep it.
@@ -45,7 +47,7 @@ sync:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv 2>/dev/null \
 		|| python3 -m pip install --user --quiet --break-system-packages uv \
 		|| python3 -m pip install --quiet uv
-	$(UV) sync --frozen --compile-bytecode $(SYNC_FLAGS)
+	$(UV) sync --frozen --compile-bytecode --extra service --extra lab $(SYNC_FLAGS)
 
 demo: sync
 	$(UV) run --frozen workbench init $(STORE_FLAG)

@@ -230,6 +230,21 @@ def test_mistakes_give_one_error_line_and_status_1(args, expected, tmp_path, eve
     assert not (tmp_path / "store.duckdb").exists()
 
 
+def test_serve_without_the_service_extra_says_what_to_install(tmp_path):
+    # An environment installed without the `service` extra: neither library imports.
+    hidden = tmp_path / "without-service"
+    hidden.mkdir()
+    for name in ("fastapi", "uvicorn"):
+        (hidden / f"{name}.py").write_text(f'raise ImportError("No module named {name}")\n')
+    path = os.pathsep.join([str(hidden), os.environ.get("PYTHONPATH", "")])
+    done = run_workbench("serve", "--store", "duckdb://store.duckdb", cwd=tmp_path, PYTHONPATH=path)
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.startswith("error: The service needs fastapi and uvicorn")
+    assert "pip install 'village-workbench[service]'" in done.stderr
+
+
 # Every command, driven wrong three ways: an unknown option, a missing argument, a bad value.
 USAGE_MISTAKES = [
     (["statuss"], "No such command 'statuss'"),

@@ -22,14 +22,36 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from workbench.exceptions import WorkbenchError
+
 if TYPE_CHECKING:
     from workbench.store import Store
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "require_service_libraries", "serve"]
+
+
+def require_service_libraries() -> None:
+    """Raise WorkbenchError, saying what to install, unless FastAPI and uvicorn are there.
+
+    They come with the ``service`` extra, which a user of the library alone may skip.
+    """
+    missing = []
+    for name in ("fastapi", "uvicorn"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise WorkbenchError(
+            f"The service needs {' and '.join(missing)}, which this environment lacks. "
+            "Install the service extra: pip install 'village-workbench[service]' "
+            "(in a checkout of the project, make sync installs it)."
+        )
 
 
 def create_app(store: Store | str | None = None, *, settings: dict[str, Any] | None = None):
     """The service as an ASGI application; see :func:`workbench.service.app.create_app`."""
+    require_service_libraries()
     from workbench.service.app import create_app as build
 
     return build(store, settings=settings)
@@ -56,6 +78,7 @@ def serve(
     log_level : str
         uvicorn's log level.
     """
+    require_service_libraries()
     import uvicorn
 
     from workbench.config import resolve_service_settings
