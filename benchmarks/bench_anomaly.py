@@ -57,9 +57,9 @@ from workbench.anomaly.detectors import DETECTORS, make_detector
 from workbench.datasets import make_metrics
 from workbench.evaluate.anomaly import (
     evaluate_detectors,
-    pr_auc,
-    precision_at_budget,
-    roc_auc,
+    pr_auc_score,
+    precision_at_budget_score,
+    roc_auc_score,
 )
 
 SECTION = "## Anomaly detectors (`benchmarks/bench_anomaly.py`)"
@@ -148,7 +148,7 @@ def evaluate_fitted(model, test, labels, since):
     """evaluate_detectors' figures for a detector fitted on other data."""
     from workbench.evaluate.anomaly import (
         detection_delay,
-        event_recall,
+        event_recall_score,
         event_windows,
         nab_score,
     )
@@ -167,15 +167,15 @@ def evaluate_fitted(model, test, labels, since):
         [
             {
                 "detector": "supervised",
-                "pr_auc": pr_auc(y, scores),
-                "roc_auc": roc_auc(y, scores),
-                "precision_at_budget": (
-                    precision_at_budget(y, scores, alerts=int(flagged.sum()))
+                "pr_auc_score": pr_auc_score(y, scores),
+                "roc_auc_score": roc_auc_score(y, scores),
+                "precision_at_budget_score": (
+                    precision_at_budget_score(y, scores, alerts=int(flagged.sum()))
                     if flagged.any()
                     else float("nan")
                 ),
                 "alerts": int(flagged.sum()),
-                "event_recall": event_recall(events, alerts),
+                "event_recall_score": event_recall_score(events, alerts),
                 "events": len(events),
                 "mean_delay_points": (
                     float(delay["delay_points"].mean()) if len(delay) else float("nan")
@@ -236,11 +236,11 @@ def run_breast_cancer(seeds: int) -> pd.DataFrame:
 
 
 FIGURES = (
-    "pr_auc",
-    "roc_auc",
-    "precision_at_budget",
+    "pr_auc_score",
+    "roc_auc_score",
+    "precision_at_budget_score",
     "alerts",
-    "event_recall",
+    "event_recall_score",
     "mean_delay_points",
     "nab_score",
     "fit_score_seconds",
@@ -262,14 +262,16 @@ def tabular_row(name, y, scores, threshold, started, seed):
     return {
         "detector": name,
         "seed": seed,
-        "pr_auc": pr_auc(y, scores),
-        "roc_auc": roc_auc(y, scores),
-        "precision_at_budget": (
-            precision_at_budget(y, scores, alerts=int(flagged.sum())) if flagged.any() else 0.0
+        "pr_auc_score": pr_auc_score(y, scores),
+        "roc_auc_score": roc_auc_score(y, scores),
+        "precision_at_budget_score": (
+            precision_at_budget_score(y, scores, alerts=int(flagged.sum()))
+            if flagged.any()
+            else 0.0
         ),
         "alerts": int(flagged.sum()),
         # Each malignant case is its own event.
-        "event_recall": float(flagged[y == 1].mean()),
+        "event_recall_score": float(flagged[y == 1].mean()),
         "fit_score_seconds": time.perf_counter() - started,
     }
 
@@ -278,10 +280,10 @@ def markdown(table: pd.DataFrame) -> str:
     columns = [
         ("set", "set", str),
         ("detector", "detector", str),
-        ("pr_auc", "PR-AUC", "{:.3f}".format),
-        ("roc_auc", "ROC-AUC", "{:.3f}".format),
-        ("event_recall", "event recall @budget", "{:.2f}".format),
-        ("precision_at_budget", "precision @budget", "{:.3f}".format),
+        ("pr_auc_score", "PR-AUC", "{:.3f}".format),
+        ("roc_auc_score", "ROC-AUC", "{:.3f}".format),
+        ("event_recall_score", "event recall @budget", "{:.2f}".format),
+        ("precision_at_budget_score", "precision @budget", "{:.3f}".format),
         ("alerts", "alerts", "{:.0f}".format),
         ("mean_delay_points", "mean delay (points)", "{:.1f}".format),
         ("nab_score", "NAB (standard)", "{:.1f}".format),
@@ -350,13 +352,15 @@ def main() -> None:
         (ucr, REFERENCE),
         (cancer, "gaussian (diagonal z²)"),
     ):
-        base = float(table.loc[table["detector"] == reference, "pr_auc"].iloc[0])
-        table = table.reset_index(drop=True).assign(vs_reference=table["pr_auc"].to_numpy() / base)
-        best = table.loc[table["pr_auc"].idxmax()]
-        ratio = float(best["pr_auc"]) / base
+        base = float(table.loc[table["detector"] == reference, "pr_auc_score"].iloc[0])
+        table = table.reset_index(drop=True).assign(
+            vs_reference=table["pr_auc_score"].to_numpy() / base
+        )
+        best = table.loc[table["pr_auc_score"].idxmax()]
+        ratio = float(best["pr_auc_score"]) / base
         winners = table.loc[table["vs_reference"] >= GOAL, "detector"].tolist()
         verdicts.append(
-            f"{table['set'].iloc[0]}: best {best['detector']} PR-AUC {best['pr_auc']:.3f} vs "
+            f"{table['set'].iloc[0]}: best {best['detector']} PR-AUC {best['pr_auc_score']:.3f} vs "
             f"reference {base:.3f} = {ratio:.2f}x ({'meets' if ratio >= GOAL else 'misses'} "
             f"the {GOAL:.2f}x goal); at >= {GOAL:.2f}x: {', '.join(winners) or 'none'}; "
             f"chance PR-AUC (share of anomalous points) {chance[table['set'].iloc[0]]:.4f}"

@@ -64,7 +64,12 @@ def setup(folder: Path, users: int, items: int, interactions: int, iterations: i
     training = pa.table({"user_id": coo.row.astype(np.int64), "item_id": coo.col.astype(np.int64)})
     store = Store.open(f"duckdb://{folder / 'bench.duckdb'}")
     register(
-        store, model, "bench", metrics={"ndcg@10": 0.0}, training_data=training, holdout="none"
+        store,
+        model,
+        "bench",
+        metrics={"ndcg_at_10_score": 0.0},
+        training_data=training,
+        holdout="none",
     )
     promote(store, "bench", 1)
     return {

@@ -181,7 +181,7 @@ def _(detector_quality, grade, mo, store):
         [
             mo.md(
                 "How each detector does on the labelled points that have two weeks of "
-                "history before them (higher is better; `event_recall`: share of labelled "
+                "history before them (higher is better; `event_recall_score`: share of labelled "
                 "incidents with an alert):"
             ),
             quality if not quality.empty else mo.md("Not enough labels of both kinds yet."),

@@ -92,9 +92,9 @@ def test_each_job_read_only_its_own_product(demo):
     train = runs["train_recommender"].results
     assert train["scope"]["sources"] == ["synthetic.music"]
     assert train["undeclared_event_types"] == {}
-    assert runs["train_recommender"].data["scope"] == "music: source synthetic.music"
-    assert runs["experiment_readout"].data["scope"].startswith("ads:")
-    assert runs["anomaly_scan"].data["scope"] == "hosts: series host_*"
+    assert runs["train_recommender"].inputs["scope"] == "music: source synthetic.music"
+    assert runs["experiment_readout"].inputs["scope"].startswith("ads:")
+    assert runs["anomaly_scan"].inputs["scope"] == "hosts: series host_*"
     music_items = {f"track_{i:04d}" for i in range(300)}
     unknown = retrieve(store, "u1", 10)
     assert unknown.source == "popularity" and set(unknown.items["item_id"]) <= music_items
@@ -117,9 +117,11 @@ def test_the_report_names_the_champion_the_registry_serves(demo):
     assert aliases(store, "recommender")["champion"] == champion.version
     report = runs["recommender_report"].results
     assert report["champion"] == champion.ref
-    assert report["metrics"]["ndcg@10"] == champion.metrics["ndcg@10"]  # recorded, not refit
+    assert (
+        report["metrics"]["ndcg_at_10_score"] == champion.metrics["ndcg_at_10_score"]
+    )  # recorded, not refit
     low, high = report["ndcg_interval"]
-    assert low < champion.metrics["ndcg@10"] < high
+    assert low < champion.metrics["ndcg_at_10_score"] < high
     assert report["coverage"]["users"] == 300
 
 

@@ -52,11 +52,11 @@ def test_a_scan_with_labels_writes_alerts_draws_them_and_grades_every_detector(t
     assert results["scan"]["status"] == "complete" and results["scan"]["series_scanned"] == 8
     # The planted labels before the window are enough for the supervised detector.
     assert results["detector"] == "supervised"
-    for metric in ("pr_auc", "roc_auc", "event_recall"):
+    for metric in ("pr_auc_score", "roc_auc_score", "event_recall_score"):
         assert set(results[metric]) == DETECTORS
         assert all(0 <= value <= 1 for value in results[metric].values())
     # Every detector ranks the labelled anomalies above the labelled normal points.
-    assert min(results["roc_auc"].values()) > 0.5
+    assert min(results["roc_auc_score"].values()) > 0.5
     # The overview, then one chart per flagged series (at most max_charts).
     flagged = store.sql(
         "SELECT count(DISTINCT series_id) AS n FROM alerts WHERE scan_id = ?", [scan_id]
@@ -71,7 +71,7 @@ def test_without_labels_the_scan_uses_the_seasonal_baseline_and_grades_nothing(t
     results, notebook = execute(NOTEBOOK, tmp_path, store=url)
 
     assert results["detector"] == "seasonal"
-    assert not {"pr_auc", "roc_auc", "event_recall"} & set(results)
+    assert not {"pr_auc_score", "roc_auc_score", "event_recall_score"} & set(results)
     assert any("No labels of both classes" in text for text in shown(notebook, "text/markdown"))
 
 

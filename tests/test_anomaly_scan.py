@@ -319,8 +319,8 @@ def test_detector_quality_grades_by_default_the_labelled_points_that_have_histor
     # scored: a window without history would leave all of them unscored (a flat 0.5).
     assert (quality["labelled_points"] == len(graded)).all()
     assert quality.loc["window_iforest", "not_scored"] == 0
-    assert quality.loc["window_iforest", "pr_auc"] > graded["label"].mean() + 0.2
-    assert quality.loc["window_iforest", "event_recall"] > 0
+    assert quality.loc["window_iforest", "pr_auc_score"] > graded["label"].mean() + 0.2
+    assert quality.loc["window_iforest", "event_recall_score"] > 0
 
 
 def test_detector_quality_says_when_no_label_has_the_history_asked_for(store, metrics):

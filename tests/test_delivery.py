@@ -36,7 +36,7 @@ def music(file_store):
             file_store,
             model.fit(train),
             "recs",
-            metrics={"ndcg@10": ndcg},
+            metrics={"ndcg_at_10_score": ndcg},
             training_data=train,
             holdout="week-2",
         )
@@ -270,7 +270,7 @@ def test_memory_stores_serve_fresh_lists_without_a_file(memory_store):
         memory_store,
         MODELS["popularity"]().fit(train),
         "pop",
-        metrics={"ndcg@10": 0.1},
+        metrics={"ndcg_at_10_score": 0.1},
         training_data=train,
     )
     promote(memory_store, "pop", 1)
@@ -308,7 +308,7 @@ def test_precompute_breaks_ties_by_item_for_a_model_full_of_them(memory_store):
     events = make_music(users=50, items=400, days=5, seed=2).tables["events"]
     ingest(memory_store, events)
     model = MODELS["popularity"]().fit(memory_store.table("events"))
-    register(memory_store, model, "pop", metrics={"ndcg@10": 0.1}, training_data=events)
+    register(memory_store, model, "pop", metrics={"ndcg_at_10_score": 0.1}, training_data=events)
     precompute(memory_store, model="pop@1", k=3)
 
     stored = memory_store.sql(
@@ -365,7 +365,7 @@ def two_products(file_store):
         file_store,
         model,
         "music",
-        metrics={"ndcg@10": 0.1},
+        metrics={"ndcg_at_10_score": 0.1},
         training_data=train,
         holdout="h",
         scope=scope,

@@ -39,13 +39,13 @@ from workbench.evaluate import (
 from workbench.exceptions import InvalidArgument, WorkbenchError
 
 METRIC_FUNCTIONS = {
-    "precision_at_k": precision_at_k_score,
-    "recall_at_k": recall_at_k_score,
-    "ndcg_at_k": ndcg_at_k_score,
-    "map_at_k": map_at_k_score,
-    "mean_average_precision": mean_average_precision_score,
-    "hit_rate_at_k": hit_rate_at_k_score,
-    "mean_reciprocal_rank": mean_reciprocal_rank_score,
+    "precision_at_k_score": precision_at_k_score,
+    "recall_at_k_score": recall_at_k_score,
+    "ndcg_at_k_score": ndcg_at_k_score,
+    "map_at_k_score": map_at_k_score,
+    "mean_average_precision_score": mean_average_precision_score,
+    "hit_rate_at_k_score": hit_rate_at_k_score,
+    "mean_reciprocal_rank_score": mean_reciprocal_rank_score,
 }
 
 
@@ -73,13 +73,13 @@ def reference_scores(recommended: dict, relevant: dict, k: int) -> dict[str, flo
                 if reciprocal_rank == 0.0:
                     reciprocal_rank = 1 / position
         ideal = sum(1 / math.log2(position + 1) for position in range(1, min(len(wanted), k) + 1))
-        per_user["precision_at_k"].append(found / k)
-        per_user["recall_at_k"].append(found / len(wanted))
-        per_user["ndcg_at_k"].append(dcg / ideal)
-        per_user["map_at_k"].append(precision_sum / min(len(wanted), k))
-        per_user["mean_average_precision"].append(precision_sum / len(wanted))
-        per_user["hit_rate_at_k"].append(1.0 if found else 0.0)
-        per_user["mean_reciprocal_rank"].append(reciprocal_rank)
+        per_user["precision_at_k_score"].append(found / k)
+        per_user["recall_at_k_score"].append(found / len(wanted))
+        per_user["ndcg_at_k_score"].append(dcg / ideal)
+        per_user["map_at_k_score"].append(precision_sum / min(len(wanted), k))
+        per_user["mean_average_precision_score"].append(precision_sum / len(wanted))
+        per_user["hit_rate_at_k_score"].append(1.0 if found else 0.0)
+        per_user["mean_reciprocal_rank_score"].append(reciprocal_rank)
     return {name: sum(values) / len(values) for name, values in per_user.items()}
 
 
@@ -103,18 +103,18 @@ RELEVANT = {"ann": {"a", "c"}, "bob": {"e", "x"}, "cy": set(), "dee": {"a"}}
 # ann: hits at 1 and 3 of 2 relevant; bob: hit at 2 of 2 relevant;
 # cy: no relevant item (excluded); dee: relevant but no list (all misses).
 HAND = {
-    "precision_at_k": (2 / 3 + 1 / 3 + 0) / 3,
-    "recall_at_k": (1 + 1 / 2 + 0) / 3,
-    "ndcg_at_k": (
+    "precision_at_k_score": (2 / 3 + 1 / 3 + 0) / 3,
+    "recall_at_k_score": (1 + 1 / 2 + 0) / 3,
+    "ndcg_at_k_score": (
         (1 + 1 / 2) / (1 + 1 / math.log2(3))  # ann: positions 1 and 3
         + (1 / math.log2(3)) / (1 + 1 / math.log2(3))  # bob: position 2
         + 0
     )
     / 3,
-    "map_at_k": ((1 + 2 / 3) / 2 + (1 / 2) / 2 + 0) / 3,
-    "mean_average_precision": ((1 + 2 / 3) / 2 + (1 / 2) / 2 + 0) / 3,
-    "hit_rate_at_k": 2 / 3,
-    "mean_reciprocal_rank": (1 + 1 / 2 + 0) / 3,
+    "map_at_k_score": ((1 + 2 / 3) / 2 + (1 / 2) / 2 + 0) / 3,
+    "mean_average_precision_score": ((1 + 2 / 3) / 2 + (1 / 2) / 2 + 0) / 3,
+    "hit_rate_at_k_score": 2 / 3,
+    "mean_reciprocal_rank_score": (1 + 1 / 2 + 0) / 3,
 }
 
 
@@ -457,7 +457,12 @@ def test_evaluate_recommenders_oracle_beats_random(interactions):
     assert list(table["model"]) == ["oracle", "random"]
     assert (table["k"] == 10).all()
     assert (table["users"] == test["user_id"].nunique()).all()
-    metrics = [*ACCURACY_METRICS, "novelty", "intra_list_diversity", "catalog_coverage"]
+    metrics = [
+        *ACCURACY_METRICS,
+        "novelty_score",
+        "intra_list_diversity_score",
+        "catalog_coverage_score",
+    ]
     for metric in metrics:
         assert {metric, f"{metric}_low", f"{metric}_high"} <= set(table.columns)
     assert {"fit_seconds", "predict_seconds"} <= set(table.columns)
@@ -466,12 +471,12 @@ def test_evaluate_recommenders_oracle_beats_random(interactions):
     for metric in ACCURACY_METRICS:
         assert best[f"{metric}_low"] > worst[f"{metric}_high"], metric
         assert best[f"{metric}_low"] <= best[metric] <= best[f"{metric}_high"]
-    assert best["recall_at_k"] == pytest.approx(
+    assert best["recall_at_k_score"] == pytest.approx(
         recall_at_k_score(
             fitted["oracle"].recommend(list(test["user_id"].unique()), k=10), test, k=10
         )
     )
-    assert math.isnan(best["catalog_coverage_low"])
+    assert math.isnan(best["catalog_coverage_score_low"])
     # Clones were fitted, as scikit-learn's model selection does: the caller's are untouched.
     assert fitted["oracle"] is not oracle and fitted["oracle"].fitted_
     assert not getattr(oracle, "fitted_", False) and not hasattr(random, "items_")
@@ -490,7 +495,7 @@ def test_evaluate_recommenders_is_deterministic_and_takes_ibis_tables_and_severa
     )
     assert list(first["k"]) == [5, 10, 5, 10]
     pd.testing.assert_frame_equal(first.drop(columns=timing), again.drop(columns=timing))
-    by_k = first.set_index(["model", "k"])["recall_at_k"]
+    by_k = first.set_index(["model", "k"])["recall_at_k_score"]
     assert by_k[("random", 5)] <= by_k[("random", 10)]
 
 
@@ -515,7 +520,7 @@ def test_evaluate_recommenders_applies_the_relevance_threshold(interactions):
         {"oracle": OracleRecommender(liked)}, train, test, relevance_threshold=4, n_resamples=50
     )
     assert table.loc[0, "users"] == liked["user_id"].nunique()
-    assert table.loc[0, "recall_at_k"] == pytest.approx(
+    assert table.loc[0, "recall_at_k_score"] == pytest.approx(
         recall_at_k_score(
             OracleRecommender(liked).recommend(list(liked["user_id"].unique()), k=10),
             relevant_items(test, relevance_threshold=4),
@@ -549,11 +554,11 @@ def test_charts_build_offline(interactions):
         k=[1, 5, 10],
         n_resamples=50,
     )
-    by_k = plot_metric_by_k(table, metric="recall_at_k").to_dict()
-    assert by_k["layer"][0]["encoding"]["y"]["field"] == "recall_at_k"
+    by_k = plot_metric_by_k(table, metric="recall_at_k_score").to_dict()
+    assert by_k["layer"][0]["encoding"]["y"]["field"] == "recall_at_k_score"
     comparison = plot_model_comparison(table, k=5).to_dict()
     shown = pd.DataFrame(comparison["datasets"][comparison["data"]["name"]])
-    assert set(shown["metric"]) >= set(ACCURACY_METRICS) | {"catalog_coverage"}
+    assert set(shown["metric"]) >= set(ACCURACY_METRICS) | {"catalog_coverage_score"}
     assert set(shown["model"]) == {"oracle", "random"}
     assert "http" not in str(comparison["datasets"])  # data embedded, nothing fetched
     with pytest.raises(InvalidArgument, match="no metric 'mrr'"):

@@ -16,12 +16,12 @@ from workbench.evaluate.anomaly import (
     NAB_PROFILES,
     detection_delay,
     evaluate_detectors,
-    event_recall,
+    event_recall_score,
     event_windows,
     nab_score,
-    pr_auc,
-    precision_at_budget,
-    roc_auc,
+    pr_auc_score,
+    precision_at_budget_score,
+    roc_auc_score,
 )
 from workbench.exceptions import InvalidArgument
 
@@ -55,16 +55,16 @@ def loop_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
 def test_aucs_agree_with_hand_written_formulas(pairs):
     labels = np.array([label for label, _ in pairs], dtype=float)
     scores = np.array([score for _, score in pairs], dtype=float)  # many ties on purpose
-    assert roc_auc(labels, scores) == pytest.approx(rank_auc(labels, scores))
-    assert pr_auc(labels, scores) == pytest.approx(loop_average_precision(labels, scores))
+    assert roc_auc_score(labels, scores) == pytest.approx(rank_auc(labels, scores))
+    assert pr_auc_score(labels, scores) == pytest.approx(loop_average_precision(labels, scores))
 
 
 def test_points_not_scored_rank_below_every_scored_point():
     labels = np.array([1, 0, 0, 1])
     scores = np.array([np.nan, 0.2, 0.1, 0.9])
     # The unscored anomaly counts as a miss, not as a dropped point.
-    assert roc_auc(labels, scores) == pytest.approx(0.5)
-    assert roc_auc(labels[1:], scores[1:]) == 1.0
+    assert roc_auc_score(labels, scores) == pytest.approx(0.5)
+    assert roc_auc_score(labels[1:], scores[1:]) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -78,18 +78,18 @@ def test_points_not_scored_rank_below_every_scored_point():
 )
 def test_bad_labels_get_a_clear_error(labels, scores, message):
     with pytest.raises(InvalidArgument, match=message):
-        roc_auc(labels, scores)
+        roc_auc_score(labels, scores)
 
 
 def test_precision_at_budget_counts_the_top_alerts_only():
     labels = [1, 0, 1, 0, 1, 0]
     scores = [0.9, 0.8, 0.7, 0.1, np.nan, 0.2]
-    assert precision_at_budget(labels, scores, alerts=1) == 1.0
-    assert precision_at_budget(labels, scores, alerts=3) == pytest.approx(2 / 3)
+    assert precision_at_budget_score(labels, scores, alerts=1) == 1.0
+    assert precision_at_budget_score(labels, scores, alerts=3) == pytest.approx(2 / 3)
     # More alerts than scored points: the unscored anomaly never alerts.
-    assert precision_at_budget(labels, scores, alerts=10) == pytest.approx(2 / 5)
+    assert precision_at_budget_score(labels, scores, alerts=10) == pytest.approx(2 / 5)
     with pytest.raises(InvalidArgument, match="alerts"):
-        precision_at_budget(labels, scores, alerts=0)
+        precision_at_budget_score(labels, scores, alerts=0)
 
 
 def _series(labels: list[int], series: str = "a") -> pd.DataFrame:
@@ -121,13 +121,13 @@ def test_event_recall_counts_each_event_once_and_honours_the_tolerance():
     frame = _series([0, 1, 1, 1, 0, 0, 1, 0, 0, 0])
     events = event_windows(frame)
     many_alerts_in_one_event = frame.iloc[[1, 2, 3]]
-    assert event_recall(events, many_alerts_in_one_event) == 0.5
+    assert event_recall_score(events, many_alerts_in_one_event) == 0.5
     late = frame.iloc[[8]]  # two hours after the second event
-    assert event_recall(events, late) == 0.0
-    assert event_recall(events, late, tolerance="1h") == 0.0
-    assert event_recall(events, late, tolerance="2h") == 0.5
+    assert event_recall_score(events, late) == 0.0
+    assert event_recall_score(events, late, tolerance="1h") == 0.0
+    assert event_recall_score(events, late, tolerance="2h") == 0.5
     other_series = frame.iloc[[2]].assign(series_id="b")
-    assert event_recall(events, other_series) == 0.0
+    assert event_recall_score(events, other_series) == 0.0
 
 
 def test_detection_delay_measures_time_and_points_to_the_first_alert():
@@ -210,9 +210,15 @@ def test_evaluate_detectors_gives_one_row_per_detector_with_every_figure():
         labels=labels,
     )
     assert table["detector"].tolist() == ["gaussian", "seasonal"]
-    for column in ("pr_auc", "roc_auc", "event_recall", "nab_score", "precision_at_budget"):
+    for column in (
+        "pr_auc_score",
+        "roc_auc_score",
+        "event_recall_score",
+        "nab_score",
+        "precision_at_budget_score",
+    ):
         assert table[column].notna().all()
-    assert (table["pr_auc"] > labels.mean()).all()  # both better than chance
+    assert (table["pr_auc_score"] > labels.mean()).all()  # both better than chance
     assert (table["not_scored"] > 0).all()
     assert table["events"].iloc[0] == len(metrics.truth["anomalies"])
 
@@ -247,7 +253,7 @@ def test_evaluate_detectors_grades_only_points_since_and_keeps_supervised_labels
     assert table.set_index("detector").loc["seasonal", "not_scored"] == 0  # warm-up is before
     expected_events = len(event_windows(test_points[graded].assign(label=truth[graded])))
     assert (table["events"] == expected_events).all()
-    assert table["pr_auc"].notna().all()
+    assert table["pr_auc_score"].notna().all()
     with pytest.raises(InvalidArgument, match="since"):
         evaluate_detectors(
             {"seasonal": make_detector("seasonal")},

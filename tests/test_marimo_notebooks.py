@@ -72,7 +72,7 @@ def served_store_url(tmp_path_factory) -> str:
         store,
         EASERecommender().fit(train),
         "ease",
-        metrics={"ndcg@10": 0.2},
+        metrics={"ndcg_at_10_score": 0.2},
         training_data=train,
         holdout=test,
     )

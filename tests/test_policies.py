@@ -211,7 +211,9 @@ def test_a_model_alias_is_logged_as_the_version_it_pointed_to(file_store, tmp_pa
     monkeypatch.chdir(tmp_path)  # artifacts land beside the test's store
     events = pd.DataFrame({"user_id": ["a", "b", "b"], "item_id": ["x", "x", "y"]})
     model = PopularityRecommender().fit(events)
-    version = register(file_store, model, "pop", metrics={"ndcg@10": 0.1}, training_data=events)
+    version = register(
+        file_store, model, "pop", metrics={"ndcg_at_10_score": 0.1}, training_data=events
+    )
     promote(file_store, "pop", version.version)
     policy = EpsilonGreedyPolicy(model, epsilon=0.1, model="pop@champion", seed=0)
     policy.deliver(file_store, "a", k=1)

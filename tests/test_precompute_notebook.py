@@ -26,7 +26,12 @@ def folder(tmp_path_factory) -> Path:
     train = store.table("events")
     model = EASERecommender(l2=50.0).fit(train)
     version = register(
-        store, model, "recommender", metrics={"ndcg@10": 0.2}, training_data=train, holdout="none"
+        store,
+        model,
+        "recommender",
+        metrics={"ndcg_at_10_score": 0.2},
+        training_data=train,
+        holdout="none",
     )
     promote(store, "recommender", version.version)
     return folder

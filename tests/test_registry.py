@@ -53,7 +53,7 @@ def register_version(store, ndcg: float, *, name="recs", holdout=HOLDOUT, model=
         store,
         model if model is not None else fitted(),
         name,
-        metrics={"ndcg@10": ndcg, "rmse": 1.0 - ndcg},
+        metrics={"ndcg_at_10_score": ndcg, "rmse": 1.0 - ndcg},
         training_data=EVENTS,
         holdout=holdout,
     )
@@ -67,7 +67,7 @@ def test_register_records_what_identifies_the_version(file_store):
         file_store,
         fitted("itemknn"),
         "knn",
-        metrics={"ndcg@10": 0.25},
+        metrics={"ndcg_at_10_score": 0.25},
         training_data=EVENTS,
         feature_set="plays-v1",
         holdout=HOLDOUT,
@@ -75,7 +75,7 @@ def test_register_records_what_identifies_the_version(file_store):
 
     assert (version.name, version.version, version.ref) == ("knn", 1, "knn@1")
     assert version.params == MODELS["itemknn"]().get_params()
-    assert version.metrics == {"ndcg@10": 0.25}
+    assert version.metrics == {"ndcg_at_10_score": 0.25}
     assert version.holdout == rows_digest(HOLDOUT)
     assert version.training_digest == rows_digest(EVENTS)
     assert version.code_version.startswith(("git:", "workbench=="))
@@ -112,12 +112,14 @@ def test_versions_reach_their_event_batches_through_the_store(file_store):
 
     # Rows straight from the store carry batch_id; rows that carry only event_id are
     # looked up in events.
-    direct = register(file_store, fitted(), "p", metrics={"ndcg@10": 0.1}, training_data=events)
+    direct = register(
+        file_store, fitted(), "p", metrics={"ndcg_at_10_score": 0.1}, training_data=events
+    )
     by_event = register(
         file_store,
         fitted(),
         "p",
-        metrics={"ndcg@10": 0.1},
+        metrics={"ndcg_at_10_score": 0.1},
         training_data=events.filter(events.user_id.isin(["c", "d"])).select("event_id", "user_id"),
     )
 
@@ -286,7 +288,7 @@ def test_a_registration_killed_midway_recovers_by_itself(file_store, point):
         "events = pd.DataFrame({'user_id': ['a', 'a', 'b'], 'item_id': ['x', 'y', 'x']})\n"
         "store = Store.open(sys.argv[1])\n"
         "version = register(store, PopularityRecommender().fit(events), 'recs', "
-        "metrics={'ndcg@10': 0.3}, training_data=events)\n"
+        "metrics={'ndcg_at_10_score': 0.3}, training_data=events)\n"
         "print(version.ref)\n"
     )
 
@@ -352,7 +354,7 @@ def test_promotion_is_gated_on_the_holdout_metric(memory_store):
     with pytest.raises(PromotionRefused, match="lower is better"):
         promote(memory_store, "recs", 3, metric="rmse")
     with pytest.raises(PromotionRefused, match="no such metric"):
-        promote(memory_store, "recs", 3, metric="recall@10")
+        promote(memory_store, "recs", 3, metric="recall_at_10_score")
 
 
 def test_a_difference_within_rounding_noise_is_a_tie_that_keeps_the_champion(memory_store):
@@ -380,7 +382,7 @@ def test_an_override_moves_the_alias_and_records_who_why_and_when(memory_store):
     assert (logged.candidate_value, logged.champion_value) == (0.2, 0.3)
     assert "@" in logged.actor and logged.at is not None
     # The versions themselves are untouched.
-    assert [v.metrics["ndcg@10"] for v in versions(memory_store, "recs")] == [0.3, 0.2]
+    assert [v.metrics["ndcg_at_10_score"] for v in versions(memory_store, "recs")] == [0.3, 0.2]
 
 
 def test_metrics_from_different_or_unknown_holdouts_are_not_compared(memory_store):
@@ -405,18 +407,20 @@ def test_a_champion_measured_again_on_the_candidates_holdout_is_compared_there(m
     promote(memory_store, "recs", 1)
 
     # Scored again (not refitted) on the candidates' rows, the champion does worse there.
-    measure(memory_store, "recs@champion", metrics={"ndcg@10": 0.22}, holdout=HOLDOUT.head(1))
+    measure(
+        memory_store, "recs@champion", metrics={"ndcg_at_10_score": 0.22}, holdout=HOLDOUT.head(1)
+    )
     with pytest.raises(PromotionRefused, match="does not beat the champion recs@1"):
         promote(memory_store, "recs", 3)  # 0.15 against 0.22, not against 0.20
     move = promote(memory_store, "recs", 2)
     assert (move.candidate_value, move.champion_value) == (0.25, 0.22)
     # Measuring again on the same rows replaces the figure; the version is unchanged.
-    measure(memory_store, "recs@1", metrics={"ndcg@10": 0.3}, holdout=HOLDOUT.head(1))
+    measure(memory_store, "recs@1", metrics={"ndcg_at_10_score": 0.3}, holdout=HOLDOUT.head(1))
     one = resolve(memory_store, "recs@1")
-    assert one.metrics["ndcg@10"] == 0.20
+    assert one.metrics["ndcg_at_10_score"] == 0.20
     assert measured_metrics(memory_store, one, one.holdout) == one.metrics
     with pytest.raises(InvalidArgument, match="holdout is required"):
-        measure(memory_store, "recs@1", metrics={"ndcg@10": 0.3}, holdout=None)
+        measure(memory_store, "recs@1", metrics={"ndcg_at_10_score": 0.3}, holdout=None)
 
 
 def test_a_challenger_is_not_gated(memory_store):
@@ -461,7 +465,7 @@ def test_models_commands_list_promote_refuse_and_roll_back(file_store):
             file_store,
             fitted(),
             "recs",
-            metrics={"ndcg@10": ndcg},
+            metrics={"ndcg_at_10_score": ndcg},
             training_data=file_store.table("events"),
             holdout="h1",
         )

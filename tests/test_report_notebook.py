@@ -109,10 +109,12 @@ def test_the_report_shows_what_training_recorded_for_the_served_champion(
     champion = resolve(store, "recommender@champion")
     assert results["champion"] == champion.ref == results["model_version"]
     assert results["challenger"] == resolve(store, "recommender@challenger").ref
-    assert results["metrics"]["ndcg@10"] == champion.metrics["ndcg@10"]  # recorded, not refit
+    assert (
+        results["metrics"]["ndcg_at_10_score"] == champion.metrics["ndcg_at_10_score"]
+    )  # recorded, not refit
     assert results["ndcg_interval"] == [
-        champion.metrics["ndcg@10_low"],
-        champion.metrics["ndcg@10_high"],
+        champion.metrics["ndcg_at_10_score_low"],
+        champion.metrics["ndcg_at_10_score_high"],
     ]
     assert results["changes"] == ["This is the first report."]
     assert results["coverage"]["users"] == 0  # nothing precomputed yet, and it says so

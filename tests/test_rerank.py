@@ -107,7 +107,7 @@ def test_the_reranker_registers_loads_back_and_precomputes_the_lists_it_recommen
     from workbench.registry import load, promote, register
 
     store = Store.open(str(tmp_path / "ltr.duckdb"))
-    register(store, fitted, "ranker", metrics={"ndcg@10": 0.2}, training_data=events)
+    register(store, fitted, "ranker", metrics={"ndcg_at_10_score": 0.2}, training_data=events)
     loaded, version = load(store, "ranker@1")
     expected = fitted.recommend(None, k=5)
     pd.testing.assert_frame_equal(loaded.recommend(None, k=5), expected)
@@ -222,7 +222,9 @@ def test_re_ranking_keeps_the_base_precision_on_a_temporal_holdout(holdout):
     seconds = time.perf_counter() - started
     base_score = precision_at_k_score(base.recommend(users, k=10), relevant, k=10)
     reranked = precision_at_k_score(model.recommend(users, k=10), relevant, k=10)
-    print(f"precision@10 base {base_score:.4f} re-ranked {reranked:.4f} fit {seconds:.1f}s")
+    print(
+        f"precision_at_10_score base {base_score:.4f} re-ranked {reranked:.4f} fit {seconds:.1f}s"
+    )
     # On this stationary synthetic data the extra features add little over EASE:
     # the re-ranker stays within 10% of it (measured: 0.0674 vs 0.0705).
     assert reranked >= 0.9 * base_score

@@ -58,7 +58,7 @@ def test_results_recorded_in_a_papermill_run_can_be_read_back(tmp_path):
     _notebook(
         source,
         "import numpy as np\nfrom workbench.runs import record",
-        "record('rows', rows)\nrecord('metrics', {'ndcg@10': np.float64(0.25), 'k': np.int64(10)})",
+        "record('rows', rows)\nrecord('metrics', {'ndcg_at_10_score': np.float64(0.25), 'k': np.int64(10)})",
         "record('rows', rows * 2)  # a later record of the same name wins",
         parameters="rows = 3",
     )
@@ -66,7 +66,7 @@ def test_results_recorded_in_a_papermill_run_can_be_read_back(tmp_path):
         str(source), str(output), parameters={"rows": 21}, progress_bar=False
     )
 
-    assert read_results(output) == {"rows": 42, "metrics": {"ndcg@10": 0.25, "k": 10}}
+    assert read_results(output) == {"rows": 42, "metrics": {"ndcg_at_10_score": 0.25, "k": 10}}
     assert read_results(source) == {}
 
 

@@ -376,7 +376,7 @@ def model_store(tmp_path_factory):
         store,
         MODELS["itemknn"]().fit(train),
         "recs",
-        metrics={"ndcg@10": 0.1},
+        metrics={"ndcg_at_10_score": 0.1},
         training_data=train,
         holdout="none",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -93,7 +94,7 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     with store.reading() as raw:
         for name, spec in TABLES.items():
             assert _columns(raw, name) == spec.columns, name
@@ -115,7 +116,7 @@ def test_opening_a_version_3_store_adds_anomaly_scans_alerts_and_run_code_digest
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     with store.reading() as raw:
         for name in ("alerts", "scans", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name
@@ -143,7 +144,7 @@ def test_opening_a_version_5_store_renames_each_digest_for_what_it_covers(tmp_pa
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     with store.reading() as raw:
         for name in ("model_versions", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name
@@ -151,6 +152,46 @@ def test_opening_a_version_5_store_renames_each_digest_for_what_it_covers(tmp_pa
         {"training_digest": "sha256:rows"}
     ]
     assert store.sql("SELECT inputs_digest FROM runs").to_pylist() == [{"inputs_digest": "inputs"}]
+
+
+def test_opening_a_version_6_store_spells_recorded_metrics_the_current_way(tmp_path):
+    path = tmp_path / "v6.duckdb"
+    Store.open(f"duckdb://{path}")
+    con = duckdb.connect(str(path))
+    old = {"ndcg@10": 0.3, "ndcg@10_low": 0.2, "map": 0.1, "fit_seconds": 1.5}
+    con.execute(
+        "INSERT INTO model_versions (name, version, metrics) VALUES ('recs', 1, ?)",
+        [json.dumps({"values": old, "holdout": "sha256:h"})],
+    )
+    con.execute(
+        "INSERT INTO model_measurements VALUES ('recs', 1, 'sha256:other', ?, NULL)",
+        [json.dumps({"recall@20": 0.4})],
+    )
+    con.execute(
+        "INSERT INTO model_alias_log (seq, name, alias, action, version, metric) "
+        "VALUES (1, 'recs', 'champion', 'promote', 1, 'ndcg@10')"
+    )
+    con.execute("UPDATE _workbench_meta SET value = '6' WHERE key = 'schema_version'")
+    con.close()
+
+    store = Store.open(f"duckdb://{path}")
+
+    assert store.schema_version() == SCHEMA_VERSION == 7
+    (version,) = store.sql("SELECT metrics FROM model_versions").to_pylist()
+    assert json.loads(version["metrics"]) == {
+        "values": {
+            "ndcg_at_10_score": 0.3,
+            "ndcg_at_10_score_low": 0.2,
+            "mean_average_precision_score": 0.1,
+            "fit_seconds": 1.5,
+        },
+        "holdout": "sha256:h",
+    }
+    (measured,) = store.sql("SELECT metrics FROM model_measurements").to_pylist()
+    assert json.loads(measured["metrics"]) == {"recall_at_20_score": 0.4}
+    assert store.sql("SELECT metric FROM model_alias_log").to_pylist() == [
+        {"metric": "ndcg_at_10_score"}
+    ]
 
 
 def test_a_store_from_a_newer_workbench_is_refused_with_advice(tmp_path):

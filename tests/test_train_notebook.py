@@ -70,9 +70,19 @@ def test_the_notebook_records_metrics_and_the_best_model(tmp_path, music_store_u
     assert results["split"]["split"] == split
     metrics = results["metrics"]
     assert set(metrics) == set(MODELS)
-    accuracy = {f"precision@{K}", f"recall@{K}", f"ndcg@{K}", f"map@{K}", "map"}
+    accuracy = {
+        f"precision_at_{K}_score",
+        f"recall_at_{K}_score",
+        f"ndcg_at_{K}_score",
+        f"map_at_{K}_score",
+        "mean_average_precision_score",
+    }
     intervals = {f"{name}{end}" for name in accuracy for end in ("_low", "_high")}
-    expected = accuracy | intervals | {f"catalog_coverage@{K}", f"novelty@{K}", "fit_seconds"}
+    expected = (
+        accuracy
+        | intervals
+        | {f"catalog_coverage_at_{K}_score", f"novelty_at_{K}_score", "fit_seconds"}
+    )
     for name, values in metrics.items():
         assert set(values) == expected, name
         assert all(0.0 <= values[key] <= 1.0 for key in accuracy | intervals), values
@@ -80,7 +90,7 @@ def test_the_notebook_records_metrics_and_the_best_model(tmp_path, music_store_u
             assert values[f"{key}_low"] <= values[key] <= values[f"{key}_high"], (name, key)
         assert values["fit_seconds"] >= 0.0
     assert results["best_model"] in MODELS
-    assert metrics["ease"][f"ndcg@{K}"] > metrics["popularity"][f"ndcg@{K}"]
+    assert metrics["ease"][f"ndcg_at_{K}_score"] > metrics["popularity"][f"ndcg_at_{K}_score"]
 
 
 @pytest.mark.slow
@@ -118,11 +128,14 @@ def test_register_registers_every_fitted_model_with_its_holdout_metrics(tmp_path
         assert found[ref].params["model"] == model
     # The versions share a holdout, so the gate can compare them.
     best, worst = (
-        sorted(MODELS, key=lambda m: results["metrics"][m][f"ndcg@{K}"])[i] for i in (-1, 0)
+        sorted(MODELS, key=lambda m: results["metrics"][m][f"ndcg_at_{K}_score"])[i]
+        for i in (-1, 0)
     )
-    promote(store, "notebook-recs", found[registered[best]].version, metric=f"ndcg@{K}")
+    promote(store, "notebook-recs", found[registered[best]].version, metric=f"ndcg_at_{K}_score")
     with pytest.raises(PromotionRefused):
-        promote(store, "notebook-recs", found[registered[worst]].version, metric=f"ndcg@{K}")
+        promote(
+            store, "notebook-recs", found[registered[worst]].version, metric=f"ndcg_at_{K}_score"
+        )
     assert resolve(store, "notebook-recs@champion").ref == registered[best]
 
 

@@ -158,7 +158,7 @@ def _against_oracle(store: Store, truth: dict, champion: Any, history: Any) -> C
     from workbench.recommend.experiment import load_interactions, split_interactions
     from workbench.runs import run_results
 
-    metric = "ndcg@10"
+    metric = "ndcg_at_10_score"
     runs = run_results(store, job="train_recommender", keys=["registered", "split"])
     split = next(
         (
@@ -184,7 +184,7 @@ def _against_oracle(store: Store, truth: dict, champion: Any, history: Any) -> C
         )
     oracle = PlantedTasteRecommender(truth=truth, weight=WEIGHT)
     table = evaluate_recommenders({"oracle": oracle}, train, test, k=10, n_resamples=200)
-    oracle_value = float(table["ndcg_at_k"].iloc[0])
+    oracle_value = float(table["ndcg_at_k_score"].iloc[0])
     served = float(champion.metrics[metric])
     same = history[(history["holdout"] == champion.holdout) & (history["model"] == "popularity")]
     popularity = float(same[metric].iloc[0]) if len(same) else None

@@ -12,6 +12,8 @@ older store is brought forward by :data:`MIGRATIONS`, one version at a time.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,10 +28,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "TableSpec",
+    "current_metric_name",
     "ingestable_tables",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Catalog alias under which the store file is attached to the in-process engine.
 CATALOG = "wb"
@@ -538,6 +541,62 @@ def _migrate_5_to_6(con: duckdb.DuckDBPyConnection) -> None:
     _rename_column(con, "runs", "data_digest", "inputs_digest")
 
 
+def _migrate_6_to_7(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 7 spells each metric one way: ``ndcg@10`` is now ``ndcg_at_10_score``."""
+    c = f"{CATALOG}.main"
+    keys = {
+        "model_versions": ("name", "version"),
+        "model_measurements": ("name", "version", "holdout"),
+    }
+    for table, key in keys.items():
+        rows = con.execute(f"SELECT {', '.join(key)}, metrics FROM {c}.{table}").fetchall()
+        for *where, text in rows:
+            stored = json.loads(text) if text else None
+            if not isinstance(stored, dict):
+                continue
+            # A version keeps {"values": {...}, "holdout": ...}; a measurement the values.
+            values = stored.get("values", stored)
+            renamed = {current_metric_name(name): value for name, value in values.items()}
+            stored = {**stored, "values": renamed} if "values" in stored else renamed
+            condition = " AND ".join(f"{column} = ?" for column in key)
+            con.execute(
+                f"UPDATE {c}.{table} SET metrics = ? WHERE {condition}",
+                [json.dumps(stored), *where],
+            )
+    for (metric,) in con.execute(
+        f"SELECT DISTINCT metric FROM {c}.model_alias_log WHERE metric IS NOT NULL"
+    ).fetchall():
+        if current_metric_name(metric) != metric:
+            con.execute(
+                f"UPDATE {c}.model_alias_log SET metric = ? WHERE metric = ?",
+                [current_metric_name(metric), metric],
+            )
+
+
+# Metric names of workbench versions before schema 7: ndcg@10, ndcg@10_low, map, ...
+_OLD_METRIC = re.compile(
+    r"^(precision|recall|ndcg|map|catalog_coverage|novelty)@(\d+)(_low|_high)?$"
+)
+_OLD_MAP = re.compile(r"^map(_low|_high)?$")
+
+
+def current_metric_name(name: str) -> str:
+    """The name a metric recorded by an earlier workbench has now; other names unchanged.
+
+    >>> current_metric_name("ndcg@10"), current_metric_name("map_low")
+    ('ndcg_at_10_score', 'mean_average_precision_score_low')
+    >>> current_metric_name("ndcg_at_10_score")
+    'ndcg_at_10_score'
+    """
+    old = _OLD_METRIC.match(name)
+    if old:
+        return f"{old[1]}_at_{old[2]}_score{old[3] or ''}"
+    bare = _OLD_MAP.match(name)
+    if bare:
+        return f"mean_average_precision_score{bare[1] or ''}"
+    return name
+
+
 def _rename_column(con: duckdb.DuckDBPyConnection, table: str, old: str, new: str) -> None:
     """Rename ``old`` to ``new``; drop ``old`` when ``new`` already exists.
 
@@ -567,4 +626,5 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     3: _migrate_3_to_4,
     4: _migrate_4_to_5,
     5: _migrate_5_to_6,
+    6: _migrate_6_to_7,
 }

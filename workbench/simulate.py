@@ -404,7 +404,7 @@ def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]
     if current is not None:
         again = evaluate_recommenders({"champion": current}, train, test, fit=False, **grading)
         measure(store, champion, metrics=metrics_for_record(again, k)["champion"], holdout=test)
-    promotion = promote_if_better(store, version, metric=f"ndcg@{k}")
+    promotion = promote_if_better(store, version, metric=f"ndcg_at_{k}_score")
     precompute(store, model=champion, k=3 * k)
     return promotion.champion, promotion.promoted
 

@@ -31,9 +31,9 @@ SERIES_DETECTORS = ("gaussian", "seasonal", "window_iforest", "supervised")
 
 QUALITY_COLUMNS = [
     "detector",
-    "pr_auc",
-    "roc_auc",
-    "event_recall",
+    "pr_auc_score",
+    "roc_auc_score",
+    "event_recall_score",
     "events",
     "alerts",
     "precision_of_alerts",
@@ -93,8 +93,8 @@ def detector_quality(
     Returns
     -------
     pandas.DataFrame
-        One row per detector: ``pr_auc`` and ``roc_auc`` over the labelled points
-        (NaN scores rank lowest), ``event_recall`` (runs of anomalous labels of a
+        One row per detector: ``pr_auc_score`` and ``roc_auc_score`` over the labelled points
+        (NaN scores rank lowest), ``event_recall_score`` (runs of anomalous labels of a
         series count once; an event counts as found when any point of it alerted),
         ``events``, ``alerts`` raised in the window, ``precision_of_alerts`` (of the
         alerts on labelled points, the share labelled anomalous), ``labelled_points``,
@@ -104,7 +104,12 @@ def detector_quality(
     """
     from workbench.anomaly.labeling import train_from_labels
     from workbench.anomaly.thresholds import parse_threshold
-    from workbench.evaluate.anomaly import event_recall, event_windows, pr_auc, roc_auc
+    from workbench.evaluate.anomaly import (
+        event_recall_score,
+        event_windows,
+        pr_auc_score,
+        roc_auc_score,
+    )
 
     rule = parse_threshold(threshold)
     lookback = parse_duration(history, name="history")
@@ -161,9 +166,9 @@ def detector_quality(
         rows.append(
             {
                 "detector": detector,
-                "pr_auc": pr_auc(y, scores),
-                "roc_auc": roc_auc(y, scores),
-                "event_recall": event_recall(events, window[window["alert"] == 1])
+                "pr_auc_score": pr_auc_score(y, scores),
+                "roc_auc_score": roc_auc_score(y, scores),
+                "event_recall_score": event_recall_score(events, window[window["alert"] == 1])
                 if len(events)
                 else float("nan"),
                 "events": len(events),
@@ -180,9 +185,9 @@ def detector_quality(
 def _ungraded(detector: str, labels: pd.DataFrame, note: str) -> dict[str, Any]:
     return {
         "detector": detector,
-        "pr_auc": np.nan,
-        "roc_auc": np.nan,
-        "event_recall": np.nan,
+        "pr_auc_score": np.nan,
+        "roc_auc_score": np.nan,
+        "event_recall_score": np.nan,
         "events": np.nan,
         "alerts": 0,
         "precision_of_alerts": np.nan,

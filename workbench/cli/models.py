@@ -179,7 +179,9 @@ def promote(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version to promote.")],
     alias: Annotated[str, typer.Option(help="champion (gated) or challenger.")] = "champion",
-    metric: Annotated[str, typer.Option(help="Holdout metric the gate compares.")] = "ndcg@10",
+    metric: Annotated[
+        str, typer.Option(help="Holdout metric the gate compares.")
+    ] = "ndcg_at_10_score",
     force_reason: Annotated[
         str | None,
         typer.Option(help="Promote even if the gate refuses; the reason is recorded."),

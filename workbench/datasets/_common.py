@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -65,16 +66,13 @@ def check_range(name: str, value: object, low: float, high: float, *, open_low: 
 def start_us(start: str | dt.date) -> int:
     """Microseconds since the epoch for ``start``, which must be midnight UTC."""
     try:
-        when = start if isinstance(start, dt.date) else dt.datetime.fromisoformat(str(start))
-        if not isinstance(when, dt.datetime):
-            when = dt.datetime.combine(when, dt.time())
-        when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
-    except ValueError:
+        when = parse_time(start if isinstance(start, dt.date) else str(start), name="start")
+    except InvalidArgument:
         when = None
     # Daily and weekly cycles are laid on whole UTC days; a time of day would shift them.
     if when is None or when.time() != dt.time():
         raise InvalidArgument(f"start must be a UTC date such as '2026-01-01', got {start!r}")
-    return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    return (when - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
 
 
 # --------------------------------------------------------------------------- arrow helpers

@@ -129,7 +129,7 @@ def novelty_by_user(
     known = ~np.isnan(per_position)
     with np.errstate(invalid="ignore"):
         values = np.where(known, per_position, 0.0).sum(axis=1) / known.sum(axis=1)
-    return pd.Series(values, index=users, name="novelty")
+    return pd.Series(values, index=users, name="novelty_score")
 
 
 def novelty_score(recommended: Any, popularity: Any, *, k: int = 10) -> float:
@@ -237,7 +237,7 @@ def diversity_by_user(
         counts[start : start + block] = present.sum(axis=(1, 2))
     with np.errstate(invalid="ignore"):
         values = totals / counts
-    return pd.Series(values, index=users, name="intra_list_diversity")
+    return pd.Series(values, index=users, name="intra_list_diversity_score")
 
 
 def intra_list_diversity_score(

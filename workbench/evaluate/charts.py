@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_metric_by_k", "plot_model_comparison"]
 
-_OTHER_METRICS = ("novelty", "intra_list_diversity", "catalog_coverage")
+_OTHER_METRICS = ("novelty_score", "intra_list_diversity_score", "catalog_coverage_score")
 
 
 def _check_metric(table: pd.DataFrame, metric: str) -> None:
@@ -28,14 +28,14 @@ def _check_metric(table: pd.DataFrame, metric: str) -> None:
         raise InvalidArgument(f"The table has no metric {metric!r}; it has {', '.join(known)}.")
 
 
-def plot_metric_by_k(table: pd.DataFrame, *, metric: str = "ndcg_at_k") -> alt.LayerChart:
+def plot_metric_by_k(table: pd.DataFrame, *, metric: str = "ndcg_at_k_score") -> alt.LayerChart:
     """One line per model: ``metric`` against the cut-off ``k``, intervals shaded.
 
     Parameters
     ----------
     table : DataFrame
         From ``evaluate_recommenders(..., k=[1, 5, 10, 20])``.
-    metric : str, default "ndcg_at_k"
+    metric : str, default "ndcg_at_k_score"
         A metric column of the table.
 
     Returns
@@ -44,7 +44,7 @@ def plot_metric_by_k(table: pd.DataFrame, *, metric: str = "ndcg_at_k") -> alt.L
 
     Examples
     --------
-    >>> table = pd.DataFrame({"model": ["pop", "pop"], "k": [5, 10], "ndcg_at_k": [0.1, 0.2]})
+    >>> table = pd.DataFrame({"model": ["pop", "pop"], "k": [5, 10], "ndcg_at_k_score": [0.1, 0.2]})
     >>> plot_metric_by_k(table).to_dict()["layer"][0]["mark"]["type"]
     'line'
     """
@@ -91,8 +91,8 @@ def plot_model_comparison(
     Examples
     --------
     >>> table = pd.DataFrame({
-    ...     "model": ["pop", "oracle"], "k": [10, 10], "recall_at_k": [0.1, 0.9],
-    ...     "recall_at_k_low": [0.05, 0.8], "recall_at_k_high": [0.15, 0.95],
+    ...     "model": ["pop", "oracle"], "k": [10, 10], "recall_at_k_score": [0.1, 0.9],
+    ...     "recall_at_k_score_low": [0.05, 0.8], "recall_at_k_score_high": [0.15, 0.95],
     ... })
     >>> chart = plot_model_comparison(table)
     >>> sorted(chart.to_dict()["spec"]["layer"][0]["encoding"])

@@ -126,10 +126,10 @@ def score_users(
     The mean of a metric column is that metric (NaN values left out), so the
     table also serves to slice scores by user segment, or to bootstrap them
     (:func:`bootstrap_interval`). Columns: ``n_relevant``, ``hits``, the
-    accuracy metrics (``precision_at_k``, ``recall_at_k``, ``ndcg_at_k``,
-    ``map_at_k``, ``mean_average_precision``, ``hit_rate_at_k``,
-    ``mean_reciprocal_rank``), then ``novelty`` when ``popularity`` is given
-    and ``intra_list_diversity`` when item features or similarities are.
+    accuracy metrics (``precision_at_k_score``, ``recall_at_k_score``, ``ndcg_at_k_score``,
+    ``map_at_k_score``, ``mean_average_precision_score``, ``hit_rate_at_k_score``,
+    ``mean_reciprocal_rank_score``), then ``novelty_score`` when ``popularity`` is given
+    and ``intra_list_diversity_score`` when item features or similarities are.
 
     Parameters
     ----------
@@ -148,7 +148,7 @@ def score_users(
     Examples
     --------
     >>> scores = score_users({"ann": ["a", "b"], "bob": ["c", "d"]}, {"ann": {"b"}, "bob": {"c"}}, k=2)
-    >>> scores["mean_reciprocal_rank"].to_dict()
+    >>> scores["mean_reciprocal_rank_score"].to_dict()
     {'ann': 0.5, 'bob': 1.0}
     """
     k = check_k(k)
@@ -157,9 +157,9 @@ def score_users(
     # another order moves in its last digits from one run to the next.
     scores = accuracy_from_frames(lists, relevant_frame(relevant), k=k).sort_index()
     if popularity is not None:
-        scores["novelty"] = novelty_by_user(lists, popularity, k=k, users=scores.index)
+        scores["novelty_score"] = novelty_by_user(lists, popularity, k=k, users=scores.index)
     if item_features is not None or item_similarity is not None:
-        scores["intra_list_diversity"] = diversity_by_user(
+        scores["intra_list_diversity_score"] = diversity_by_user(
             lists,
             k=k,
             item_features=item_features,
@@ -213,9 +213,9 @@ def evaluate_recommenders(
     popularity behind novelty). Each is asked once for the top ``max(k)`` items of
     every test user with at least one relevant item; shorter cut-offs reuse those lists.
     Every metric column is higher-is-better: the accuracy metrics of
-    :func:`score_users`, ``catalog_coverage`` (over ``catalog``), ``novelty``
+    :func:`score_users`, ``catalog_coverage_score`` (over ``catalog``), ``novelty_score``
     (popularity from ``train``) and, when item features or similarities are
-    given, ``intra_list_diversity``. Each metric has ``<metric>_low`` and
+    given, ``intra_list_diversity_score``. Each metric has ``<metric>_low`` and
     ``<metric>_high``: a percentile bootstrap interval over users
     (:func:`bootstrap_interval`). All models are resampled with the same
     users, so their intervals come from paired draws. Coverage has no
@@ -301,9 +301,9 @@ def evaluate_recommenders(
                     "k": cutoff,
                     "users": len(scores),
                     **_summarize(scores.drop(columns=["n_relevant", "hits"]), **bootstrap),
-                    "catalog_coverage": catalog_coverage_score(lists, catalog, k=cutoff),
-                    "catalog_coverage_low": np.nan,
-                    "catalog_coverage_high": np.nan,
+                    "catalog_coverage_score": catalog_coverage_score(lists, catalog, k=cutoff),
+                    "catalog_coverage_score_low": np.nan,
+                    "catalog_coverage_score_high": np.nan,
                     "fit_seconds": fit_seconds,
                     "predict_seconds": predict_seconds,
                 }

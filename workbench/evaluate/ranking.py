@@ -32,16 +32,16 @@ __all__ = [
     "recall_at_k_score",
 ]
 
-#: Accuracy columns of ``score_users`` and ``evaluate_recommenders``: each is its
-#: metric's function name without ``_score``, and every one is higher-is-better.
+#: Accuracy columns of ``score_users`` and ``evaluate_recommenders``: each is named
+#: as its metric's function (one spelling everywhere), and every one is higher-is-better.
 ACCURACY_METRICS = (
-    "precision_at_k",
-    "recall_at_k",
-    "ndcg_at_k",
-    "map_at_k",
-    "mean_average_precision",
-    "hit_rate_at_k",
-    "mean_reciprocal_rank",
+    "precision_at_k_score",
+    "recall_at_k_score",
+    "ndcg_at_k_score",
+    "map_at_k_score",
+    "mean_average_precision_score",
+    "hit_rate_at_k_score",
+    "mean_reciprocal_rank_score",
 )
 
 
@@ -70,13 +70,13 @@ def accuracy_from_frames(lists: pd.DataFrame, truth: pd.DataFrame, *, k: int) ->
         {
             "n_relevant": n_relevant,
             "hits": n_hits.astype(np.int64),
-            "precision_at_k": n_hits / k,
-            "recall_at_k": n_hits / n_relevant,
-            "ndcg_at_k": gains @ discounts / ideal_dcg,
-            "map_at_k": precision_sum / np.minimum(n_relevant, k),
-            "mean_average_precision": precision_sum / n_relevant,
-            "hit_rate_at_k": (n_hits > 0).astype(float),
-            "mean_reciprocal_rank": np.where(n_hits > 0, 1.0 / first_hit, 0.0),
+            "precision_at_k_score": n_hits / k,
+            "recall_at_k_score": n_hits / n_relevant,
+            "ndcg_at_k_score": gains @ discounts / ideal_dcg,
+            "map_at_k_score": precision_sum / np.minimum(n_relevant, k),
+            "mean_average_precision_score": precision_sum / n_relevant,
+            "hit_rate_at_k_score": (n_hits > 0).astype(float),
+            "mean_reciprocal_rank_score": np.where(n_hits > 0, 1.0 / first_hit, 0.0),
         },
         index=users,
     )
@@ -116,7 +116,7 @@ def precision_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> flo
     >>> precision_at_k_score(recommended, relevant, k=3)
     0.5
     """
-    return _mean_of("precision_at_k", recommended, relevant, k)
+    return _mean_of("precision_at_k_score", recommended, relevant, k)
 
 
 def recall_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
@@ -142,7 +142,7 @@ def recall_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
     >>> recall_at_k_score(recommended, relevant, k=3)  # (2/2 + 1/2) / 2
     0.75
     """
-    return _mean_of("recall_at_k", recommended, relevant, k)
+    return _mean_of("recall_at_k_score", recommended, relevant, k)
 
 
 def ndcg_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
@@ -173,7 +173,7 @@ def ndcg_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
     >>> round(ndcg_at_k_score(recommended, relevant, k=3), 4)
     0.6533
     """
-    return _mean_of("ndcg_at_k", recommended, relevant, k)
+    return _mean_of("ndcg_at_k_score", recommended, relevant, k)
 
 
 def map_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
@@ -202,7 +202,7 @@ def map_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
     >>> round(map_at_k_score(recommended, relevant, k=3), 4)  # (1/1 + 2/3) / 3
     0.5556
     """
-    return _mean_of("map_at_k", recommended, relevant, k)
+    return _mean_of("map_at_k_score", recommended, relevant, k)
 
 
 def mean_average_precision_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
@@ -241,7 +241,7 @@ def mean_average_precision_score(recommended: Any, relevant: Any, *, k: int = 10
     >>> round(mean_average_precision_score(recommended, relevant, k=3), 4)  # (1 + 2/3) / 4
     0.4167
     """
-    return _mean_of("mean_average_precision", recommended, relevant, k)
+    return _mean_of("mean_average_precision_score", recommended, relevant, k)
 
 
 def hit_rate_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
@@ -266,7 +266,7 @@ def hit_rate_at_k_score(recommended: Any, relevant: Any, *, k: int = 10) -> floa
     >>> hit_rate_at_k_score(recommended, relevant, k=2)
     0.5
     """
-    return _mean_of("hit_rate_at_k", recommended, relevant, k)
+    return _mean_of("hit_rate_at_k_score", recommended, relevant, k)
 
 
 def mean_reciprocal_rank_score(recommended: Any, relevant: Any, *, k: int = 10) -> float:
@@ -292,4 +292,4 @@ def mean_reciprocal_rank_score(recommended: Any, relevant: Any, *, k: int = 10) 
     >>> mean_reciprocal_rank_score(recommended, relevant, k=3)  # (1/1 + 1/2) / 2
     0.75
     """
-    return _mean_of("mean_reciprocal_rank", recommended, relevant, k)
+    return _mean_of("mean_reciprocal_rank_score", recommended, relevant, k)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from workbench.arguments import parse_time
 from workbench.exceptions import ExperimentError, InvalidArgument
 from workbench.scope import Scope
 
@@ -463,11 +464,7 @@ def _check(stats: pd.DataFrame, experiment: str, metric: Metric) -> None:
 
 def _naive(when: datetime) -> datetime:
     """UTC as the store keeps it: naive."""
-    if when.tzinfo is not None:
-        from datetime import UTC
-
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when
+    return parse_time(when, name="time")
 
 
 def _naive_midnight(when: datetime) -> datetime:

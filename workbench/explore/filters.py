@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
@@ -84,31 +85,12 @@ def _as_list(name: str, values: Sequence[str] | str) -> list[str]:
 
 
 def _moment(name: str, value: Any, *, end_of_day: bool) -> dt.datetime | None:
-    """``value`` as a naive UTC datetime (the store's TIMESTAMP); dates cover whole days."""
+    """``value`` as a naive UTC datetime (the store's TIMESTAMP); a date covers its whole day."""
     if value is None:
         return None
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = dt.date.fromisoformat(text) if len(text) == 10 else _parse_datetime(text)
-        except ValueError as error:
-            raise InvalidArgument(
-                f"{name}={value!r} is not an ISO date or time; use e.g. '2026-01-05' "
-                "or '2026-01-05T18:00:00Z'."
-            ) from error
-    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value
-    if isinstance(value, dt.date):
-        day = value + dt.timedelta(days=1) if end_of_day else value
-        return dt.datetime(day.year, day.month, day.day)
-    raise InvalidArgument(
-        f"{name} must be a datetime, a date or an ISO string, got {type(value).__name__}."
-    )
-
-
-def _parse_datetime(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = value.strip()
+    moment = parse_time(value, name=name)
+    day = isinstance(value, str) and len(value) == 10
+    day = day or (isinstance(value, dt.date) and not isinstance(value, dt.datetime))
+    return moment + dt.timedelta(days=1) if day and end_of_day else moment

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import ibis
 import ibis.expr.types as ir
 
+from workbench.arguments import parse_time
 from workbench.exceptions import InvalidArgument
 from workbench.features.helpers import as_keys, require_columns, require_timestamp
 
@@ -177,17 +178,7 @@ def _partition(ranked: ir.Table, in_test: ir.BooleanValue, columns: Sequence[str
 
 def _as_utc(cut: dt.datetime | dt.date | str, *, aware: bool) -> dt.datetime:
     """The cut as a UTC datetime, naive unless the column carries a time zone."""
-    if isinstance(cut, str):
-        try:
-            cut = dt.datetime.fromisoformat(cut)
-        except ValueError as error:
-            raise InvalidArgument(
-                f"cut {cut!r} is not an ISO date or time, e.g. '2026-01-15T00:00:00'."
-            ) from error
-    if isinstance(cut, dt.date) and not isinstance(cut, dt.datetime):
-        cut = dt.datetime.combine(cut, dt.time())
-    if not isinstance(cut, dt.datetime):
-        raise InvalidArgument(f"cut must be a datetime, a date or an ISO string, got {cut!r}.")
-    if cut.tzinfo is not None:
-        cut = cut.astimezone(dt.UTC).replace(tzinfo=None)
-    return cut.replace(tzinfo=dt.UTC) if aware else cut
+    if cut is None:
+        raise InvalidArgument("cut is None; give the time the test part starts, e.g. '2026-01-15'.")
+    moment = parse_time(cut, name="cut")
+    return moment.replace(tzinfo=dt.UTC) if aware else moment

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from workbench.arguments import parse_duration
+from workbench.arguments import parse_duration, parse_time
 from workbench.exceptions import InvalidArgument
 from workbench.schema import CATALOG
 
@@ -72,10 +72,10 @@ def logged_deliveries(
         if value is not None:
             filters.append(f"d.{column} = ?")
             params.append(value)
-    for op, value in ((">=", since), ("<", until)):
+    for op, name, value in ((">=", "since", since), ("<", "until", until)):
         if value is not None:
             filters.append(f"d.ts {op} CAST(? AS TIMESTAMP)")
-            params.append(_utc_text(value))
+            params.append(parse_time(value, name=name).isoformat(sep=" "))
     where = ("WHERE " + " AND ".join(filters)) if filters else ""
     measure = {
         "binary": "CAST(count(a.delivery_id) > 0 AS DOUBLE)",
@@ -101,13 +101,3 @@ def logged_deliveries(
         frame = raw.execute(query, [types, int(span / pd.Timedelta(microseconds=1)), *params]).df()
     frame["context"] = [json.loads(c) if isinstance(c, str) else {} for c in frame["context"]]
     return frame
-
-
-def _utc_text(value: datetime | str) -> str:
-    """A time as naive UTC text; a time without an offset is taken as UTC."""
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.isoformat(sep=" ")

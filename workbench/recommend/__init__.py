@@ -57,6 +57,7 @@ _LAZY = {
     "comparison_at_k": "experiment",
     "load_interactions": "experiment",
     "make_models": "experiment",
+    "metric_at": "experiment",
     "metrics_for_record": "experiment",
     "model_names": "experiment",
     "split_interactions": "experiment",

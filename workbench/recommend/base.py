@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import scipy.sparse as sp
 
-__all__ = ["BaseRecommender", "mask_seen"]
+__all__ = ["BaseRecommender", "mask_seen", "recommendations"]
 
 # Score at most this many (user, item) cells at once: 2**22 float64 cells is 32 MiB.
 _BATCH_CELLS = 2**22
@@ -105,26 +105,10 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             Columns ``user_id``, ``item_id``, ``rank`` (1-based int),
             ``score`` (float, higher is better), sorted by user id, then rank.
         """
-        import pandas as pd
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise InvalidArgument(
-                f"{type(self).__name__}.recommend: k must be an integer >= 1, got {k!r}."
-            )
-        rows = self._rows_of(users)
-        user_rows, item_columns, ranks, scores = self.top_k_rows(
-            rows, int(k), exclude_seen=exclude_seen
-        )
-        return pd.DataFrame(
-            {
-                "user_id": self.user_index_.take(user_rows),
-                "item_id": self.item_index_.take(item_columns),
-                "rank": ranks.astype(np.int64),
-                "score": scores.astype(np.float64),
-            }
-        )
+        return recommendations(self, self._rows_of(users), k, exclude_seen=exclude_seen)
 
     def top_k_rows(
         self, rows: np.ndarray, k: int, *, exclude_seen: bool = True, also: Any = None
@@ -223,6 +207,33 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.positive_only = True
         tags.target_tags.required = False
         return tags
+
+
+def recommendations(model: Any, rows: np.ndarray, k: Any, *, exclude_seen: bool) -> pd.DataFrame:
+    """What ``recommend`` returns: ``model.top_k_rows`` of the user ``rows`` as a frame.
+
+    ``model`` is fitted and has ``top_k_rows``, ``user_index_`` and ``item_index_`` (a
+    :class:`BaseRecommender`, or a model that wraps one, like the re-ranker).
+    """
+    import pandas as pd
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise InvalidArgument(
+            f"{type(model).__name__}.recommend: k must be an integer >= 1, got {k!r}."
+        )
+    user_rows, item_columns, ranks, scores = model.top_k_rows(
+        rows, int(k), exclude_seen=exclude_seen
+    )
+    return pd.DataFrame(
+        {
+            "user_id": model.user_index_.take(user_rows),
+            "item_id": model.item_index_.take(item_columns),
+            "rank": ranks.astype(np.int64),
+            "score": scores.astype(np.float64),
+        }
+    )
 
 
 def mask_seen(

@@ -40,6 +40,7 @@ __all__ = [
     "comparison_at_k",
     "load_interactions",
     "make_models",
+    "metric_at",
     "metrics_for_record",
     "model_names",
     "split_interactions",
@@ -48,14 +49,16 @@ __all__ = [
 SPLITS = ("temporal", "leave_last", "stratified")
 """Split kinds accepted by :func:`split_interactions`."""
 
-# Column of evaluate_recommenders' table -> name recorded (suffixed with @k where it is at k).
-_RECORDED = {
-    "precision_at_k": "precision@{k}",
-    "recall_at_k": "recall@{k}",
-    "ndcg_at_k": "ndcg@{k}",
-    "map_at_k": "map@{k}",
-    "mean_average_precision": "map",
-}
+# Columns of evaluate_recommenders' table a version records, with their intervals, and
+# those recorded without one (coverage has none; novelty's is left out of the record).
+_RECORDED = (
+    "precision_at_k_score",
+    "recall_at_k_score",
+    "ndcg_at_k_score",
+    "map_at_k_score",
+    "mean_average_precision_score",
+)
+_RECORDED_BARE = ("catalog_coverage_score", "novelty_score")
 
 
 def load_interactions(
@@ -281,25 +284,45 @@ def _at_k(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return rows
 
 
-def metrics_for_record(table: pd.DataFrame, k: int) -> dict[str, dict[str, float]]:
-    """``{model: {"ndcg@k", "ndcg@k_low", "ndcg@k_high", ..., "fit_seconds"}}``.
+def metric_at(metric: str, k: int) -> str:
+    """The name a table's ``metric`` is recorded (and gated) under at cut-off ``k``.
 
-    Each accuracy metric (``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``,
-    ``map``) comes with its bootstrap interval (``_low``, ``_high``), so a report can
-    show what training measured without refitting; then ``catalog_coverage@k``,
-    ``novelty@k`` and ``fit_seconds``. ``map@k`` divides each user's precision sum by
-    ``min(n_relevant, k)``; ``map`` by all of the user's relevant items (both over the
+    One spelling for a metric everywhere: the function that computes it, the column of
+    the comparison table, and, with the cut-off written in, the recorded name.
+
+    >>> metric_at("ndcg_at_k_score", 10), metric_at("novelty_score", 10)
+    ('ndcg_at_10_score', 'novelty_at_10_score')
+    >>> metric_at("mean_average_precision_score", 10)  # over all of a user's relevant items
+    'mean_average_precision_score'
+    """
+    if "_at_k_" in metric:
+        return metric.replace("_at_k_", f"_at_{k}_")
+    if metric in _RECORDED_BARE:
+        return metric.removesuffix("_score") + f"_at_{k}_score"
+    return metric
+
+
+def metrics_for_record(table: pd.DataFrame, k: int) -> dict[str, dict[str, float]]:
+    """``{model: {"ndcg_at_10_score", "ndcg_at_10_score_low", ..., "fit_seconds"}}`` at ``k``.
+
+    Each accuracy metric (``precision_at_k_score``, ``recall_at_k_score``,
+    ``ndcg_at_k_score``, ``map_at_k_score``, ``mean_average_precision_score``), named at
+    the cut-off by :func:`metric_at`, comes with its bootstrap interval (``_low``,
+    ``_high``), so a report can show what training measured without refitting; then
+    ``catalog_coverage_at_k_score``, ``novelty_at_k_score`` and ``fit_seconds``.
+    ``map_at_k_score`` divides each user's precision sum by ``min(n_relevant, k)``;
+    ``mean_average_precision_score`` by all of the user's relevant items (both over the
     top ``k``), as the MAP of microsoft/recommenders' MovieLens table.
     """
     metrics = {}
     for row in _at_k(table, k).itertuples(index=False):
         values = row._asdict()
         named = {}
-        for column, name in _RECORDED.items():
-            label = name.format(k=k)
+        for column in _RECORDED:
+            label = metric_at(column, k)
             named[label] = column
             named[label + "_low"], named[label + "_high"] = column + "_low", column + "_high"
-        named.update({f"{c}@{k}": c for c in ("catalog_coverage", "novelty")})
+        named.update({metric_at(column, k): column for column in _RECORDED_BARE})
         named["fit_seconds"] = "fit_seconds"
         # Only finite figures are recorded: an interval a table lacks is left out, not NaN.
         metrics[str(values["model"])] = {
@@ -312,11 +335,11 @@ def metrics_for_record(table: pd.DataFrame, k: int) -> dict[str, dict[str, float
 
 def comparison_at_k(table: pd.DataFrame, k: int) -> pd.DataFrame:
     """The comparison table's rows at cut-off ``k``, with the columns worth reading."""
-    columns = ["model", "users", *_RECORDED, "novelty", "catalog_coverage", "fit_seconds"]
+    columns = ["model", "users", *_RECORDED, *_RECORDED_BARE, "fit_seconds"]
     return _at_k(table, k)[[column for column in columns if column in table.columns]]
 
 
-def best_model(table: pd.DataFrame, k: int, *, metric: str = "ndcg_at_k") -> str:
+def best_model(table: pd.DataFrame, k: int, *, metric: str = "ndcg_at_k_score") -> str:
     """The model with the highest ``metric`` at cut-off ``k`` (the first, on a tie)."""
     rows = _at_k(table, k).reset_index(drop=True)
     return str(rows.loc[rows[metric].idxmax(), "model"])

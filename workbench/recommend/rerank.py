@@ -22,7 +22,6 @@ The recipe (two-stage retrieval, as in most production recommenders):
 from __future__ import annotations
 
 import datetime as dt
-import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 
 from workbench.exceptions import InvalidArgument
-from workbench.recommend.base import BaseRecommender, check_number, check_random_state
+from workbench.recommend.base import (
+    BaseRecommender,
+    check_number,
+    check_random_state,
+    recommendations,
+)
 from workbench.recommend.interactions import ITEM, TIME, USER, as_event_frame
 
 if TYPE_CHECKING:
@@ -239,26 +243,10 @@ class LearningToRankRecommender(BaseEstimator):
             Columns ``user_id``, ``item_id``, ``rank`` (1-based int) and
             ``score`` (the probability, float), sorted by user id, then rank.
         """
-        import pandas as pd
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise InvalidArgument(
-                f"{type(self).__name__}.recommend: k must be an integer >= 1, got {k!r}."
-            )
-        rows = self.base_._rows_of(users)
-        user_rows, item_columns, ranks, scores = self.top_k_rows(
-            rows, int(k), exclude_seen=exclude_seen
-        )
-        return pd.DataFrame(
-            {
-                USER: self.user_index_.take(user_rows),
-                ITEM: self.item_index_.take(item_columns),
-                "rank": ranks.astype(np.int64),
-                "score": scores.astype(np.float64),
-            }
-        )
+        return recommendations(self, self.base_._rows_of(users), k, exclude_seen=exclude_seen)
 
     @property
     def user_index_(self) -> np.ndarray:

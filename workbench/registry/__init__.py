@@ -5,7 +5,7 @@ rows that trained it; promote it to ``champion`` only if it beats the current
 champion on the same holdout; roll back when it disappoints::
 
     from workbench.registry import register, promote, load
-    version = register(store, model, "als", metrics={"ndcg@10": 0.31},
+    version = register(store, model, "als", metrics={"ndcg_at_10_score": 0.31},
                        training_data=train, holdout=test)
     promote(store, "als", version.version)          # PromotionRefused if it does not beat
     model, version = load(store, "als@champion")    # sha256 and types checked first

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument, ModelNotFound, PromotionRefused
 from workbench.registry.versions import ALIASES, ModelVersion, measured_metrics, resolve
-from workbench.schema import TABLES
+from workbench.schema import TABLES, current_metric_name
 from workbench.sql import literal
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def promote(
     version: int,
     *,
     alias: str = "champion",
-    metric: str = "ndcg@10",
+    metric: str = "ndcg_at_10_score",
     force_reason: str | None = None,
 ) -> AliasMove:
     """Point ``alias`` at ``version``, if it beats the current champion on ``metric``.
@@ -130,7 +130,7 @@ def promote(
         The candidate version.
     alias : {"champion", "challenger"}
     metric : str
-        Metric name as registered (e.g. ``"ndcg@10"``).
+        Metric name as registered (e.g. ``"ndcg_at_10_score"``).
     force_reason : str, optional
         Promote even though the gate refuses; the reason, who and when are
         recorded in ``model_alias_log``.
@@ -320,9 +320,11 @@ def _gate(
     figures = (value, champion.metrics.get(metric), candidate.holdout)
     if value is None or champion.metrics.get(metric) is None:
         which = candidate if value is None else champion
+        renamed = current_metric_name(metric)
+        hint = f" The metric is now named {renamed!r}." if renamed != metric else ""
         return figures, (
             f"Cannot compare {candidate.ref} with the champion {champion.ref} on {metric!r}: "
-            f"{which.ref} has no such metric (it has {', '.join(sorted(which.metrics))})."
+            f"{which.ref} has no such metric (it has {', '.join(sorted(which.metrics))}).{hint}"
         )
     if candidate.holdout is None or champion.holdout is None:
         return figures, (
@@ -354,8 +356,8 @@ def _gate(
 
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of ``metric`` is better (errors, losses, times)."""
-    base = metric.split("@", 1)[0].lower()
-    return base.endswith(("_error", "_loss")) or base in _LOWER_IS_BETTER
+    name = metric.lower()
+    return name.endswith(("_error", "_loss")) or name in _LOWER_IS_BETTER
 
 
 def _check_alias(alias: str) -> None:

@@ -27,7 +27,7 @@ def version_history(store: Store, name: str) -> pd.DataFrame:
 
     Columns: ``version``, ``ref``, ``model`` (the short name it was registered under,
     e.g. ``als``), ``created_at``, ``holdout``, one column per recorded metric
-    (``ndcg@10``, ``ndcg@10_low``, ...), ``champion_from`` (when it first became
+    (``ndcg_at_10_score``, ``ndcg_at_10_score_low``, ...), ``champion_from`` (when it first became
     champion, NaT if never), ``alias`` (``champion``/``challenger`` now, else empty).
 
     Examples
@@ -63,7 +63,9 @@ def version_history(store: Store, name: str) -> pd.DataFrame:
     return frame
 
 
-def plot_version_history(history: pd.DataFrame, *, metric: str = "ndcg@10") -> alt.LayerChart:
+def plot_version_history(
+    history: pd.DataFrame, *, metric: str = "ndcg_at_10_score"
+) -> alt.LayerChart:
     """Each version's ``metric`` (with its interval), in version order; champions marked.
 
     ``history`` is :func:`version_history`'s table. Points are colored by the short
@@ -75,7 +77,7 @@ def plot_version_history(history: pd.DataFrame, *, metric: str = "ndcg@10") -> a
     --------
     >>> import pandas as pd
     >>> history = pd.DataFrame({"version": [1, 2], "ref": ["r@1", "r@2"], "model": ["a", "b"],
-    ...     "created_at": pd.to_datetime(["2026-01-01", "2026-01-02"]), "ndcg@10": [0.1, 0.2],
+    ...     "created_at": pd.to_datetime(["2026-01-01", "2026-01-02"]), "ndcg_at_10_score": [0.1, 0.2],
     ...     "champion_from": pd.to_datetime([None, "2026-01-02"]), "alias": ["", "champion"]})
     >>> len(plot_version_history(history).to_dict()["layer"])  # no interval recorded: points only
     1
@@ -142,9 +144,9 @@ def describe_metric(recorded: Any, metric: str) -> str:
 
     Examples
     --------
-    >>> describe_metric({"ndcg@10": 0.152, "ndcg@10_low": 0.141, "ndcg@10_high": 0.163}, "ndcg@10")
+    >>> describe_metric({"ndcg_at_10_score": 0.152, "ndcg_at_10_score_low": 0.141, "ndcg_at_10_score_high": 0.163}, "ndcg_at_10_score")
     '0.152 (95% interval 0.141-0.163)'
-    >>> describe_metric({"ndcg@10": 0.152}, "ndcg@10")
+    >>> describe_metric({"ndcg_at_10_score": 0.152}, "ndcg_at_10_score")
     '0.152 (no interval recorded)'
     """
     value = recorded.get(metric)

@@ -161,7 +161,7 @@ def register(
         Model name: letters, digits, ``_``, ``.``, ``-`` (no ``@``).
     metrics : dict
         Metric name -> finite number, measured on ``holdout`` (e.g.
-        ``{"ndcg@10": 0.31}``); promotion compares these.
+        ``{"ndcg_at_10_score": 0.31}``); promotion compares these.
     params : dict, optional
         Parameters to record; default ``model.get_params()``.
     training_data : Ibis table, pyarrow Table, pandas DataFrame or DataSummary
@@ -340,7 +340,7 @@ def _check_metrics(metrics: Any) -> dict[str, float]:
     if not isinstance(metrics, dict) or not metrics:
         raise InvalidArgument(
             f"metrics must be a non-empty dict of name -> number measured on the holdout, "
-            f"e.g. {{'ndcg@10': 0.31}}; got {metrics!r}."
+            f"e.g. {{'ndcg_at_10_score': 0.31}}; got {metrics!r}."
         )
     checked = {}
     for key, value in metrics.items():

@@ -24,13 +24,13 @@ from workbench.lazy import exports
 _LAZY = {
     "evaluate_detectors": "compare",
     "detection_delay": "events",
-    "event_recall": "events",
+    "event_recall_score": "events",
     "event_windows": "events",
     "NAB_PROFILES": "nab",
     "nab_score": "nab",
-    "pr_auc": "points",
-    "precision_at_budget": "points",
-    "roc_auc": "points",
+    "pr_auc_score": "points",
+    "precision_at_budget_score": "points",
+    "roc_auc_score": "points",
 }
 
 __all__ = list(_LAZY)

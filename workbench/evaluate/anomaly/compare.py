@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.arguments import parse_time
-from workbench.evaluate.anomaly.events import detection_delay, event_recall, event_windows
+from workbench.evaluate.anomaly.events import detection_delay, event_recall_score, event_windows
 from workbench.evaluate.anomaly.nab import nab_score
-from workbench.evaluate.anomaly.points import pr_auc, precision_at_budget, roc_auc
+from workbench.evaluate.anomaly.points import pr_auc_score, precision_at_budget_score, roc_auc_score
 from workbench.exceptions import InvalidArgument
 
 
@@ -51,9 +51,9 @@ def evaluate_detectors(
     Returns
     -------
     pandas.DataFrame
-        One row per detector: ``detector``, ``pr_auc``, ``roc_auc``,
-        ``precision_at_budget`` (top points, as many as the detector raised
-        alerts), ``alerts``, ``event_recall``, ``events``, ``mean_delay``
+        One row per detector: ``detector``, ``pr_auc_score``, ``roc_auc_score``,
+        ``precision_at_budget_score`` (top points, as many as the detector raised
+        alerts), ``alerts``, ``event_recall_score``, ``events``, ``mean_delay``
         (timedelta), ``mean_delay_points``, ``nab_score``, ``not_scored`` and
         ``fit_score_seconds``.
     """
@@ -88,15 +88,15 @@ def evaluate_detectors(
         rows.append(
             {
                 "detector": name,
-                "pr_auc": pr_auc(y_graded, scores),
-                "roc_auc": roc_auc(y_graded, scores),
-                "precision_at_budget": (
-                    precision_at_budget(y_graded, scores, alerts=int(flagged.sum()))
+                "pr_auc_score": pr_auc_score(y_graded, scores),
+                "roc_auc_score": roc_auc_score(y_graded, scores),
+                "precision_at_budget_score": (
+                    precision_at_budget_score(y_graded, scores, alerts=int(flagged.sum()))
                     if flagged.any()
                     else float("nan")
                 ),
                 "alerts": int(flagged.sum()),
-                "event_recall": event_recall(events, alerts, tolerance=tolerance),
+                "event_recall_score": event_recall_score(events, alerts, tolerance=tolerance),
                 "events": len(events),
                 "mean_delay": delay["delay"].mean() if len(delay) else pd.NaT,
                 "mean_delay_points": (

@@ -122,7 +122,7 @@ def _first_alerts(events: pd.DataFrame, alerts: pd.DataFrame, tolerance) -> pd.S
     return pd.Series(pd.to_datetime(first), index=events.index, dtype="datetime64[us]")
 
 
-def event_recall(events: pd.DataFrame, alerts: pd.DataFrame, *, tolerance=None) -> float:
+def event_recall_score(events: pd.DataFrame, alerts: pd.DataFrame, *, tolerance=None) -> float:
     """Share of events with at least one alert inside them (or within ``tolerance`` after).
 
     Parameters
@@ -145,9 +145,9 @@ def event_recall(events: pd.DataFrame, alerts: pd.DataFrame, *, tolerance=None) 
     ...                       "label": [0, 1, 1, 0, 1, 0]})
     >>> events = event_windows(frame)
     >>> alerts = frame.iloc[[2]]  # one alert, late in the first event
-    >>> event_recall(events, alerts)
+    >>> event_recall_score(events, alerts)
     0.5
-    >>> event_recall(events, frame.iloc[[5]], tolerance="1h")  # one hour after the second
+    >>> event_recall_score(events, frame.iloc[[5]], tolerance="1h")  # one hour after the second
     0.5
     """
     if len(events) == 0:
@@ -174,7 +174,7 @@ def detection_delay(
         The series' points (``series_id``, ``ts``), to count the points of delay;
         without it, points are counted inside the event assuming even spacing.
     tolerance : str or timedelta, optional
-        As in :func:`event_recall`.
+        As in :func:`event_recall_score`.
 
     Returns
     -------

@@ -35,7 +35,7 @@ def _labels_and_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     return y, np.where(np.isnan(s), lowest, s)
 
 
-def roc_auc(labels, scores) -> float:
+def roc_auc_score(labels, scores) -> float:
     """Area under the ROC curve: the chance an anomalous point outscores a normal one.
 
     Parameters
@@ -52,7 +52,7 @@ def roc_auc(labels, scores) -> float:
 
     Examples
     --------
-    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     """
     from sklearn.metrics import roc_auc_score
@@ -61,7 +61,7 @@ def roc_auc(labels, scores) -> float:
     return float(roc_auc_score(y, s))
 
 
-def pr_auc(labels, scores) -> float:
+def pr_auc_score(labels, scores) -> float:
     """Area under the precision-recall curve, as average precision (scikit-learn).
 
     The right summary when anomalies are rare: chance level is the share of
@@ -81,7 +81,7 @@ def pr_auc(labels, scores) -> float:
 
     Examples
     --------
-    >>> round(pr_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
+    >>> round(pr_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
     0.8333
     """
     from sklearn.metrics import average_precision_score
@@ -90,7 +90,7 @@ def pr_auc(labels, scores) -> float:
     return float(average_precision_score(y, s))
 
 
-def precision_at_budget(labels, scores, *, alerts: int) -> float:
+def precision_at_budget_score(labels, scores, *, alerts: int) -> float:
     """Share of anomalous points among the ``alerts`` highest-scored points.
 
     What a person on call sees when the budget allows ``alerts`` alerts. Ties at
@@ -112,7 +112,7 @@ def precision_at_budget(labels, scores, *, alerts: int) -> float:
 
     Examples
     --------
-    >>> precision_at_budget([0, 1, 0, 1, 0], [0.1, 0.9, 0.8, 0.7, float("nan")], alerts=2)
+    >>> precision_at_budget_score([0, 1, 0, 1, 0], [0.1, 0.9, 0.8, 0.7, float("nan")], alerts=2)
     0.5
     """
     if isinstance(alerts, bool) or not isinstance(alerts, int | np.integer) or alerts < 1:
