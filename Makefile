@@ -27,7 +27,8 @@ DEMO_JOBS := \
 	precompute \
 	recommender_report \
 	experiment_readout \
-	anomaly_scan
+	anomaly_scan \
+	village_loop
 # Loopback only: the notebook servers execute code; keep them off the network.
 HOST := 127.0.0.1
 

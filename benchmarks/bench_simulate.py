@@ -48,7 +48,7 @@ def main() -> None:
         )
         seconds = time.perf_counter() - started
         first, last = run.days[0], run.days[-1]
-        shown = sum(day.visitors * K for day in run.days)
+        shown = sum(day.items_shown for day in run.days)
         lost = sum(day.responses - day.events_captured - day.quarantined for day in run.days)
         logged = sum(day.deliveries_logged for day in run.days)
         flagged = run.summary()["incident_flagged_day"]

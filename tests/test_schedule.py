@@ -190,3 +190,42 @@ def test_a_job_refused_before_its_kernel_starts_fails_its_slot_and_the_others_ru
     assert "no scope 'nowhere' is declared" in outcomes["a_scoped"].message
     assert outcomes["hourly"].action == "ran"  # the refusal stopped nothing else
     assert _tick(scheduled, T0 + timedelta(minutes=2)) == []  # tried again at its next slot
+
+
+@pytest.mark.slow
+def test_tick_takes_the_time_it_treats_as_now(scheduled):
+    # A simulated clock (or a replayed night) drives the schedule from the command line.
+    root = scheduled["root"]
+    (root / "workbench.toml").write_text(
+        f'[store]\nurl = "{scheduled["store"].url}"\n\n'
+        f'[schedule]\nstate_dir = "state"\n\n'
+        f'[jobs.nightly]\nnotebook = "trivial.ipynb"\nschedule = "0 2 * * *"\n'
+    )
+    env = {key: value for key, value in os.environ.items() if key != "WORKBENCH_STORE"}
+
+    def workbench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [WORKBENCH, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    first = workbench("schedule", "tick", "--now", "2026-03-01T02:30:00Z", "--json")
+    assert first.returncode == 0, first.stderr
+    (outcome,) = json.loads(first.stdout)
+    assert outcome["action"] == "ran" and outcome["slot"] == "2026-03-01T02:00:00+00:00"
+    # An hour later on the simulated clock nothing is due; the next night it is again.
+    (listed,) = json.loads(
+        workbench("schedule", "list", "--now", "2026-03-01T03:30", "--json").stdout
+    )
+    assert listed["due_slot"] is None and listed["next_slot"] == "2026-03-02T02:00:00+00:00"
+    assert workbench("schedule", "tick", "--now", "2026-03-01T03:30").stdout.strip() == (
+        "Nothing is due."
+    )
+    # An offset is converted: 03:00 in Paris (UTC+1 in March) is 02:00 UTC.
+    (again,) = json.loads(
+        workbench("schedule", "tick", "--now", "2026-03-02T03:00:00+01:00", "--json").stdout
+    )
+    assert again["slot"] == "2026-03-02T02:00:00+00:00"
+
+    wrong = workbench("schedule", "tick", "--now", "tomorrow-ish")
+    assert wrong.returncode == 1 and wrong.stderr.startswith("error: --now='tomorrow-ish'")
+    assert "Traceback" not in wrong.stderr

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.exceptions import WorkbenchError
+from workbench.delivery import retrieve
+from workbench.evaluate import evaluate_recommenders
+from workbench.exceptions import ModelNotFound, WorkbenchError
+from workbench.feedback import WEIGHT
+from workbench.provenance import summarize_data
+from workbench.recommend import PlantedTasteRecommender
+from workbench.recommend.experiment import load_interactions, split_interactions
+from workbench.registry import resolve, version_history
+from workbench.runs import run_results
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -134,9 +142,6 @@ def _default_folder(store: Store) -> Path:
 
 
 def _music(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
-    from workbench.delivery import retrieve
-    from workbench.exceptions import ModelNotFound
-    from workbench.registry import resolve, version_history
 
     try:
         champion = resolve(store, model)
@@ -151,12 +156,6 @@ def _music(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
 
 def _against_oracle(store: Store, truth: dict, champion: Any, history: Any) -> Check:
     """The champion's recorded nDCG beside the oracle's and popularity's on the same rows."""
-    from workbench.evaluate import evaluate_recommenders
-    from workbench.feedback import WEIGHT
-    from workbench.provenance import summarize_data
-    from workbench.recommend import PlantedTasteRecommender
-    from workbench.recommend.experiment import load_interactions, split_interactions
-    from workbench.runs import run_results
 
     metric = "ndcg_at_10_score"
     runs = run_results(store, job="train_recommender", keys=["registered", "split"])
@@ -284,7 +283,6 @@ def _skips_are_not_recommended(store: Store, champion: Any) -> Check:
 
 
 def _ads(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
-    from workbench.runs import run_results
 
     metric = "sum:click"
     runs = run_results(store, job="experiment_readout", keys=["results", "srm_flagged"])
@@ -328,8 +326,6 @@ def _ads(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
 
 def _metrics(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
     import pandas as pd
-
-    from workbench.runs import run_results
 
     runs = run_results(store, job="anomaly_scan", keys=["scan"])
     if runs.empty:

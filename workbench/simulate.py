@@ -49,13 +49,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.anomaly import scan
 from workbench.arguments import parse_time
-from workbench.exceptions import InvalidArgument
+from workbench.capture import ingest
+from workbench.datasets import make_music
+from workbench.delivery import EpsilonGreedyPolicy, log_slates, precompute, retrieve
+from workbench.evaluate import evaluate_recommenders
+from workbench.exceptions import InvalidArgument, ModelNotFound
+from workbench.experiments import assign, assign_units, readout
+from workbench.feedback import WEIGHT, Feedback
+from workbench.offpolicy import estimate_policy_value, logged_deliveries
+from workbench.recommend import MODELS, load_interactions, metrics_for_record, split_interactions
+from workbench.registry import load, measure, promote_if_better, register
 
 if TYPE_CHECKING:
+    import altair as alt
+    import pandas as pd
+
     from workbench.store import Store
 
-__all__ = ["SimulatedDay", "Simulation", "simulate"]
+__all__ = ["SimulatedDay", "Simulation", "plot_simulation", "simulate"]
 
 #: How likely a visitor looks at each further position of a slate.
 LOOK_DECAY = 0.85
@@ -83,6 +96,7 @@ class SimulatedDay:
     champion_version: str | None
     promoted: bool
     fallback_share: float
+    items_shown: int
     deliveries_logged: int
     responses: int
     events_captured: int
@@ -120,6 +134,7 @@ class Simulation:
             if last.oracle_ctr
             else float("nan"),
             "promotions": sum(day.promoted for day in self.days),
+            "items_shown": sum(day.items_shown for day in self.days),
             "deliveries_logged": sum(day.deliveries_logged for day in self.days),
             "responses": sum(day.responses for day in self.days),
             "events_captured": sum(day.events_captured for day in self.days),
@@ -139,6 +154,63 @@ class Simulation:
                 None,
             ),
         }
+
+    def frame(self) -> pd.DataFrame:
+        """One row per day: every field of :class:`SimulatedDay`."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(day) for day in self.days])
+
+    def reconciles(self) -> bool:
+        """Whether every day logged each item it showed and captured each answer it gave."""
+        return all(
+            day.items_shown == day.deliveries_logged
+            and day.responses == day.events_captured + day.quarantined
+            for day in self.days
+        )
+
+    def describe(self) -> str:
+        """The run in a few lines of Markdown: the loop's answer to each question it asks."""
+        summary = self.summary()
+        if not summary:
+            return "No day was simulated."
+        lines = [
+            f"- **Does the model get better?** Expected plays per shown item went from "
+            f"{summary['first_day_ctr']:.4f} on day 1 to {summary['last_day_ctr']:.4f} on day "
+            f"{summary['days']}: {summary['last_day_share_of_oracle']:.2f} x the planted-taste "
+            f"oracle ({summary['last_day_oracle_ctr']:.4f}) and "
+            f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x a popularity "
+            f"list ({summary['last_day_popularity_ctr']:.4f}); {summary['promotions']} "
+            "promotion(s) through the gate."
+        ]
+        if self.ope_lift is not None and self.ab_lift is not None:
+            ope, ab = self.ope_lift, self.ab_lift
+            inside = ope[1] <= ab[0] <= ope[2]
+            lines.append(
+                f"- **Did the off-policy estimate predict the A/B test?** Predicted lift of the "
+                f"greedy challenger {ope[0]:+.1%} ({ope[1]:+.1%} to {ope[2]:+.1%}, SNIPS on the "
+                f"logs before day {self.test_day}); measured {ab[0]:+.1%} ({ab[1]:+.1%} to "
+                f"{ab[2]:+.1%}): {'inside' if inside else 'outside'} the predicted interval."
+            )
+        if self.incident_day is not None:
+            flagged = summary["incident_flagged_day"]
+            lines.append(
+                f"- **Was the incident caught?** The stored lists failed for half the visitors "
+                f"on day {self.incident_day}; "
+                + (
+                    f"the KPI scan flagged the fallback share on day {flagged}."
+                    if flagged is not None
+                    else "the KPI scan did not flag it."
+                )
+            )
+        lost = summary["responses"] - summary["events_captured"] - summary["quarantined"]
+        lines.append(
+            f"- **Was anything lost?** {summary['items_shown']:,} items shown, "
+            f"{summary['deliveries_logged']:,} deliveries logged; {summary['responses']:,} "
+            f"answers, {summary['events_captured']:,} events captured + "
+            f"{summary['quarantined']:,} quarantined ({lost:,} lost)."
+        )
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data: ``days`` (one object per day) and ``summary``."""
@@ -222,10 +294,6 @@ def simulate(
         are assigned by hash to ``control`` (the served policy) or ``treatment`` (the
         challenger) in the experiment ``village_policy``, read out after the last day.
     """
-    from workbench.capture import ingest
-    from workbench.datasets import make_music
-    from workbench.experiments import assign
-    from workbench.recommend import MODELS
 
     _check(days=days, users=users, items=items, k=k, warmup_days=warmup_days)
     if not 0 < visit_rate <= 1:
@@ -297,6 +365,58 @@ def simulate(
     return run
 
 
+def plot_simulation(run: Simulation) -> alt.LayerChart:
+    """Plays per shown item by day: the served policy, the oracle and popularity.
+
+    ``served`` is the expectation under the response model of the slates the champion
+    and its exploration showed (comparable with the two references), ``oracle`` what
+    each visitor's planted tastes would have shown, ``popularity`` a popularity list; the point's shape tells the days a champion was promoted, a red rule the
+    planted incident, a grey one the day the A/B test began. Offline (data embedded).
+    """
+    import altair as alt
+    import pandas as pd
+
+    days = run.frame()
+    long = pd.concat(
+        [
+            days[["day", column, "champion_version", "promoted"]]
+            .rename(columns={column: "ctr"})
+            .assign(policy=label)
+            for column, label in (
+                ("expected_ctr", "served"),
+                ("oracle_ctr", "oracle"),
+                ("popularity_ctr", "popularity"),
+            )
+        ],
+        ignore_index=True,
+    )
+    base = alt.Chart(long).encode(
+        x=alt.X("day:O", title="simulated day", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("ctr:Q", title="plays per shown item"),
+        color=alt.Color("policy:N", title=None, legend=alt.Legend(orient="bottom")),
+    )
+    layers = [
+        base.mark_line(),
+        base.mark_point(size=70, filled=True).encode(
+            shape=alt.Shape("promoted:N", title="promoted", legend=alt.Legend(orient="bottom")),
+            tooltip=["day", "policy", alt.Tooltip("ctr:Q", format=".4f"), "champion_version"],
+        ),
+    ]
+    marks = [
+        (day, color)
+        for day, color in ((run.incident_day, "#d62728"), (run.test_day, "#7f7f7f"))
+        if day is not None and day <= len(run.days)
+    ]
+    if marks:
+        rules = pd.DataFrame({"day": [day for day, _ in marks], "color": [c for _, c in marks]})
+        layers.append(
+            alt.Chart(rules)
+            .mark_rule(strokeDash=[4, 3])
+            .encode(x="day:O", color=alt.Color("color:N", scale=None))
+        )
+    return alt.layer(*layers).properties(width=520, height=240)
+
+
 def _judge_off_policy(
     store: Store, today: dt.datetime, *, epsilon: float, seed: int
 ) -> tuple[float, float, float]:
@@ -307,7 +427,6 @@ def _judge_off_policy(
     probability is 1 for a logged item that was that greedy choice (logged with
     propensity ``1 - epsilon + epsilon / n``) and 0 for an explored one.
     """
-    from workbench.offpolicy import estimate_policy_value, logged_deliveries
 
     logs = logged_deliveries(store, until=today, event_types=("play",), window="1h")
     logs["challenger"] = (logs["propensity"] >= 1.0 - epsilon - 1e-9).astype(float)
@@ -322,7 +441,6 @@ def _judge_off_policy(
 
 def _read_out(store: Store) -> tuple[float, float, float]:
     """The A/B test's lift in plays per visitor, treatment against control."""
-    from workbench.experiments import readout
 
     result = readout(store, EXPERIMENT, "count:play", cuped=False, sequential=False)
     lift = result.results()["count:play"]["treatment"]
@@ -368,17 +486,6 @@ def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]
     (not refitted) is measured on the same rows and that is recorded
     (:func:`~workbench.registry.measure`), so the gate compares the two on one holdout.
     """
-    from workbench.delivery import precompute
-    from workbench.evaluate import evaluate_recommenders
-    from workbench.exceptions import ModelNotFound
-    from workbench.feedback import WEIGHT, Feedback
-    from workbench.recommend import (
-        MODELS,
-        load_interactions,
-        metrics_for_record,
-        split_interactions,
-    )
-    from workbench.registry import load, measure, promote_if_better, register
 
     feedback = Feedback.from_config()
     events = load_interactions(store, feedback=feedback)
@@ -426,10 +533,6 @@ def _serve_and_answer(
     tested: bool,
 ) -> SimulatedDay:
     import pandas as pd
-
-    from workbench.capture import ingest
-    from workbench.delivery import EpsilonGreedyPolicy, log_slates, retrieve
-    from workbench.experiments import assign_units
 
     visitors = np.flatnonzero(rng.random(world.users.size) < visit_rate)
     lists, fell_back = [], []
@@ -505,6 +608,7 @@ def _serve_and_answer(
         champion_version=champion,
         promoted=bool(promoted),
         fallback_share=sum(fell_back) / visitors.size if visitors.size else float("nan"),
+        items_shown=int(shown),
         deliveries_logged=int(
             store.sql(
                 "SELECT count(*) AS n FROM deliveries WHERE ts >= ? AND ts < ?",
@@ -532,9 +636,6 @@ def _watch(
 ) -> int:
     """Write the day's hourly KPIs as observations, scan them; alerts on the fallback share."""
     import pandas as pd
-
-    from workbench.anomaly import scan
-    from workbench.capture import ingest
 
     by_user_plays: dict[str, int] = {}
     for event in events:

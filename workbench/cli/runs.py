@@ -144,12 +144,33 @@ def show_command(
     typer.echo("\n".join(lines))
 
 
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="The time to treat as now (ISO, UTC unless it has an offset), e.g. to replay "
+        "a missed night or drive a simulated clock; default the clock's.",
+        show_default=False,
+    ),
+]
+
+
+def _now(value: str | None):
+    """``--now`` as an aware UTC datetime, or None for the clock's time."""
+    from datetime import UTC
+
+    from workbench.arguments import parse_time
+
+    moment = parse_time(value, name="--now")
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
 @schedule_app.command("list")
-def schedule_list(json_output: JsonOption = False) -> None:
+def schedule_list(now: NowOption = None, json_output: JsonOption = False) -> None:
     """List the scheduled jobs: cron, last slot handled, whether due now, next slot."""
     from workbench.runs import schedule_status
 
-    listed = schedule_status()
+    listed = schedule_status(now=_now(now))
     if json_output:
         print_json([entry.to_dict() for entry in listed])
         return
@@ -167,15 +188,23 @@ def schedule_list(json_output: JsonOption = False) -> None:
 
 @schedule_app.command("tick")
 def schedule_tick(
-    reports: ReportsOption = None, store: StoreOption = None, json_output: JsonOption = False
+    now: NowOption = None,
+    reports: ReportsOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Run every job that is due, once (for cron or a systemd timer); exit 1 if one failed."""
     from workbench.runs import tick
     from workbench.runs.jobs import load_jobs
 
     jobs = load_jobs()  # a mistake in workbench.toml is reported before the store is opened
+    moment = _now(now)
     outcomes = tick(
-        store=open_store(store), jobs=jobs, reports=reports, on_start=_say_starting(json_output)
+        store=open_store(store),
+        now=moment,
+        jobs=jobs,
+        reports=reports,
+        on_start=_say_starting(json_output),
     )
     if json_output:
         print_json([outcome.to_dict() for outcome in outcomes])

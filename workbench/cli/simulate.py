@@ -101,9 +101,9 @@ def simulate(
             "yes" if day.promoted else "no",
             f"{day.fallback_share:.0%}" + (" (incident)" if day.incident else ""),
             f"{day.kpi_alerts}",
-            f"{day.visitors * k:,} = {day.deliveries_logged:,}"
-            if day.visitors * k == day.deliveries_logged
-            else f"{day.visitors * k:,} != {day.deliveries_logged:,}",
+            f"{day.items_shown:,} = {day.deliveries_logged:,}"
+            if day.items_shown == day.deliveries_logged
+            else f"{day.items_shown:,} != {day.deliveries_logged:,}",
             f"{day.responses:,} = {day.events_captured:,} + {day.quarantined:,}",
         )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
