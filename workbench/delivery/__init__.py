@@ -24,6 +24,8 @@ from workbench.lazy import exports
 
 # Public name -> the submodule that defines it, imported when the name is first used.
 _LAZY = {
+    "PrecomputeReport": "batch",
+    "precompute": "batch",
     "StoredCoverage": "coverage",
     "stored_coverage": "coverage",
     "StateUpdate": "incremental",
@@ -41,10 +43,8 @@ _LAZY = {
     "SoftmaxPolicy": "policies",
     "ThompsonSamplingPolicy": "policies",
     "log_slates": "policies",
-    "PrecomputeReport": "stored",
     "Retrieval": "stored",
     "default_model": "stored",
-    "precompute": "stored",
     "retrieve": "stored",
     "sample_users": "stored",
 }

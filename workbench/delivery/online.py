@@ -17,7 +17,7 @@ import numpy as np
 
 from workbench.delivery.stored import (
     Retrieval,
-    _check_positive,
+    check_positive,
     count_fallback,
     default_model,
     fallback_items,
@@ -117,7 +117,7 @@ def recommend_now(
         ``"popularity"``: the same fallback as the version's stored lists (the most
         popular items in its scope, counted with its feedback semantics).
     """
-    _check_positive("k", k)
+    check_positive("k", k)
     if not isinstance(user_id, str):
         raise InvalidArgument(f"user_id must be text (ids are strings), got {user_id!r}.")
     if context is not None and not isinstance(context, Mapping):
