@@ -35,7 +35,7 @@ from workbench.capture import ingest
 from workbench.datasets import make_music
 from workbench.evaluate import evaluate_recommenders
 from workbench.recommend import MODELS
-from workbench.recommend.experiment import load_interactions, make_models, split_interactions
+from workbench.recommend.comparison import load_interactions, make_models, split_interactions
 from workbench.store import Store
 
 SECTION = "## MovieLens 100K protocol (`benchmarks/bench_movielens.py`)"

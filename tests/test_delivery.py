@@ -348,7 +348,7 @@ def _events(rows, source):
 def two_products(file_store):
     """Music (plays, likes, skips) and an ads test (many impressions) in one store."""
     from workbench.feedback import WEIGHT, Feedback
-    from workbench.recommend.experiment import load_interactions
+    from workbench.recommend.comparison import load_interactions
     from workbench.scope import Scope
 
     rng = np.random.default_rng(1)

@@ -62,7 +62,7 @@ def served_store_url(tmp_path_factory) -> str:
     """Events plus an EASE champion whose lists are precomputed."""
     from workbench.delivery import precompute
     from workbench.recommend import EASERecommender
-    from workbench.recommend.experiment import load_interactions, split_interactions
+    from workbench.recommend.comparison import load_interactions, split_interactions
     from workbench.registry import promote, register
 
     url = _music_store(tmp_path_factory.mktemp("served") / "music.duckdb")

@@ -10,7 +10,7 @@ from notebook_support import assert_runs_under_nbmake, music_store
 from workbench.delivery import precompute
 from workbench.evaluate import evaluate_recommenders
 from workbench.feedback import WEIGHT
-from workbench.recommend.experiment import (
+from workbench.recommend.comparison import (
     load_interactions,
     make_models,
     metrics_for_record,

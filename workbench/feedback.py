@@ -5,7 +5,7 @@ clicks. A recommender must not learn a skip as a like, nor an ad impression as a
 play. :class:`Feedback` declares the meaning of each event type once, in
 ``[feedback]`` of ``workbench.toml`` (or as an object in a notebook), and every part
 that reads events for a model reads it from there: training
-(:func:`workbench.recommend.experiment.load_interactions`), the items a user has
+(:func:`workbench.recommend.comparison.load_interactions`), the items a user has
 already seen, the popularity fallback, and what a model version records.
 
 .. code-block:: toml

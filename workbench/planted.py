@@ -29,7 +29,7 @@ from workbench.exceptions import ModelNotFound, WorkbenchError
 from workbench.feedback import WEIGHT
 from workbench.provenance import summarize_data
 from workbench.recommend import PlantedTasteRecommender
-from workbench.recommend.experiment import load_interactions, split_interactions
+from workbench.recommend.comparison import load_interactions, split_interactions
 from workbench.registry import resolve, version_history
 from workbench.runs import run_results
 

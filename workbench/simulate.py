@@ -252,7 +252,7 @@ def simulate(
     visit_rate: float = 0.3,
     k: int = 10,
     epsilon: float = 0.1,
-    model: str = "ease",
+    recommender: str = "ease",
     start: Any = "2026-01-15",
     incident_day: int | None = None,
     test_day: int | None = None,
@@ -276,7 +276,7 @@ def simulate(
         Items per slate.
     epsilon
         The epsilon-greedy policy's exploration rate, in [0, 1].
-    model
+    recommender
         The recommender trained every day, a name of
         :data:`~workbench.recommend.MODELS`.
     start
@@ -311,8 +311,8 @@ def simulate(
             f"test_day={test_day!r} must be a day from 2 to days={days}: the challenger is "
             "first judged on the deliveries logged before it."
         )
-    if model not in MODELS:
-        raise InvalidArgument(f"model={model!r}: choose one of {', '.join(MODELS)}.")
+    if recommender not in MODELS:
+        raise InvalidArgument(f"recommender={recommender!r}: choose one of {', '.join(MODELS)}.")
     first_day = parse_time(start, name="start")
     if first_day != dt.datetime.combine(first_day.date(), dt.time()):
         raise InvalidArgument(f"start={start!r} must be a UTC day (midnight), like 2026-01-15.")
@@ -333,7 +333,7 @@ def simulate(
     run = Simulation(incident_day=incident_day, test_day=test_day)
     for day in range(1, days + 1):
         today = first_day + dt.timedelta(days=day - 1)
-        champion, promoted = _retrain(store, model, k=k, seed=seed + day)
+        champion, promoted = _retrain(store, recommender, k=k, seed=seed + day)
         if day == test_day:
             run.ope_lift = _judge_off_policy(store, today, epsilon=epsilon, seed=seed)
             assign(
@@ -479,7 +479,7 @@ def _attributes(table: Any) -> list[dict]:
     return [json.loads(text) for text in table["attributes"].to_pylist()]
 
 
-def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]:
+def _retrain(store: Store, recommender: str, *, k: int, seed: int) -> tuple[str, bool]:
     """Train on every captured event, register, promote through the gate, precompute.
 
     The candidate is measured on the newest events it did not train on; the champion
@@ -492,13 +492,17 @@ def _retrain(store: Store, model: str, *, k: int, seed: int) -> tuple[str, bool]
     train, test = split_interactions(events, split="temporal", test_ratio=0.2, seed=seed)
     grading = {"k": k, "n_resamples": 100, "seed": seed}
     table, fitted = evaluate_recommenders(
-        {model: MODELS[model](weight=WEIGHT)}, train, test, return_fitted=True, **grading
+        {recommender: MODELS[recommender](weight=WEIGHT)},
+        train,
+        test,
+        return_fitted=True,
+        **grading,
     )
     version = register(
         store,
-        fitted[model],
+        fitted[recommender],
         REGISTRY_NAME,
-        metrics=metrics_for_record(table, k)[model],
+        metrics=metrics_for_record(table, k)[recommender],
         training_data=train,
         holdout=test,
         feedback=feedback,

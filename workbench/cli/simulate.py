@@ -26,7 +26,9 @@ def simulate(
     epsilon: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Exploration rate of the policy.")
     ] = 0.1,
-    model: Annotated[str, typer.Option(help="Recommender retrained every day.")] = "ease",
+    recommender: Annotated[
+        str, typer.Option(help="Recommender retrained every day (a name of MODELS).")
+    ] = "ease",
     incident_day: Annotated[
         int | None,
         typer.Option(
@@ -66,7 +68,7 @@ def simulate(
         visit_rate=visit_rate,
         k=k,
         epsilon=epsilon,
-        model=model,
+        recommender=recommender,
         incident_day=incident_day,
         test_day=test_day,
     )

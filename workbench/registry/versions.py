@@ -295,7 +295,7 @@ def register_models(
     """Register several fitted models (say, those a comparison fitted) as versions of ``name``.
 
     Each version records its own entry of ``metrics`` (``{model: {metric:
-    value}}``, as :func:`workbench.recommend.experiment.metrics_for_record`
+    value}}``, as :func:`workbench.recommend.comparison.metrics_for_record`
     gives), the shared training rows and holdout, and the model's short name
     in its params (``"model"``), so the versions can be promoted against
     each other.

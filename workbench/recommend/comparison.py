@@ -1,4 +1,4 @@
-"""One offline experiment: load interactions, split them, fit and compare recommenders.
+"""One offline comparison: load interactions, split them, fit and compare recommenders.
 
 The ``train_recommender`` notebook and the MovieLens benchmark both run the
 same recipe, so it lives here::
