@@ -1,50 +1,13 @@
-"""The village loop, turned day by day: an app that learns from its own feedback.
+"""The loop itself: each simulated day retrains, gates, redeploys, serves and captures.
 
-Simulated listeners with planted tastes (the music set's truth) visit every day. Each
-day the loop runs through the workbench's real paths:
-
-1. **retrain, gate, redeploy**: a recommender is trained on every event captured so
-   far (with the configured feedback semantics), measured on the latest events it did
-   not train on, and registered; the champion is measured on the same events (not
-   refitted), so the gate compares the two on one holdout and promotes the candidate
-   when it is better; the champion's lists are precomputed;
-2. **deliver**: each visitor gets a slate from the champion's stored list (or the
-   popularity fallback) through an explore/exploit policy, and every shown item is
-   logged to ``deliveries`` with its propensity;
-3. **capture feedback**: visitors answer from their planted tastes, with a position
-   bias (the first slots are looked at most): they play, like or skip, and those events
-   enter through :func:`~workbench.capture.ingest`, with the same validation and
-   accounting as any input.
-
-The day's figures set the served policy's click-through rate (plays per shown item)
-beside what the planted-taste oracle and a popularity list would have earned on the
-same visitors, computed from the same response model, and reconcile what was shown
-with what was logged and what was answered with what was captured. ``ctr`` is what the
-visitors did; ``expected_ctr`` is its expectation under the response model, the figure
-the oracle's and popularity's are comparable with.
-
-The response model: a visitor looks at position ``p`` with probability ``0.85 **
-(p - 1)``; a looked-at track is played with probability ``0.6 * closeness * quality``,
-where ``closeness`` is the visitor's taste for the track's genre over their favourite
-genre's and ``quality`` rises with the track's planted popularity (0.5 to 1); a played
-track is liked with probability ``0.3 * closeness ** 2``; a looked-at track that is
-not played is skipped.
-
-Examples
---------
->>> from workbench.store import Store
->>> run = simulate(Store.open("duckdb://:memory:"), days=2, users=60, items=80, seed=1)
->>> [day.day for day in run.days]
-[1, 2]
->>> all(day.responses == day.events_captured + day.quarantined for day in run.days)
-True
+See :mod:`workbench.simulate` for what a day does and the response model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,14 +24,12 @@ from workbench.feedback import WEIGHT, Feedback
 from workbench.offpolicy import estimate_policy_value, logged_deliveries
 from workbench.recommend import MODELS, load_interactions, metrics_for_record, split_interactions
 from workbench.registry import load, measure, promote_if_better, register
+from workbench.simulate.days import SimulatedDay, Simulation
 
 if TYPE_CHECKING:
-    import altair as alt
-    import pandas as pd
-
     from workbench.store import Store
 
-__all__ = ["SimulatedDay", "Simulation", "plot_simulation", "simulate"]
+__all__ = ["EXPERIMENT", "LOOK_DECAY", "PLAY_RATE", "REGISTRY_NAME", "simulate"]
 
 #: How likely a visitor looks at each further position of a slate.
 LOOK_DECAY = 0.85
@@ -80,144 +41,6 @@ _SOURCE = "village"
 _NOBODY = "village-no-list"  # an id no stored list holds
 #: The A/B test of the challenger policy.
 EXPERIMENT = "village_policy"
-
-
-@dataclass(frozen=True)
-class SimulatedDay:
-    """One simulated day's figures (see :mod:`workbench.simulate`)."""
-
-    day: int
-    date: str
-    visitors: int
-    ctr: float
-    expected_ctr: float
-    oracle_ctr: float
-    popularity_ctr: float
-    champion_version: str | None
-    promoted: bool
-    fallback_share: float
-    items_shown: int
-    deliveries_logged: int
-    responses: int
-    events_captured: int
-    quarantined: int
-    incident: bool = False
-    kpi_alerts: int = 0
-
-
-@dataclass
-class Simulation:
-    """Every simulated day, and what they add up to."""
-
-    days: list[SimulatedDay] = field(default_factory=list)
-    incident_day: int | None = None
-    test_day: int | None = None
-    #: The greedy challenger's predicted lift in plays per shown item, judged off-policy
-    #: (SNIPS) from the deliveries logged before the test: value, low, high.
-    ope_lift: tuple[float, float, float] | None = None
-    #: The A/B test's measured lift in plays per visitor, treatment (greedy) against
-    #: control (the served policy): value, low, high.
-    ab_lift: tuple[float, float, float] | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """First and last day's click-through beside the oracle's and popularity's."""
-        if not self.days:
-            return {}
-        first, last = self.days[0], self.days[-1]
-        return {
-            "days": len(self.days),
-            "first_day_ctr": first.expected_ctr,
-            "last_day_ctr": last.expected_ctr,
-            "last_day_oracle_ctr": last.oracle_ctr,
-            "last_day_popularity_ctr": last.popularity_ctr,
-            "last_day_share_of_oracle": last.expected_ctr / last.oracle_ctr
-            if last.oracle_ctr
-            else float("nan"),
-            "promotions": sum(day.promoted for day in self.days),
-            "items_shown": sum(day.items_shown for day in self.days),
-            "deliveries_logged": sum(day.deliveries_logged for day in self.days),
-            "responses": sum(day.responses for day in self.days),
-            "events_captured": sum(day.events_captured for day in self.days),
-            "quarantined": sum(day.quarantined for day in self.days),
-            "test_day": self.test_day,
-            "ope_lift": self.ope_lift,
-            "ab_lift": self.ab_lift,
-            "incident_day": self.incident_day,
-            "incident_flagged_day": next(
-                (
-                    day.day
-                    for day in self.days
-                    if self.incident_day is not None
-                    and day.day >= self.incident_day
-                    and day.kpi_alerts
-                ),
-                None,
-            ),
-        }
-
-    def frame(self) -> pd.DataFrame:
-        """One row per day: every field of :class:`SimulatedDay`."""
-        import pandas as pd
-
-        return pd.DataFrame([dataclasses.asdict(day) for day in self.days])
-
-    def reconciles(self) -> bool:
-        """Whether every day logged each item it showed and captured each answer it gave."""
-        return all(
-            day.items_shown == day.deliveries_logged
-            and day.responses == day.events_captured + day.quarantined
-            for day in self.days
-        )
-
-    def describe(self) -> str:
-        """The run in a few lines of Markdown: the loop's answer to each question it asks."""
-        summary = self.summary()
-        if not summary:
-            return "No day was simulated."
-        lines = [
-            f"- **Does the model get better?** Expected plays per shown item went from "
-            f"{summary['first_day_ctr']:.4f} on day 1 to {summary['last_day_ctr']:.4f} on day "
-            f"{summary['days']}: {summary['last_day_share_of_oracle']:.2f} x the planted-taste "
-            f"oracle ({summary['last_day_oracle_ctr']:.4f}) and "
-            f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x a popularity "
-            f"list ({summary['last_day_popularity_ctr']:.4f}); {summary['promotions']} "
-            "promotion(s) through the gate."
-        ]
-        if self.ope_lift is not None and self.ab_lift is not None:
-            ope, ab = self.ope_lift, self.ab_lift
-            inside = ope[1] <= ab[0] <= ope[2]
-            lines.append(
-                f"- **Did the off-policy estimate predict the A/B test?** Predicted lift of the "
-                f"greedy challenger {ope[0]:+.1%} ({ope[1]:+.1%} to {ope[2]:+.1%}, SNIPS on the "
-                f"logs before day {self.test_day}); measured {ab[0]:+.1%} ({ab[1]:+.1%} to "
-                f"{ab[2]:+.1%}): {'inside' if inside else 'outside'} the predicted interval."
-            )
-        if self.incident_day is not None:
-            flagged = summary["incident_flagged_day"]
-            lines.append(
-                f"- **Was the incident caught?** The stored lists failed for half the visitors "
-                f"on day {self.incident_day}; "
-                + (
-                    f"the KPI scan flagged the fallback share on day {flagged}."
-                    if flagged is not None
-                    else "the KPI scan did not flag it."
-                )
-            )
-        lost = summary["responses"] - summary["events_captured"] - summary["quarantined"]
-        lines.append(
-            f"- **Was anything lost?** {summary['items_shown']:,} items shown, "
-            f"{summary['deliveries_logged']:,} deliveries logged; {summary['responses']:,} "
-            f"answers, {summary['events_captured']:,} events captured + "
-            f"{summary['quarantined']:,} quarantined ({lost:,} lost)."
-        )
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data: ``days`` (one object per day) and ``summary``."""
-        return {
-            "days": [dataclasses.asdict(day) for day in self.days],
-            "summary": self.summary(),
-        }
 
 
 @dataclass(frozen=True)
@@ -293,6 +116,15 @@ def simulate(
         (SNIPS) from every delivery logged before that day; from that day on, visitors
         are assigned by hash to ``control`` (the served policy) or ``treatment`` (the
         challenger) in the experiment ``village_policy``, read out after the last day.
+
+    Examples
+    --------
+    >>> from workbench.store import Store
+    >>> run = simulate(Store.open("duckdb://:memory:"), days=2, users=60, items=80, seed=1)
+    >>> [day.day for day in run.days]
+    [1, 2]
+    >>> all(day.responses == day.events_captured + day.quarantined for day in run.days)
+    True
     """
 
     _check(days=days, users=users, items=items, k=k, warmup_days=warmup_days)
@@ -363,58 +195,6 @@ def simulate(
     if test_day is not None:
         run.ab_lift = _read_out(store)
     return run
-
-
-def plot_simulation(run: Simulation) -> alt.LayerChart:
-    """Plays per shown item by day: the served policy, the oracle and popularity.
-
-    ``served`` is the expectation under the response model of the slates the champion
-    and its exploration showed (comparable with the two references), ``oracle`` what
-    each visitor's planted tastes would have shown, ``popularity`` a popularity list; the point's shape tells the days a champion was promoted, a red rule the
-    planted incident, a grey one the day the A/B test began. Offline (data embedded).
-    """
-    import altair as alt
-    import pandas as pd
-
-    days = run.frame()
-    long = pd.concat(
-        [
-            days[["day", column, "champion_version", "promoted"]]
-            .rename(columns={column: "ctr"})
-            .assign(policy=label)
-            for column, label in (
-                ("expected_ctr", "served"),
-                ("oracle_ctr", "oracle"),
-                ("popularity_ctr", "popularity"),
-            )
-        ],
-        ignore_index=True,
-    )
-    base = alt.Chart(long).encode(
-        x=alt.X("day:O", title="simulated day", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("ctr:Q", title="plays per shown item"),
-        color=alt.Color("policy:N", title=None, legend=alt.Legend(orient="bottom")),
-    )
-    layers = [
-        base.mark_line(),
-        base.mark_point(size=70, filled=True).encode(
-            shape=alt.Shape("promoted:N", title="promoted", legend=alt.Legend(orient="bottom")),
-            tooltip=["day", "policy", alt.Tooltip("ctr:Q", format=".4f"), "champion_version"],
-        ),
-    ]
-    marks = [
-        (day, color)
-        for day, color in ((run.incident_day, "#d62728"), (run.test_day, "#7f7f7f"))
-        if day is not None and day <= len(run.days)
-    ]
-    if marks:
-        rules = pd.DataFrame({"day": [day for day, _ in marks], "color": [c for _, c in marks]})
-        layers.append(
-            alt.Chart(rules)
-            .mark_rule(strokeDash=[4, 3])
-            .encode(x="day:O", color=alt.Color("color:N", scale=None))
-        )
-    return alt.layer(*layers).properties(width=520, height=240)
 
 
 def _judge_off_policy(

@@ -1,0 +1,203 @@
+"""A simulation's figures: one row per simulated day, what they add up to, the chart."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import altair as alt
+    import pandas as pd
+
+__all__ = ["SimulatedDay", "Simulation", "plot_simulation"]
+
+
+@dataclass(frozen=True)
+class SimulatedDay:
+    """One simulated day's figures (see :mod:`workbench.simulate`)."""
+
+    day: int
+    date: str
+    visitors: int
+    ctr: float
+    expected_ctr: float
+    oracle_ctr: float
+    popularity_ctr: float
+    champion_version: str | None
+    promoted: bool
+    fallback_share: float
+    items_shown: int
+    deliveries_logged: int
+    responses: int
+    events_captured: int
+    quarantined: int
+    incident: bool = False
+    kpi_alerts: int = 0
+
+
+@dataclass
+class Simulation:
+    """Every simulated day, and what they add up to."""
+
+    days: list[SimulatedDay] = field(default_factory=list)
+    incident_day: int | None = None
+    test_day: int | None = None
+    #: The greedy challenger's predicted lift in plays per shown item, judged off-policy
+    #: (SNIPS) from the deliveries logged before the test: value, low, high.
+    ope_lift: tuple[float, float, float] | None = None
+    #: The A/B test's measured lift in plays per visitor, treatment (greedy) against
+    #: control (the served policy): value, low, high.
+    ab_lift: tuple[float, float, float] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """First and last day's click-through beside the oracle's and popularity's."""
+        if not self.days:
+            return {}
+        first, last = self.days[0], self.days[-1]
+        return {
+            "days": len(self.days),
+            "first_day_ctr": first.expected_ctr,
+            "last_day_ctr": last.expected_ctr,
+            "last_day_oracle_ctr": last.oracle_ctr,
+            "last_day_popularity_ctr": last.popularity_ctr,
+            "last_day_share_of_oracle": last.expected_ctr / last.oracle_ctr
+            if last.oracle_ctr
+            else float("nan"),
+            "promotions": sum(day.promoted for day in self.days),
+            "items_shown": sum(day.items_shown for day in self.days),
+            "deliveries_logged": sum(day.deliveries_logged for day in self.days),
+            "responses": sum(day.responses for day in self.days),
+            "events_captured": sum(day.events_captured for day in self.days),
+            "quarantined": sum(day.quarantined for day in self.days),
+            "test_day": self.test_day,
+            "ope_lift": self.ope_lift,
+            "ab_lift": self.ab_lift,
+            "incident_day": self.incident_day,
+            "incident_flagged_day": next(
+                (
+                    day.day
+                    for day in self.days
+                    if self.incident_day is not None
+                    and day.day >= self.incident_day
+                    and day.kpi_alerts
+                ),
+                None,
+            ),
+        }
+
+    def frame(self) -> pd.DataFrame:
+        """One row per day: every field of :class:`SimulatedDay`."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(day) for day in self.days])
+
+    def reconciles(self) -> bool:
+        """Whether every day logged each item it showed and captured each answer it gave."""
+        return all(
+            day.items_shown == day.deliveries_logged
+            and day.responses == day.events_captured + day.quarantined
+            for day in self.days
+        )
+
+    def describe(self) -> str:
+        """The run in a few lines of Markdown: the loop's answer to each question it asks."""
+        summary = self.summary()
+        if not summary:
+            return "No day was simulated."
+        lines = [
+            f"- **Does the model get better?** Expected plays per shown item went from "
+            f"{summary['first_day_ctr']:.4f} on day 1 to {summary['last_day_ctr']:.4f} on day "
+            f"{summary['days']}: {summary['last_day_share_of_oracle']:.2f} x the planted-taste "
+            f"oracle ({summary['last_day_oracle_ctr']:.4f}) and "
+            f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x a popularity "
+            f"list ({summary['last_day_popularity_ctr']:.4f}); {summary['promotions']} "
+            "promotion(s) through the gate."
+        ]
+        if self.ope_lift is not None and self.ab_lift is not None:
+            ope, ab = self.ope_lift, self.ab_lift
+            inside = ope[1] <= ab[0] <= ope[2]
+            lines.append(
+                f"- **Did the off-policy estimate predict the A/B test?** Predicted lift of the "
+                f"greedy challenger {ope[0]:+.1%} ({ope[1]:+.1%} to {ope[2]:+.1%}, SNIPS on the "
+                f"logs before day {self.test_day}); measured {ab[0]:+.1%} ({ab[1]:+.1%} to "
+                f"{ab[2]:+.1%}): {'inside' if inside else 'outside'} the predicted interval."
+            )
+        if self.incident_day is not None:
+            flagged = summary["incident_flagged_day"]
+            lines.append(
+                f"- **Was the incident caught?** The stored lists failed for half the visitors "
+                f"on day {self.incident_day}; "
+                + (
+                    f"the KPI scan flagged the fallback share on day {flagged}."
+                    if flagged is not None
+                    else "the KPI scan did not flag it."
+                )
+            )
+        lost = summary["responses"] - summary["events_captured"] - summary["quarantined"]
+        lines.append(
+            f"- **Was anything lost?** {summary['items_shown']:,} items shown, "
+            f"{summary['deliveries_logged']:,} deliveries logged; {summary['responses']:,} "
+            f"answers, {summary['events_captured']:,} events captured + "
+            f"{summary['quarantined']:,} quarantined ({lost:,} lost)."
+        )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: ``days`` (one object per day) and ``summary``."""
+        return {
+            "days": [dataclasses.asdict(day) for day in self.days],
+            "summary": self.summary(),
+        }
+
+
+def plot_simulation(run: Simulation) -> alt.LayerChart:
+    """Plays per shown item by day: the served policy, the oracle and popularity.
+
+    ``served`` is the expectation under the response model of the slates the champion
+    and its exploration showed (comparable with the two references), ``oracle`` what
+    each visitor's planted tastes would have shown, ``popularity`` a popularity list; the point's shape tells the days a champion was promoted, a red rule the
+    planted incident, a grey one the day the A/B test began. Offline (data embedded).
+    """
+    import altair as alt
+    import pandas as pd
+
+    days = run.frame()
+    long = pd.concat(
+        [
+            days[["day", column, "champion_version", "promoted"]]
+            .rename(columns={column: "ctr"})
+            .assign(policy=label)
+            for column, label in (
+                ("expected_ctr", "served"),
+                ("oracle_ctr", "oracle"),
+                ("popularity_ctr", "popularity"),
+            )
+        ],
+        ignore_index=True,
+    )
+    base = alt.Chart(long).encode(
+        x=alt.X("day:O", title="simulated day", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("ctr:Q", title="plays per shown item"),
+        color=alt.Color("policy:N", title=None, legend=alt.Legend(orient="bottom")),
+    )
+    layers = [
+        base.mark_line(),
+        base.mark_point(size=70, filled=True).encode(
+            shape=alt.Shape("promoted:N", title="promoted", legend=alt.Legend(orient="bottom")),
+            tooltip=["day", "policy", alt.Tooltip("ctr:Q", format=".4f"), "champion_version"],
+        ),
+    ]
+    marks = [
+        (day, color)
+        for day, color in ((run.incident_day, "#d62728"), (run.test_day, "#7f7f7f"))
+        if day is not None and day <= len(run.days)
+    ]
+    if marks:
+        rules = pd.DataFrame({"day": [day for day, _ in marks], "color": [c for _, c in marks]})
+        layers.append(
+            alt.Chart(rules)
+            .mark_rule(strokeDash=[4, 3])
+            .encode(x="day:O", color=alt.Color("color:N", scale=None))
+        )
+    return alt.layer(*layers).properties(width=520, height=240)
