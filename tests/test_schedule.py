@@ -138,6 +138,18 @@ def test_the_loop_ticks_then_sleeps_until_the_next_slot(scheduled, monkeypatch):
     assert sleeps == [30.0, 60.0]
 
 
+def _command_line(root: Path):
+    """``workbench ARGS`` run as its own process in ``root``, reading its workbench.toml."""
+    env = {key: value for key, value in os.environ.items() if key != "WORKBENCH_STORE"}
+
+    def workbench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [WORKBENCH, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    return workbench
+
+
 @pytest.mark.slow
 def test_the_schedule_commands_read_jobs_from_workbench_toml(scheduled):
     root = scheduled["root"]
@@ -148,12 +160,7 @@ def test_the_schedule_commands_read_jobs_from_workbench_toml(scheduled):
         f"parameters = {{ k = 7 }}\n"
         f'[jobs.on_demand]\nnotebook = "trivial.ipynb"\n'
     )
-    env = {key: value for key, value in os.environ.items() if key != "WORKBENCH_STORE"}
-
-    def workbench(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [WORKBENCH, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
-        )
+    workbench = _command_line(root)
 
     listed = json.loads(workbench("schedule", "list", "--json").stdout)
     assert [entry["job"] for entry in listed] == ["every_minute"]
@@ -201,12 +208,7 @@ def test_tick_takes_the_time_it_treats_as_now(scheduled):
         f'[schedule]\nstate_dir = "state"\n\n'
         f'[jobs.nightly]\nnotebook = "trivial.ipynb"\nschedule = "0 2 * * *"\n'
     )
-    env = {key: value for key, value in os.environ.items() if key != "WORKBENCH_STORE"}
-
-    def workbench(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [WORKBENCH, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
-        )
+    workbench = _command_line(root)
 
     first = workbench("schedule", "tick", "--now", "2026-03-01T02:30:00Z", "--json")
     assert first.returncode == 0, first.stderr
