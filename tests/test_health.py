@@ -28,10 +28,18 @@ from workbench.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "data_health.ipynb"
 # Live data: make_music(days=42) ending yesterday, checked now. The windows are the whole
-# days before today: recent the last 7, reference the 28 before them.
-AS_OF = pd.Timestamp.now(tz="UTC").floor("D")  # where the windows end: today's midnight
-START = AS_OF - pd.Timedelta(days=42)
-RECENT_START = AS_OF - pd.Timedelta(days=7)
+# days before today: recent the last 7, reference the 28 before them. Today is read when
+# this module's tests start (_today), not when the suite is collected: a run that crosses
+# midnight between the two would otherwise check yesterday's data as two days old.
+AS_OF = START = RECENT_START = pd.Timestamp(0, tz="UTC")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _today() -> None:
+    global AS_OF, START, RECENT_START
+    AS_OF = pd.Timestamp.now(tz="UTC").floor("D")  # where the windows end: today's midnight
+    START = AS_OF - pd.Timedelta(days=42)
+    RECENT_START = AS_OF - pd.Timedelta(days=7)
 
 
 def now() -> pd.Timestamp:

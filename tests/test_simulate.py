@@ -102,3 +102,30 @@ def test_the_command_prints_each_day_as_json_and_refuses_a_used_store(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 1
     assert again.stderr.startswith("error: ") and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_newcomers_start_cold_then_get_lists_and_new_tracks_are_shown_by_exploration():
+    store = Store.open("duckdb://:memory:")
+    simulation = simulate(
+        store, days=3, users=100, items=120, seed=2, new_users=8, new_items=10, epsilon=0.3
+    )
+    days = simulation.days
+    assert [day.new_users for day in days] == [8, 8, 8] and [d.new_items for d in days] == [10] * 3
+    # Newcomers arrive in the catalog tables through the capture path, day by day.
+    counts = store.count_rows()
+    assert counts["users"] == 100 + 3 * 8 and counts["items"] == 120 + 3 * 10
+    # The warm-up history holds nobody and nothing that had not arrived yet.
+    for table, key in (("users", "user_id"), ("items", "item_id")):
+        late = store.sql(
+            f"SELECT count(*) AS n FROM events e JOIN {table} t USING ({key}) "
+            "JOIN batches b ON t.batch_id = b.batch_id "
+            "WHERE e.source <> 'village' AND b.source <> 'village warm-up'"
+        ).to_pylist()[0]["n"]
+        assert late == 0, table
+    # A newcomer's visit gets the fallback while no stored list knows them (cold start).
+    assert sum(day.cold_visitors for day in days) > 0
+    assert all(day.cold_visitors < day.visitors for day in days)
+    # New tracks reach visitors only through exploration (a propensity below the greedy one).
+    assert sum(day.new_items_shown for day in days) > 0
+    assert simulation.reconciles()
+    assert "Do newcomers find their way in?" in simulation.describe()

@@ -43,6 +43,12 @@ def simulate(
             help="From that day, A/B-test a greedy challenger, first judged off-policy.",
         ),
     ] = None,
+    new_users: Annotated[
+        int, typer.Option(min=0, help="New listeners arriving each day (cold start).")
+    ] = 0,
+    new_items: Annotated[
+        int, typer.Option(min=0, help="New tracks released each day (shown by exploration).")
+    ] = 0,
     store: Annotated[
         str | None,
         typer.Option(
@@ -71,11 +77,14 @@ def simulate(
         recommender=recommender,
         incident_day=incident_day,
         test_day=test_day,
+        new_users=new_users,
+        new_items=new_items,
     )
     if json_output:
         print_json(run.to_dict())
         return
     from rich.console import Console
+    from rich.markdown import Markdown
     from rich.table import Table
 
     table = Table(
@@ -87,6 +96,7 @@ def simulate(
         "champion",
         "promoted",
         "fallback",
+        "new users / items",
         "KPI alerts",
         "shown = logged",
         "answers = captured + quarantined",
@@ -102,34 +112,14 @@ def simulate(
             day.champion_version or "-",
             "yes" if day.promoted else "no",
             f"{day.fallback_share:.0%}" + (" (incident)" if day.incident else ""),
+            f"{day.new_users:,} / {day.new_items:,}",
             f"{day.kpi_alerts}",
             f"{day.items_shown:,} = {day.deliveries_logged:,}"
             if day.items_shown == day.deliveries_logged
             else f"{day.items_shown:,} != {day.deliveries_logged:,}",
             f"{day.responses:,} = {day.events_captured:,} + {day.quarantined:,}",
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-    summary = run.summary()
-    typer.echo(
-        f"Last day: CTR {summary['last_day_ctr']:.3f}, "
-        f"{summary['last_day_share_of_oracle']:.2f} x the planted-taste oracle, "
-        f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x popularity; "
-        f"{summary['promotions']} promotion(s)."
-        + (
-            f" Incident planted on day {summary['incident_day']}, "
-            + (
-                f"flagged on day {summary['incident_flagged_day']}."
-                if summary["incident_flagged_day"] is not None
-                else "not flagged by the scan."
-            )
-            if summary["incident_day"] is not None
-            else ""
-        )
-    )
-    if summary["test_day"] is not None:
-        ope, ab = summary["ope_lift"], summary["ab_lift"]
-        typer.echo(
-            f"Greedy challenger from day {summary['test_day']}: predicted off-policy "
-            f"{ope[0]:+.1%} ({ope[1]:+.1%} to {ope[2]:+.1%}); A/B test measured {ab[0]:+.1%} "
-            f"({ab[1]:+.1%} to {ab[2]:+.1%})."
-        )
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    # The same answers, in the same words, as the loop report.
+    console.print(Markdown(run.describe()))

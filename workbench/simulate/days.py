@@ -15,7 +15,12 @@ __all__ = ["SimulatedDay", "Simulation", "plot_simulation"]
 
 @dataclass(frozen=True)
 class SimulatedDay:
-    """One simulated day's figures (see :mod:`workbench.simulate`)."""
+    """One simulated day's figures (see :mod:`workbench.simulate`).
+
+    ``new_users`` and ``new_items`` arrived that day; ``cold_visitors`` got the fallback
+    because no stored list held them yet (newcomers, outside the incident);
+    ``new_items_shown`` counts the shows of tracks released during the simulation.
+    """
 
     day: int
     date: str
@@ -34,6 +39,10 @@ class SimulatedDay:
     quarantined: int
     incident: bool = False
     kpi_alerts: int = 0
+    new_users: int = 0
+    new_items: int = 0
+    cold_visitors: int = 0
+    new_items_shown: int = 0
 
 
 @dataclass
@@ -70,6 +79,10 @@ class Simulation:
             "responses": sum(day.responses for day in self.days),
             "events_captured": sum(day.events_captured for day in self.days),
             "quarantined": sum(day.quarantined for day in self.days),
+            "new_users": sum(day.new_users for day in self.days),
+            "new_items": sum(day.new_items for day in self.days),
+            "cold_visitors": sum(day.cold_visitors for day in self.days),
+            "new_items_shown": sum(day.new_items_shown for day in self.days),
             "test_day": self.test_day,
             "ope_lift": self.ope_lift,
             "ab_lift": self.ab_lift,
@@ -133,6 +146,13 @@ class Simulation:
                     if flagged is not None
                     else "the KPI scan did not flag it."
                 )
+            )
+        if summary["new_users"] or summary["new_items"]:
+            lines.append(
+                f"- **Do newcomers find their way in?** {summary['new_users']:,} new listeners "
+                f"arrived: {summary['cold_visitors']:,} visits got the fallback because no "
+                f"stored list knew them yet. {summary['new_items']:,} new tracks were released "
+                f"and shown {summary['new_items_shown']:,} times, first through exploration."
             )
         lost = summary["responses"] - summary["events_captured"] - summary["quarantined"]
         lines.append(

@@ -79,6 +79,8 @@ def simulate(
     start: Any = "2026-01-15",
     incident_day: int | None = None,
     test_day: int | None = None,
+    new_users: int = 0,
+    new_items: int = 0,
 ) -> Simulation:
     """Run ``days`` simulated days of the loop on ``store`` (see :mod:`workbench.simulate`).
 
@@ -116,6 +118,13 @@ def simulate(
         (SNIPS) from every delivery logged before that day; from that day on, visitors
         are assigned by hash to ``control`` (the served policy) or ``treatment`` (the
         challenger) in the experiment ``village_policy``, read out after the last day.
+    new_users, new_items
+        Listeners and tracks that arrive each day, never seen before (their planted
+        tastes and genres come from the same world). A new listener gets the
+        popularity fallback (cold start) until a promoted champion has learnt from
+        their answers; a new track enters ``items`` and, until it is in the stored
+        lists, the new-releases shelf every visitor's candidates end with, so
+        exploration can show it.
 
     Examples
     --------
@@ -128,6 +137,9 @@ def simulate(
     """
 
     _check(days=days, users=users, items=items, k=k, warmup_days=warmup_days)
+    for name, value in (("new_users", new_users), ("new_items", new_items)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgument(f"{name}={value!r} must be a whole number, 0 or more.")
     if not 0 < visit_rate <= 1:
         raise InvalidArgument(f"visit_rate={visit_rate!r} must be a share in (0, 1].")
     if not 0 <= epsilon <= 1:
@@ -156,25 +168,38 @@ def simulate(
 
     warmup_start = (first_day - dt.timedelta(days=warmup_days)).date()
     music = make_music(
-        users=users, items=items, days=warmup_days, seed=seed, genres=genres, start=warmup_start
+        users=users + new_users * days,
+        items=items + new_items * days,
+        days=warmup_days,
+        seed=seed,
+        genres=genres,
+        start=warmup_start,
     )
-    for table in ("items", "users", "events"):
-        ingest(store, music.tables[table], table=table, source_name=f"{_SOURCE} warm-up")
     world = _world(music)
+    # Who and what is there from the start; the rest arrive new_users / new_items a day.
+    arrival_user = _arrival_days(world.users.size, users, new_users, seed=seed, kind=2)
+    arrival_item = _arrival_days(world.items.size, items, new_items, seed=seed, kind=3)
+    _arrive(store, music, world, arrival_user == 0, arrival_item == 0, source="warm-up")
     rng = np.random.default_rng([seed, 1])
     run = Simulation(incident_day=incident_day, test_day=test_day)
     for day in range(1, days + 1):
         today = first_day + dt.timedelta(days=day - 1)
         champion, promoted = _retrain(store, recommender, k=k, seed=seed + day)
+        _arrive(store, music, world, arrival_user == day, arrival_item == day, source=f"day {day}")
+        present = arrival_user <= day
         if day == test_day:
             run.ope_lift = _judge_off_policy(store, today, epsilon=epsilon, seed=seed)
-            assign(
-                store,
-                world.users.tolist(),
-                experiment=EXPERIMENT,
-                variants=["control", "treatment"],
-                assigned_at=today,
-            )
+        if test_day is not None and day >= test_day:
+            # Everyone present is assigned when the test starts; a newcomer on arrival.
+            joined = present if day == test_day else arrival_user == day
+            if joined.any():
+                assign(
+                    store,
+                    world.users[joined].tolist(),
+                    experiment=EXPERIMENT,
+                    variants=["control", "treatment"],
+                    assigned_at=today,
+                )
         run.days.append(
             _serve_and_answer(
                 store,
@@ -190,6 +215,11 @@ def simulate(
                 seed=seed,
                 incident=day == incident_day,
                 tested=test_day is not None and day >= test_day,
+                present_users=present,
+                present_items=arrival_item <= day,
+                shelf=np.flatnonzero((arrival_item >= 1) & (arrival_item <= day)),
+                new_users=int((arrival_user == day).sum()),
+                new_items=int((arrival_item == day).sum()),
             )
         )
     if test_day is not None:
@@ -225,6 +255,51 @@ def _read_out(store: Store) -> tuple[float, float, float]:
     result = readout(store, EXPERIMENT, "count:play", cuped=False, sequential=False)
     lift = result.results()["count:play"]["treatment"]
     return (lift["lift"], lift["ci_low"], lift["ci_high"])
+
+
+def _arrival_days(total: int, initial: int, per_day: int, *, seed: int, kind: int) -> np.ndarray:
+    """Each entity's arrival day: 0 for the ``initial`` ones, then ``per_day`` a day.
+
+    Who arrives when is drawn with its own seed, so the visitors' draws do not move.
+    """
+    days = np.zeros(total, dtype=np.int64)
+    if total > initial:
+        late = np.random.default_rng([kind, seed]).permutation(total)[initial:]
+        days[late] = 1 + np.arange(late.size) // max(per_day, 1)
+    return days
+
+
+def _arrive(
+    store: Store, music: Any, world: _World, users: np.ndarray, items: np.ndarray, *, source: str
+) -> None:
+    """Ingest the rows of the users and items that arrive (masks over the world's order).
+
+    On the warm-up, the history of those present: events of late arrivals never happened.
+    """
+    import pyarrow.compute as pc
+
+    user_ids, item_ids = world.users[users].tolist(), world.items[items].tolist()
+    tables = {
+        "users": pc.is_in(music.tables["users"]["user_id"], _strings(user_ids)),
+        "items": pc.is_in(music.tables["items"]["item_id"], _strings(item_ids)),
+    }
+    for table, keep in tables.items():
+        rows = music.tables[table].filter(keep)
+        if rows.num_rows:
+            ingest(store, rows, table=table, source_name=f"{_SOURCE} {source}")
+    if source == "warm-up":
+        events = music.tables["events"]
+        keep = pc.and_(
+            pc.is_in(events["user_id"], _strings(user_ids)),
+            pc.is_in(events["item_id"], _strings(item_ids)),
+        )
+        ingest(store, events.filter(keep), table="events", source_name=f"{_SOURCE} warm-up")
+
+
+def _strings(values: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
 
 
 def _check(**sizes: int) -> None:
@@ -315,11 +390,16 @@ def _serve_and_answer(
     seed: int,
     incident: bool,
     tested: bool,
+    present_users: np.ndarray,
+    present_items: np.ndarray,
+    shelf: np.ndarray,
+    new_users: int,
+    new_items: int,
 ) -> SimulatedDay:
     import pandas as pd
 
-    visitors = np.flatnonzero(rng.random(world.users.size) < visit_rate)
-    lists, fell_back = [], []
+    visitors = np.flatnonzero((rng.random(world.users.size) < visit_rate) & present_users)
+    lists, fell_back, cold = [], [], 0
     # The planted incident: the stored lists fail for half the visitors.
     broken = incident & (rng.random(visitors.size) < 0.5)
     for row, lost in zip(visitors, broken, strict=True):
@@ -327,12 +407,15 @@ def _serve_and_answer(
         asked = _NOBODY if lost else str(world.users[row])
         answer = retrieve(store, asked, 3 * k)
         fell_back.append(answer.source == "popularity")
-        lists.append(answer.items.assign(user_id=str(world.users[row])))
+        cold += bool(answer.source == "popularity" and not lost)
+        user = str(world.users[row])
+        lists.append(_with_shelf(answer.items.assign(user_id=user), user, world, shelf))
     scores = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
+    candidates = 3 * k + shelf.size
     policy = EpsilonGreedyPolicy(
         scores[["user_id", "item_id", "score"]],
         epsilon=epsilon,
-        n_candidates=3 * k,
+        n_candidates=candidates,
         model=champion,
         seed=int(rng.integers(2**31)),
     )
@@ -340,7 +423,7 @@ def _serve_and_answer(
     challenger = EpsilonGreedyPolicy(
         scores[["user_id", "item_id", "score"]],
         epsilon=0.0,
-        n_candidates=3 * k,
+        n_candidates=candidates,
         model=champion,
         seed=int(rng.integers(2**31)),
     )
@@ -380,7 +463,8 @@ def _serve_and_answer(
     frame["source"] = _SOURCE
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
     kpi_alerts = _watch(store, today, day, slates, events, hours, fell_back)
-    oracle, popular = _reference_ctrs(world, visitors, k)
+    oracle, popular = _reference_ctrs(world, visitors, k, present_items)
+    released = set(world.items[shelf].tolist())
     return SimulatedDay(
         day=day,
         date=today.date().isoformat(),
@@ -406,6 +490,10 @@ def _serve_and_answer(
         quarantined=int(report.quarantined),
         incident=incident,
         kpi_alerts=kpi_alerts,
+        new_users=new_users,
+        new_items=new_items,
+        cold_visitors=cold,
+        new_items_shown=sum(item in released for slate in slates for item in slate.items),
     )
 
 
@@ -497,14 +585,44 @@ def _event(
     }
 
 
-def _reference_ctrs(world: _World, visitors: np.ndarray, k: int) -> tuple[float, float]:
-    """What the planted-taste oracle and a popularity list would earn on these visitors."""
+def _reference_ctrs(
+    world: _World, visitors: np.ndarray, k: int, present: np.ndarray
+) -> tuple[float, float]:
+    """What the planted-taste oracle and a popularity list would earn on these visitors.
+
+    Both choose among the tracks released so far (``present``), as the app can.
+    """
     if visitors.size == 0:
         return float("nan"), float("nan")
-    by_quality = np.argsort(-world.quality, kind="stable")[:k]
+    available = np.flatnonzero(present)
+    by_quality = available[np.argsort(-world.quality[available], kind="stable")[:k]]
     oracle, popular = [], []
     for row in visitors:
-        chance = world.play_chance(np.full(world.items.size, row), np.arange(world.items.size))
-        oracle.append(world.expected_ctr(row, np.argsort(-chance, kind="stable")[:k]))
+        chance = world.play_chance(np.full(available.size, row), available)
+        oracle.append(world.expected_ctr(row, available[np.argsort(-chance, kind="stable")[:k]]))
         popular.append(world.expected_ctr(row, by_quality))
     return float(np.mean(oracle)), float(np.mean(popular))
+
+
+def _with_shelf(listed: Any, user: str, world: _World, shelf: np.ndarray) -> Any:
+    """A visitor's candidates: their list, then the released tracks it does not hold yet.
+
+    The shelf's tracks score below the whole list, so the greedy slate never takes them;
+    only exploration does (and logs the propensity it did so with).
+    """
+    import pandas as pd
+
+    if shelf.size == 0:
+        return listed
+    fresh = np.setdiff1d(world.items[shelf].astype(str), listed["item_id"].astype(str))
+    if fresh.size == 0:
+        return listed
+    floor = float(listed["score"].min()) if len(listed) else 0.0
+    extra = pd.DataFrame(
+        {
+            "item_id": fresh,
+            "score": floor - 1.0 - np.arange(fresh.size) / fresh.size,
+            "user_id": user,
+        }
+    )
+    return pd.concat([listed[["user_id", "item_id", "score"]], extra], ignore_index=True)
