@@ -1,7 +1,8 @@
 """The village loop over simulated days: does the served policy learn toward the oracle?
 
 Runs ``workbench.simulate.simulate`` for 7 days at the demo's size (500 listeners,
-1,000 tracks), on a fresh store, for seeds 0 to 2. The references are measured in the
+1,000 tracks, 10 new listeners and 10 new tracks a day: the loop report's defaults), in
+memory, for seeds 0 to 4. The references are measured in the
 same run, on the same visitors, from the same response model: the planted-taste
 oracle's slates and a popularity list's. From day 5 a greedy challenger is A/B-tested
 after an off-policy prediction of its lift; the test's measured lift is the reference
@@ -26,7 +27,7 @@ from workbench.simulate import simulate
 from workbench.store import Store
 
 SECTION = "## The village loop over simulated days (`benchmarks/bench_simulate.py`)"
-DAYS, USERS, ITEMS, K, INCIDENT, TEST = 7, 500, 1000, 10, 3, 5
+DAYS, USERS, ITEMS, K, INCIDENT, TEST, NEW = 7, 500, 1000, 10, 3, 5, 10
 SEEDS = (0, 1, 2, 3, 4)
 
 
@@ -45,13 +46,16 @@ def main() -> None:
             seed=seed,
             incident_day=INCIDENT,
             test_day=TEST,
+            new_users=NEW,
+            new_items=NEW,
         )
         seconds = time.perf_counter() - started
         first, last = run.days[0], run.days[-1]
         shown = sum(day.items_shown for day in run.days)
         lost = sum(day.responses - day.events_captured - day.quarantined for day in run.days)
         logged = sum(day.deliveries_logged for day in run.days)
-        flagged = run.summary()["incident_flagged_day"]
+        summary = run.summary()
+        flagged = summary["incident_flagged_day"]
         ope, ab = run.ope_lift, run.ab_lift
         inside = ope[1] <= ab[0] <= ope[2] and ab[1] <= ope[2] and ope[1] <= ab[2]
         agree += inside
@@ -69,16 +73,19 @@ def main() -> None:
             f"{last.popularity_ctr:.4f} ({last.expected_ctr / last.popularity_ctr:.2f}) | "
             f"{sum(day.promoted for day in run.days)} | {seconds / DAYS:.1f} | "
             f"{shown:,} = {logged:,}; lost {lost} | {flagged} | {ope[0]:+.1%} ({ope[1]:+.1%} "
-            f"to {ope[2]:+.1%}) | {ab[0]:+.1%} ({ab[1]:+.1%} to {ab[2]:+.1%}) |"
+            f"to {ope[2]:+.1%}) | {ab[0]:+.1%} ({ab[1]:+.1%} to {ab[2]:+.1%}) | "
+            f"{summary['cold_visitors']:,} | {summary['new_items_shown']:,} |"
         )
     table = (
-        f"{DAYS} days, {USERS} listeners, {ITEMS} tracks, slates of {K}, 30% visit a day; on "
+        f"{DAYS} days, {USERS} listeners, {ITEMS} tracks ({NEW} new of each a day), slates of "
+        f"{K}, 30% visit a day; on "
         f"day {INCIDENT} the stored lists fail for half the visitors; from day {TEST} a greedy "
         "challenger, first judged off-policy from the logs, is A/B-tested against the "
         "served epsilon-greedy policy.\n\n"
         "| seed | CTR day 1 | CTR last day | oracle (ratio) | popularity (ratio) | promotions "
         "| s per day | shown = logged | incident flagged on | OPE lift (SNIPS) "
-        "| A/B lift |\n|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "| A/B lift | cold visits | new tracks shown |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     verdict = (
         "Goals: last-day CTR >= 0.8 x oracle and >= 1.5 x popularity, nothing lost, the "
