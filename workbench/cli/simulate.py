@@ -27,7 +27,8 @@ def simulate(
         float, typer.Option(min=0.0, max=1.0, help="Exploration rate of the policy.")
     ] = 0.1,
     recommender: Annotated[
-        str, typer.Option(help="Recommender retrained every day (a name of MODELS).")
+        str,
+        typer.Option(help="Recommender retrained every day: popularity, itemknn, ease, als, bpr."),
     ] = "ease",
     incident_day: Annotated[
         int | None,
