@@ -101,6 +101,7 @@ def split_interactions(
     test_ratio: float = 0.25,
     seed: int = 0,
     last_n: int = 1,
+    cut: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split interactions into train and test, executed to pandas.
 
@@ -112,14 +113,18 @@ def split_interactions(
         ``"stratified"``: ``test_ratio`` of each user's rows at random
         (:func:`~workbench.features.stratified_split`, seeded by ``seed``);
         ``"temporal"``: the latest ``test_ratio`` of all rows, cut at one moment
-        (:func:`~workbench.features.temporal_split`); ``"leave_last"``: each
-        user's last ``last_n`` rows (:func:`~workbench.features.leave_last_n_split`).
+        (:func:`~workbench.features.temporal_split`), or the rows from ``cut`` on;
+        ``"leave_last"``: each user's last ``last_n`` rows
+        (:func:`~workbench.features.leave_last_n_split`).
     test_ratio : float, default 0.25
         Share held out by the stratified and temporal splits, in (0, 1).
     seed : int, default 0
         Seed of the stratified split.
     last_n : int, default 1
         Rows per user held out by the leave-last split.
+    cut : datetime, date or ISO text, optional
+        With ``split="temporal"``: the moment the test rows start (UTC), instead of
+        the ``test_ratio`` quantile; e.g. yesterday's midnight to test on yesterday.
 
     Returns
     -------
@@ -138,7 +143,8 @@ def split_interactions(
     if split == "stratified":
         parts = stratified_split(events, test_ratio=test_ratio, seed=seed)
     elif split == "temporal":
-        parts = temporal_split(events, cut=_temporal_cut(events, test_ratio))
+        at = _temporal_cut(events, test_ratio) if cut is None else cut
+        parts = temporal_split(events, cut=at)
     elif split == "leave_last":
         parts = leave_last_n_split(events, n=last_n)
     else:

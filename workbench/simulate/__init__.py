@@ -3,11 +3,11 @@
 Simulated listeners with planted tastes (the music set's truth) visit every day. Each
 day the loop runs through the workbench's real paths:
 
-1. **retrain, gate, redeploy**: a recommender is trained on every event captured so
-   far (with the configured feedback semantics), measured on the latest events it did
-   not train on, and registered; the champion is measured on the same events (not
-   refitted), so the gate compares the two on one holdout and promotes the candidate
-   when it is better; the champion's lists are precomputed;
+1. **retrain, gate, redeploy**: a recommender is trained on every event captured before
+   yesterday (with the configured feedback semantics), measured on yesterday's, and
+   registered; the champion is measured on the same events (not refitted), so the gate
+   compares the two on one holdout; a candidate that is better is refitted on every
+   event and that refit is promoted; the champion's lists are precomputed;
 2. **deliver**: each visitor gets a slate from the champion's stored list (or the
    popularity fallback) through an explore/exploit policy, and every shown item is
    logged to ``deliveries`` with its propensity;

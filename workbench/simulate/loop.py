@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from sklearn.base import clone
 
 from workbench.anomaly import scan
 from workbench.arguments import parse_time
@@ -23,7 +25,7 @@ from workbench.experiments import assign, assign_units, readout
 from workbench.feedback import WEIGHT, Feedback
 from workbench.offpolicy import estimate_policy_value, logged_deliveries
 from workbench.recommend import MODELS, load_interactions, metrics_for_record, split_interactions
-from workbench.registry import load, measure, promote_if_better, register
+from workbench.registry import load, measure, promote, promote_if_better, register, resolve
 from workbench.simulate.days import SimulatedDay, Simulation
 
 if TYPE_CHECKING:
@@ -184,7 +186,7 @@ def simulate(
     run = Simulation(incident_day=incident_day, test_day=test_day)
     for day in range(1, days + 1):
         today = first_day + dt.timedelta(days=day - 1)
-        champion, promoted = _retrain(store, recommender, k=k, seed=seed + day)
+        champion, promoted = _retrain(store, recommender, today=today, k=k, seed=seed + day)
         _arrive(store, music, world, arrival_user == day, arrival_item == day, source=f"day {day}")
         present = arrival_user <= day
         if day == test_day:
@@ -334,17 +336,24 @@ def _attributes(table: Any) -> list[dict]:
     return [json.loads(text) for text in table["attributes"].to_pylist()]
 
 
-def _retrain(store: Store, recommender: str, *, k: int, seed: int) -> tuple[str, bool]:
-    """Train on every captured event, register, promote through the gate, precompute.
+def _retrain(
+    store: Store, recommender: str, *, today: dt.datetime, k: int, seed: int
+) -> tuple[str, bool]:
+    """Train, measure on yesterday, gate, refit the winner on everything, precompute.
 
-    The candidate is measured on the newest events it did not train on; the champion
-    (not refitted) is measured on the same rows and that is recorded
-    (:func:`~workbench.registry.measure`), so the gate compares the two on one holdout.
+    The candidate learns from every event before yesterday and is measured on
+    yesterday's; the champion (not refitted) is measured on the same rows and that is
+    recorded (:func:`~workbench.registry.measure`), so the gate compares the two on one
+    holdout, which neither trained on. A candidate that wins is refitted on every event,
+    yesterday's included, and that refit is what serves: registered as its own version
+    (``refit_of`` names the measured one, whose metrics it carries) and promoted with
+    the reason recorded. So newcomers' first answers reach the lists the next morning,
+    and tomorrow's holdout is again one the champion never saw.
     """
-
     feedback = Feedback.from_config()
     events = load_interactions(store, feedback=feedback)
-    train, test = split_interactions(events, split="temporal", test_ratio=0.2, seed=seed)
+    yesterday = today - dt.timedelta(days=1)
+    train, test = split_interactions(events, split="temporal", cut=yesterday)
     grading = {"k": k, "n_resamples": 100, "seed": seed}
     table, fitted = evaluate_recommenders(
         {recommender: MODELS[recommender](weight=WEIGHT)},
@@ -353,11 +362,12 @@ def _retrain(store: Store, recommender: str, *, k: int, seed: int) -> tuple[str,
         return_fitted=True,
         **grading,
     )
+    metrics = metrics_for_record(table, k)[recommender]
     version = register(
         store,
         fitted[recommender],
         REGISTRY_NAME,
-        metrics=metrics_for_record(table, k)[recommender],
+        metrics=metrics,
         training_data=train,
         holdout=test,
         feedback=feedback,
@@ -371,8 +381,28 @@ def _retrain(store: Store, recommender: str, *, k: int, seed: int) -> tuple[str,
         again = evaluate_recommenders({"champion": current}, train, test, fit=False, **grading)
         measure(store, champion, metrics=metrics_for_record(again, k)["champion"], holdout=test)
     promotion = promote_if_better(store, version, metric=f"ndcg_at_{k}_score")
+    if promotion.promoted:
+        everything = pd.concat([train, test], ignore_index=True)
+        model = clone(fitted[recommender]).fit(everything)
+        refit = register(
+            store,
+            model,
+            REGISTRY_NAME,
+            metrics=metrics,
+            params={**model.get_params(), "refit_of": version.version},
+            training_data=everything,
+            holdout=test,
+            feedback=feedback,
+        )
+        promote(
+            store,
+            REGISTRY_NAME,
+            refit.version,
+            force_reason=f"{version.ref} passed the gate; this is the same model refitted on "
+            "every event, its holdout included",
+        )
     precompute(store, model=champion, k=3 * k)
-    return promotion.champion, promotion.promoted
+    return resolve(store, champion).ref, promotion.promoted
 
 
 def _serve_and_answer(
@@ -396,8 +426,6 @@ def _serve_and_answer(
     new_users: int,
     new_items: int,
 ) -> SimulatedDay:
-    import pandas as pd
-
     visitors = np.flatnonzero((rng.random(world.users.size) < visit_rate) & present_users)
     lists, fell_back, cold = [], [], 0
     # The planted incident: the stored lists fail for half the visitors.
@@ -507,8 +535,6 @@ def _watch(
     fell_back: list[bool],
 ) -> int:
     """Write the day's hourly KPIs as observations, scan them; alerts on the fallback share."""
-    import pandas as pd
-
     by_user_plays: dict[str, int] = {}
     for event in events:
         if event["event_type"] == "play":
@@ -610,8 +636,6 @@ def _with_shelf(listed: Any, user: str, world: _World, shelf: np.ndarray) -> Any
     The shelf's tracks score below the whole list, so the greedy slate never takes them;
     only exploration does (and logs the propensity it did so with).
     """
-    import pandas as pd
-
     if shelf.size == 0:
         return listed
     fresh = np.setdiff1d(world.items[shelf].astype(str), listed["item_id"].astype(str))
