@@ -381,3 +381,16 @@ def test_negative_feedback_is_never_learned_as_a_like_nor_recommended_again(name
     assert "z" not in unaware.recommend(["u0"], k=12)["item_id"].tolist()  # seen all the same
     column = model.item_index_.tolist().index("y")
     assert model.interactions_[:, [column]].nnz == 0  # y has no positive pair: not learned
+
+
+def test_a_temporal_split_at_a_cut_tests_on_the_rows_from_that_moment():
+    from workbench.recommend import split_interactions
+
+    events = make_music(users=30, items=40, days=10, seed=1).tables["events"].to_pandas()
+    cut = events["ts"].min().floor("D") + pd.Timedelta(days=8)
+    train, test = split_interactions(ibis.memtable(events), split="temporal", cut=cut)
+    assert train["ts"].max() < cut <= test["ts"].min()
+    # Every row before the cut trains, every row from it tests: none is lost.
+    assert len(train) == int((events["ts"] < cut).sum()) and len(train) + len(test) == len(events)
+    with pytest.raises(InvalidArgument, match="cut"):
+        split_interactions(ibis.memtable(events), split="temporal", cut="the day after")
