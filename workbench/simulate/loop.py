@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import clone
 
 from workbench.anomaly import scan
@@ -181,7 +183,9 @@ def simulate(
     # Who and what is there from the start; the rest arrive new_users / new_items a day.
     arrival_user = _arrival_days(world.users.size, users, new_users, seed=seed, kind=2)
     arrival_item = _arrival_days(world.items.size, items, new_items, seed=seed, kind=3)
-    _arrive(store, music, world, arrival_user == 0, arrival_item == 0, source="warm-up")
+    _arrive(
+        store, music, world, arrival_user == 0, arrival_item == 0, source="warm-up", history=True
+    )
     rng = np.random.default_rng([seed, 1])
     run = Simulation(incident_day=incident_day, test_day=test_day)
     for day in range(1, days + 1):
@@ -272,36 +276,34 @@ def _arrival_days(total: int, initial: int, per_day: int, *, seed: int, kind: in
 
 
 def _arrive(
-    store: Store, music: Any, world: _World, users: np.ndarray, items: np.ndarray, *, source: str
+    store: Store,
+    music: Any,
+    world: _World,
+    users: np.ndarray,
+    items: np.ndarray,
+    *,
+    source: str,
+    history: bool = False,
 ) -> None:
     """Ingest the rows of the users and items that arrive (masks over the world's order).
 
-    On the warm-up, the history of those present: events of late arrivals never happened.
+    With ``history`` (the warm-up), also their events among themselves: events of late
+    arrivals never happened.
     """
-    import pyarrow.compute as pc
-
-    user_ids, item_ids = world.users[users].tolist(), world.items[items].tolist()
-    tables = {
-        "users": pc.is_in(music.tables["users"]["user_id"], _strings(user_ids)),
-        "items": pc.is_in(music.tables["items"]["item_id"], _strings(item_ids)),
+    ids = {
+        "users": pa.array(world.users[users].tolist(), pa.string()),
+        "items": pa.array(world.items[items].tolist(), pa.string()),
     }
-    for table, keep in tables.items():
-        rows = music.tables[table].filter(keep)
+    for table, key in (("users", "user_id"), ("items", "item_id")):
+        rows = music.tables[table].filter(pc.is_in(music.tables[table][key], ids[table]))
         if rows.num_rows:
             ingest(store, rows, table=table, source_name=f"{_SOURCE} {source}")
-    if source == "warm-up":
+    if history:
         events = music.tables["events"]
         keep = pc.and_(
-            pc.is_in(events["user_id"], _strings(user_ids)),
-            pc.is_in(events["item_id"], _strings(item_ids)),
+            pc.is_in(events["user_id"], ids["users"]), pc.is_in(events["item_id"], ids["items"])
         )
-        ingest(store, events.filter(keep), table="events", source_name=f"{_SOURCE} warm-up")
-
-
-def _strings(values: list[str]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(values, pa.string())
+        ingest(store, events.filter(keep), table="events", source_name=f"{_SOURCE} {source}")
 
 
 def _check(**sizes: int) -> None:
@@ -427,6 +429,7 @@ def _serve_and_answer(
     new_items: int,
 ) -> SimulatedDay:
     visitors = np.flatnonzero((rng.random(world.users.size) < visit_rate) & present_users)
+    shelf_ids = world.items[shelf].astype(str)
     lists, fell_back, cold = [], [], 0
     # The planted incident: the stored lists fail for half the visitors.
     broken = incident & (rng.random(visitors.size) < 0.5)
@@ -437,7 +440,7 @@ def _serve_and_answer(
         fell_back.append(answer.source == "popularity")
         cold += bool(answer.source == "popularity" and not lost)
         user = str(world.users[row])
-        lists.append(_with_shelf(answer.items.assign(user_id=user), user, world, shelf))
+        lists.append(_with_shelf(answer.items.assign(user_id=user), user, shelf_ids))
     scores = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
     candidates = 3 * k + shelf.size
     policy = EpsilonGreedyPolicy(
@@ -492,7 +495,7 @@ def _serve_and_answer(
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
     kpi_alerts = _watch(store, today, day, slates, events, hours, fell_back)
     oracle, popular = _reference_ctrs(world, visitors, k, present_items)
-    released = set(world.items[shelf].tolist())
+    released = set(shelf_ids.tolist())
     return SimulatedDay(
         day=day,
         date=today.date().isoformat(),
@@ -630,15 +633,15 @@ def _reference_ctrs(
     return float(np.mean(oracle)), float(np.mean(popular))
 
 
-def _with_shelf(listed: Any, user: str, world: _World, shelf: np.ndarray) -> Any:
+def _with_shelf(listed: Any, user: str, shelf_ids: np.ndarray) -> Any:
     """A visitor's candidates: their list, then the released tracks it does not hold yet.
 
     The shelf's tracks score below the whole list, so the greedy slate never takes them;
     only exploration does (and logs the propensity it did so with).
     """
-    if shelf.size == 0:
+    if shelf_ids.size == 0:
         return listed
-    fresh = np.setdiff1d(world.items[shelf].astype(str), listed["item_id"].astype(str))
+    fresh = np.setdiff1d(shelf_ids, listed["item_id"].astype(str))
     if fresh.size == 0:
         return listed
     floor = float(listed["score"].min()) if len(listed) else 0.0
