@@ -58,9 +58,16 @@ def labels(metrics, observations) -> np.ndarray:
     return truth_labels(metrics, observations)
 
 
+def as_input(name: str, observations: pd.DataFrame) -> pd.DataFrame:
+    """The observations as the detector takes them: the counts detector reads counts."""
+    if name != "counts":
+        return observations
+    return observations.assign(value=observations["value"].round().clip(lower=0))
+
+
 def fitted(name: str, observations: pd.DataFrame, labels: np.ndarray):
     detector = make_detector(name)
-    return detector.fit(observations, labels if name == "supervised" else None)
+    return detector.fit(as_input(name, observations), labels if name == "supervised" else None)
 
 
 # --- thresholds ------------------------------------------------------------------------
@@ -190,6 +197,7 @@ def test_default_thresholds_are_a_daily_budget_for_series_and_a_rate_for_tables(
 def test_scores_are_causal_a_prefix_scores_the_same_after_more_points_arrive(
     name, observations, labels
 ):
+    observations = as_input(name, observations)
     detector = fitted(name, observations, labels)
     cut = observations["ts"].sort_values().iloc[len(observations) * 2 // 3]
     prefix = observations[observations["ts"] < cut]
@@ -199,6 +207,7 @@ def test_scores_are_causal_a_prefix_scores_the_same_after_more_points_arrive(
 
 @pytest.mark.parametrize("name", SERIES)
 def test_results_come_back_in_the_callers_row_order(name, observations, labels):
+    observations = as_input(name, observations)
     detector = fitted(name, observations, labels)
     shuffled = observations.sample(frac=1.0, random_state=0)
     expected = pd.Series(detector.score(observations), index=observations.index)
@@ -209,6 +218,7 @@ def test_results_come_back_in_the_callers_row_order(name, observations, labels):
 
 @pytest.mark.parametrize("name", UNSUPERVISED_SERIES)
 def test_planted_spikes_score_far_above_normal_points(name, metrics, observations, labels):
+    observations = as_input(name, observations)
     detector = fitted(name, observations, labels)
     scores = detector.score(observations)
     ts = observations["ts"].dt.tz_localize(None)
@@ -229,6 +239,7 @@ def test_planted_spikes_score_far_above_normal_points(name, metrics, observation
 
 @pytest.mark.parametrize("name", SERIES)
 def test_warm_up_points_are_reported_not_dropped(name, observations, labels):
+    observations = as_input(name, observations)
     detector = fitted(name, observations, labels)
     scores = detector.score(observations)
     explained = detector.explain(observations)
@@ -254,6 +265,51 @@ def test_the_band_holds_exactly_the_values_that_do_not_alert(name, observations)
     assert inside[scored & ~flagged].all()
     reason = explained.loc[flagged, "reason"].iloc[0]
     assert "SDs" in reason and "band" in reason and "over the threshold" in reason
+
+
+def quiet_then_surge(seed: int, *, surge_hours: int = 6) -> pd.DataFrame:
+    """Hourly counts of a rare event (about 0.3 an hour) for three days, then 20 times as many."""
+    rng = np.random.default_rng(seed)
+    values = np.r_[rng.poisson(0.3, 72), rng.poisson(6.0, surge_hours)]
+    return pd.DataFrame(
+        {
+            "series_id": "fallbacks",
+            "ts": pd.date_range("2026-01-01", periods=values.size, freq="h", tz="UTC"),
+            "value": values.astype(float),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_counts_flags_a_surge_of_a_rare_event_and_not_its_lone_occurrences(seed):
+    points = quiet_then_surge(seed)
+    quiet = points.iloc[:72]
+    detector = make_detector("counts", threshold="fpr:0.001").fit(quiet)
+    # Scored against the history before it, as a scan does.
+    assert detector.predict(points)[72:].sum() >= 1
+    # A fresh quiet day from the same process raises nothing.
+    later = quiet_then_surge(seed + 100, surge_hours=0).iloc[:24]
+    later = later.assign(ts=later["ts"] + pd.Timedelta(days=3))
+    assert detector.predict(pd.concat([quiet, later]))[72:].sum() <= 1
+
+
+def test_counts_explains_with_the_trailing_rate_and_a_zero_scores_nothing():
+    points = quiet_then_surge(0)
+    detector = make_detector("counts", window="1d").fit(points.iloc[:72])
+    explained = detector.explain(points)
+    scored = explained["score"].notna().to_numpy()
+    assert np.allclose(explained.loc[scored & (points["value"] == 0).to_numpy(), "score"], 0.0)
+    last = explained.iloc[-1]
+    assert 0 < last["expected"] < points["value"].iloc[-1]
+    assert "the trailing rate" in last["reason"] or "not" in last["reason"]
+
+
+def test_counts_refuses_values_that_are_not_counts_and_names_the_detector_for_them(
+    observations,
+):
+    with pytest.raises(InvalidArgument, match=r"whole numbers.*use 'gaussian'") as refused:
+        make_detector("counts").fit(observations)
+    assert "\n" not in str(refused.value)
 
 
 def test_window_iforest_names_the_features_that_deviate(observations):

@@ -53,7 +53,25 @@ def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(r
     assert during.kpi_alerts > 0 and before.kpi_alerts == 0
     assert simulation.summary()["incident_flagged_day"] == 3
     series = store.sql("SELECT DISTINCT series_id FROM observations ORDER BY 1").column(0)
-    assert series.to_pylist() == ["village.ctr", "village.fallback_share", "village.slates"]
+    assert series.to_pylist() == [
+        "village.ctr",
+        "village.fallback_share",
+        "village.fallbacks",
+        "village.items_shown",
+        "village.plays",
+        "village.slates",
+    ]
+    # The counts reconcile with the day's figures; the rates follow from the counts.
+    day = store.sql(
+        "SELECT series_id, sum(value) AS total FROM observations "
+        "WHERE ts >= '2026-01-17' AND ts < '2026-01-18' GROUP BY 1"
+    ).to_pylist()
+    totals = {row["series_id"]: row["total"] for row in day}
+    assert totals["village.slates"] == during.visitors
+    assert totals["village.items_shown"] == during.items_shown
+    assert totals["village.fallbacks"] == round(during.fallback_share * during.visitors)
+    alerted = store.sql("SELECT DISTINCT series_id FROM alerts").column(0).to_pylist()
+    assert "village.fallbacks" in alerted
 
 
 def test_the_challenger_is_judged_off_policy_then_tested_and_both_give_intervals(run):

@@ -197,7 +197,7 @@ def scan(
     store
         The store holding ``observations``; ``alerts`` and ``scans`` are written to it.
     detector
-        A series detector name (``seasonal``, ``gaussian``, ``window_iforest``,
+        A series detector name (``seasonal``, ``gaussian``, ``counts``, ``window_iforest``,
         ``supervised``), or ``"auto"``: the supervised detector trained on the stored
         labels when the reconciled labels hold enough of both classes, else ``seasonal``.
     since, until

@@ -28,7 +28,7 @@ DetectorOption = Annotated[
     str,
     typer.Option(
         help="auto (supervised once labels allow, else seasonal), seasonal, gaussian, "
-        "window_iforest or supervised."
+        "counts (series of whole-number counts), window_iforest or supervised."
     ),
 ]
 

@@ -29,7 +29,7 @@ def simulate(
     recommender: Annotated[
         str,
         typer.Option(help="Recommender retrained every day: popularity, itemknn, ease, als, bpr."),
-    ] = "ease",
+    ] = "itemknn",
     incident_day: Annotated[
         int | None,
         typer.Option(

@@ -12,6 +12,8 @@
   :class:`ThompsonSamplingPolicy`) turn scores into slates and log every shown item
   to ``deliveries`` with its propensity, for :mod:`workbench.offpolicy`.
 
+What a user has met (and precompute leaves out of their list): :func:`met_items`.
+
 Where a stored list came from: :func:`workbench.registry.lineage`.
 
 Importing this package is cheap: each name loads its module on first use, so showing
@@ -43,6 +45,7 @@ _LAZY = {
     "SoftmaxPolicy": "policies",
     "ThompsonSamplingPolicy": "policies",
     "log_slates": "policies",
+    "met_items": "semantics",
     "Retrieval": "stored",
     "default_model": "stored",
     "retrieve": "stored",

@@ -8,7 +8,8 @@
 - What users have met (:func:`seen_matrix`): every item a user played, liked or
   skipped in the model's scope, as the store knows it now, not only in the rows the
   model trained on (events held out for testing, or that came after training).
-  Precompute leaves those items out of the lists.
+  Precompute leaves those items out of the lists; :func:`met_items` answers the
+  same question for any users and items.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     import numpy as np
     import scipy.sparse as sp
 
-__all__ = ["count_popular", "seen_matrix", "served_semantics"]
+    from workbench.store import Store
+
+__all__ = ["count_popular", "met_items", "seen_matrix", "served_semantics"]
 
 #: How many of the most popular items a fallback list keeps.
 POPULAR_ITEMS = 1000
@@ -101,3 +104,22 @@ def seen_matrix(
         (np.ones(int(known.sum())), (rows[known], columns[known])),
         shape=(len(users), len(items)),
     )
+
+
+def met_items(
+    store: Store, users: np.ndarray, items: np.ndarray, *, model: str | None = None
+) -> sp.csr_array:
+    """1 where a user met an item, as precompute counts it before it lists the item.
+
+    ``model`` (a registry reference) gives the scope and feedback; without it, every
+    event and the configured feedback. Rows follow ``users``, columns ``items``.
+    """
+    name = version = None
+    if model is not None:
+        from workbench.registry import resolve
+
+        resolved = resolve(store, model)
+        name, version = resolved.name, resolved.version
+    with store.reading() as raw:
+        scope, feedback = served_semantics(raw, name, version)
+        return seen_matrix(raw, scope, feedback, users, items)

@@ -11,17 +11,21 @@ day the loop runs through the workbench's real paths:
 2. **deliver**: each visitor gets a slate from the champion's stored list (or the
    popularity fallback) through an explore/exploit policy, and every shown item is
    logged to ``deliveries`` with its propensity;
-3. **capture feedback**: visitors answer from their planted tastes, with a position
-   bias (the first slots are looked at most): they play, like or skip, and those events
-   enter through :func:`~workbench.capture.ingest`, with the same validation and
-   accounting as any input.
+3. **capture feedback**: the app logs an ``impression`` event for every shown item;
+   visitors answer from their planted tastes, with a position bias (the first slots are
+   looked at most): they play, like or skip, and those events enter through
+   :func:`~workbench.capture.ingest`, with the same validation and accounting as any
+   input;
+4. **watch**: the day's hourly KPIs are written to ``observations`` and scanned.
 
 The day's figures set the served policy's click-through rate (plays per shown item)
 beside what the planted-taste oracle and a popularity list would have earned on the
 same visitors, computed from the same response model, and reconcile what was shown
 with what was logged and what was answered with what was captured. ``ctr`` is what the
 visitors did; ``expected_ctr`` is its expectation under the response model, the figure
-the oracle's and popularity's are comparable with.
+the oracle's and popularity's are comparable with. Both references play by the app's
+rules: they choose among the tracks released so far that the visitor has not met
+(played, liked or skipped), which precompute also leaves out of a stored list.
 
 The response model: a visitor looks at position ``p`` with probability ``0.85 **
 (p - 1)``; a looked-at track is played with probability ``0.6 * closeness * quality``,

@@ -53,9 +53,9 @@ class Simulation:
     incident_day: int | None = None
     test_day: int | None = None
     #: The greedy challenger's predicted lift in plays per shown item, judged off-policy
-    #: (SNIPS) from the deliveries logged before the test: value, low, high.
+    #: (SNIPS) from the deliveries logged the day before the test: value, low, high.
     ope_lift: tuple[float, float, float] | None = None
-    #: The A/B test's measured lift in plays per visitor, treatment (greedy) against
+    #: The A/B test's measured lift in plays per shown item, treatment (greedy) against
     #: control (the served policy): value, low, high.
     ab_lift: tuple[float, float, float] | None = None
 
@@ -133,7 +133,7 @@ class Simulation:
             lines.append(
                 f"- **Did the off-policy estimate predict the A/B test?** Predicted lift of the "
                 f"greedy challenger {ope[0]:+.1%} ({ope[1]:+.1%} to {ope[2]:+.1%}, SNIPS on the "
-                f"logs before day {self.test_day}); measured {ab[0]:+.1%} ({ab[1]:+.1%} to "
+                f"logs of day {self.test_day - 1}); measured {ab[0]:+.1%} ({ab[1]:+.1%} to "
                 f"{ab[2]:+.1%}): {'inside' if inside else 'outside'} the predicted interval."
             )
         if self.incident_day is not None:
@@ -142,7 +142,7 @@ class Simulation:
                 f"- **Was the incident caught?** The stored lists failed for half the visitors "
                 f"on day {self.incident_day}; "
                 + (
-                    f"the KPI scan flagged the fallback share on day {flagged}."
+                    f"the KPI scan flagged the fallback count on day {flagged}."
                     if flagged is not None
                     else "the KPI scan did not flag it."
                 )

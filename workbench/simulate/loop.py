@@ -20,7 +20,7 @@ from workbench.anomaly import scan
 from workbench.arguments import parse_time
 from workbench.capture import ingest
 from workbench.datasets import make_music
-from workbench.delivery import EpsilonGreedyPolicy, log_slates, precompute, retrieve
+from workbench.delivery import EpsilonGreedyPolicy, log_slates, met_items, precompute, retrieve
 from workbench.evaluate import evaluate_recommenders
 from workbench.exceptions import InvalidArgument, ModelNotFound
 from workbench.experiments import assign, assign_units, readout
@@ -33,7 +33,15 @@ from workbench.simulate.days import SimulatedDay, Simulation
 if TYPE_CHECKING:
     from workbench.store import Store
 
-__all__ = ["EXPERIMENT", "LOOK_DECAY", "PLAY_RATE", "REGISTRY_NAME", "simulate"]
+__all__ = [
+    "AB_METRIC",
+    "EXPERIMENT",
+    "KPI_HOURS",
+    "LOOK_DECAY",
+    "PLAY_RATE",
+    "REGISTRY_NAME",
+    "simulate",
+]
 
 #: How likely a visitor looks at each further position of a slate.
 LOOK_DECAY = 0.85
@@ -45,6 +53,21 @@ _SOURCE = "village"
 _NOBODY = "village-no-list"  # an id no stored list holds
 #: The A/B test of the challenger policy.
 EXPERIMENT = "village_policy"
+#: The loop's rate KPIs are taken over this many trailing hours.
+KPI_HOURS = 6
+# The hourly counts the rate KPIs come from: column -> series.
+_COUNTS = {
+    "slates": "village.slates",
+    "fallbacks": "village.fallbacks",
+    "shown": "village.items_shown",
+    "plays": "village.plays",
+}
+# What the daily scan watches, by detector: counts as counts, rates as measurements.
+_SCANNED = {"counts": ["village.fallbacks", "village.slates"], "gaussian": ["village.ctr"]}
+# The KPI where the planted incident should show.
+_FALLBACK = ("village.fallbacks",)
+#: Its metric: plays per shown item (the app logs an ``impression`` per shown item).
+AB_METRIC = "ratio:play/impression"
 
 
 @dataclass(frozen=True)
@@ -79,7 +102,7 @@ def simulate(
     visit_rate: float = 0.3,
     k: int = 10,
     epsilon: float = 0.1,
-    recommender: str = "ease",
+    recommender: str = "itemknn",
     start: Any = "2026-01-15",
     incident_day: int | None = None,
     test_day: int | None = None,
@@ -112,16 +135,23 @@ def simulate(
         The first simulated day (UTC); the warm-up history ends the day before.
     incident_day
         A day on which the stored lists fail for half the visitors, who get the
-        popularity fallback instead (a planted incident). The loop's hourly KPIs
-        (``village.ctr``, ``village.fallback_share``, ``village.slates``) are written
-        as observations every day and scanned from the second day on; the day's
-        ``kpi_alerts`` counts the alerts on the fallback share.
+        popularity fallback instead (a planted incident). The loop's KPIs are written as
+        hourly observations every day: counts (``village.slates``,
+        ``village.fallbacks``, ``village.items_shown``, ``village.plays``) and rates
+        over the trailing :data:`KPI_HOURS` hours (``village.ctr``,
+        ``village.fallback_share``). From the third day (two days of history) the
+        counts detector scans the slates and the fallbacks, the windowed Gaussian the
+        click-through rate; the day's ``kpi_alerts`` counts the alerts on the
+        fallbacks. An incident on day 1 or 2 is in every scan's history instead.
     test_day
         The day a challenger is judged and then tested: the greedy policy (no
         exploration) over the champion's lists. It is first judged off-policy
-        (SNIPS) from every delivery logged before that day; from that day on, visitors
-        are assigned by hash to ``control`` (the served policy) or ``treatment`` (the
-        challenger) in the experiment ``village_policy``, read out after the last day.
+        (SNIPS, clustered by visitor) from the deliveries logged the day before: the
+        lists are refreshed every day, so older logs describe older lists. From that
+        day on, visitors are assigned by hash to ``control`` (the served policy) or
+        ``treatment`` (the challenger) in the experiment ``village_policy``, read out
+        after the last day on plays per shown item (:data:`AB_METRIC`), the quantity
+        the off-policy judgement predicts.
     new_users, new_items
         Listeners and tracks that arrive each day, never seen before (their planted
         tastes and genres come from the same world). A new listener gets the
@@ -244,7 +274,15 @@ def _judge_off_policy(
     propensity ``1 - epsilon + epsilon / n``) and 0 for an explored one.
     """
 
-    logs = logged_deliveries(store, until=today, event_types=("play",), window="1h")
+    # Yesterday's logs only: the lists the challenger wraps are refreshed every day, so
+    # older logs describe older lists.
+    logs = logged_deliveries(
+        store,
+        since=today - dt.timedelta(days=1),
+        until=today,
+        event_types=("play",),
+        window="1h",
+    )
     logs["challenger"] = (logs["propensity"] >= 1.0 - epsilon - 1e-9).astype(float)
     estimate = estimate_policy_value(
         logs, "challenger", estimators=("snips",), cluster="user_id", n_resamples=500, seed=seed
@@ -256,10 +294,15 @@ def _judge_off_policy(
 
 
 def _read_out(store: Store) -> tuple[float, float, float]:
-    """The A/B test's lift in plays per visitor, treatment against control."""
+    """The A/B test's lift in plays per shown item, treatment against control.
 
-    result = readout(store, EXPERIMENT, "count:play", cuped=False, sequential=False)
-    lift = result.results()["count:play"]["treatment"]
+    The same quantity the off-policy judgement predicts; per visitor it would also
+    carry how often each arm's visitors happened to come, which the policy does not
+    change.
+    """
+
+    result = readout(store, EXPERIMENT, AB_METRIC, cuped=False, sequential=False)
+    lift = result.results()[AB_METRIC]["treatment"]
     return (lift["lift"], lift["ci_low"], lift["ci_high"])
 
 
@@ -494,7 +537,9 @@ def _serve_and_answer(
     frame["source"] = _SOURCE
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
     kpi_alerts = _watch(store, today, day, slates, events, hours, fell_back)
-    oracle, popular = _reference_ctrs(world, visitors, k, present_items)
+    oracle, popular = _reference_ctrs(
+        world, visitors, k, present_items, met_items(store, world.users[visitors], world.items)
+    )
     released = set(shelf_ids.tolist())
     return SimulatedDay(
         day=day,
@@ -537,37 +582,65 @@ def _watch(
     hours: list[int],
     fell_back: list[bool],
 ) -> int:
-    """Write the day's hourly KPIs as observations, scan them; alerts on the fallback share."""
-    by_user_plays: dict[str, int] = {}
+    """Write the day's hourly KPIs as observations, scan them; alerts on the fallback share.
+
+    Every hour gets its counts (``village.slates``, ``village.fallbacks``,
+    ``village.items_shown``, ``village.plays``) and the rates over the trailing
+    :data:`KPI_HOURS` hours (``village.ctr``, ``village.fallback_share``), computed from
+    the stored counts, yesterday's included. An hour holds a handful of visits, so an
+    hour's own share swings between 0 and 1 by chance; a rate over several hours moves
+    when something changes. The scan watches the rates and the slate count.
+    """
+    plays_of: dict[str, int] = {}
     for event in events:
         if event["event_type"] == "play":
-            by_user_plays[event["user_id"]] = by_user_plays.get(event["user_id"], 0) + 1
-    rows = []
-    for hour in range(24):
-        at = [i for i, h in enumerate(hours) if h == hour]
-        ts = today + dt.timedelta(hours=hour)
-        rows.append(("village.slates", ts, float(len(at))))
-        if at:
-            shown = sum(len(slates[i].items) for i in at)
-            plays = sum(by_user_plays.get(slates[i].user_id, 0) for i in at)
-            rows.append(("village.ctr", ts, plays / shown))
-            rows.append(("village.fallback_share", ts, sum(fell_back[i] for i in at) / len(at)))
-    kpis = pd.DataFrame(rows, columns=["series_id", "ts", "value"])
-    kpis["ts"] = kpis["ts"].dt.tz_localize("UTC")
-    ingest(store, kpis, table="observations", source_name=f"{_SOURCE} KPIs day {day}")
-    if day < 2:
-        return 0  # a day of history is the least a detector can learn normal from
-    report = scan(
-        store,
-        detector="gaussian",
-        since=today,
-        until=today + dt.timedelta(days=1),
-        series=["village.ctr", "village.fallback_share", "village.slates"],
-        history="14d",
-        threshold="fpr:0.001",
+            plays_of[event["user_id"]] = plays_of.get(event["user_id"], 0) + 1
+    counts = np.zeros((24, 4))
+    for slate, hour, fallback in zip(slates, hours, fell_back, strict=True):
+        counts[hour] += (1, fallback, len(slate.items), plays_of.get(slate.user_id, 0))
+    stamps = pd.date_range(today, periods=24, freq="h", tz="UTC")
+    hourly = pd.DataFrame(counts, index=stamps, columns=list(_COUNTS))
+    earlier = (
+        store.sql(
+            "SELECT series_id, ts, value FROM observations WHERE series_id IN "
+            f"({', '.join(repr(s) for s in _COUNTS.values())}) AND ts >= ? AND ts < ?",
+            [today - dt.timedelta(hours=KPI_HOURS - 1), today],
+        )
+        .to_pandas()
+        .pivot(index="ts", columns="series_id", values="value")
+        .rename(columns={series: name for name, series in _COUNTS.items()})
     )
-    alerts = report.alerts
-    return int((alerts["series_id"] == "village.fallback_share").sum()) if len(alerts) else 0
+    earlier.index = pd.DatetimeIndex(earlier.index).tz_localize("UTC")
+    trailing = pd.concat([earlier.reindex(columns=list(_COUNTS)), hourly]).rolling(KPI_HOURS, 1)
+    totals = trailing.sum().loc[stamps]
+    rates = pd.DataFrame(
+        {
+            "village.ctr": totals["plays"] / totals["shown"].where(totals["shown"] > 0),
+            "village.fallback_share": totals["fallbacks"]
+            / totals["slates"].where(totals["slates"] > 0),
+        }
+    )
+    kpis = pd.concat([hourly.rename(columns=_COUNTS), rates], axis=1).melt(
+        ignore_index=False, var_name="series_id", value_name="value"
+    )
+    kpis = kpis.dropna().rename_axis("ts").reset_index()
+    ingest(store, kpis, table="observations", source_name=f"{_SOURCE} KPIs day {day}")
+    if day < 3:
+        return 0  # two days of history are the least a detector can learn normal from
+    alerts = 0
+    for detector, series in _SCANNED.items():
+        report = scan(
+            store,
+            detector=detector,
+            since=today,
+            until=today + dt.timedelta(days=1),
+            series=series,
+            history="14d",
+            threshold="fpr:0.001",
+        )
+        if len(report.alerts):
+            alerts += int(report.alerts["series_id"].isin(_FALLBACK).sum())
+    return alerts
 
 
 def _answers(
@@ -579,13 +652,24 @@ def _answers(
     *,
     prefix: str,
 ) -> list[dict[str, Any]]:
-    """What one visitor does with one slate: plays, likes and skips, as events."""
+    """The events of one visitor's slate: the app's impression of every shown item,
+    then what the visitor does with them (plays, likes and skips)."""
     looked = rng.random(columns.size) < LOOK_DECAY ** np.arange(columns.size)
     plays = rng.random(columns.size) < world.play_chance(np.full(columns.size, row), columns)
     closeness = world.closeness[row, columns]
     likes = rng.random(columns.size) < 0.3 * closeness**2
-    out = []
     user = str(world.users[row])
+    out = [
+        _event(
+            f"{prefix}-{position}-impression",
+            moment,
+            user,
+            str(world.items[column]),
+            "impression",
+            1.0,
+        )
+        for position, column in enumerate(columns)
+    ]
     at = moment
     for position in np.flatnonzero(looked):
         item = str(world.items[columns[position]])
@@ -615,20 +699,25 @@ def _event(
 
 
 def _reference_ctrs(
-    world: _World, visitors: np.ndarray, k: int, present: np.ndarray
+    world: _World, visitors: np.ndarray, k: int, present: np.ndarray, met: Any
 ) -> tuple[float, float]:
     """What the planted-taste oracle and a popularity list would earn on these visitors.
 
-    Both choose among the tracks released so far (``present``), as the app can.
+    Both play by the app's rules: they choose among the tracks released so far
+    (``present``) that the visitor has not met (``met``: visitors x the world's items,
+    what precompute leaves out of a list). The oracle knows each visitor's tastes;
+    popularity shows the best-quality tracks left.
     """
     if visitors.size == 0:
         return float("nan"), float("nan")
-    available = np.flatnonzero(present)
-    by_quality = available[np.argsort(-world.quality[available], kind="stable")[:k]]
     oracle, popular = [], []
-    for row in visitors:
+    for at, row in enumerate(visitors):
+        unmet = present.copy()
+        unmet[met[[at]].indices] = False
+        available = np.flatnonzero(unmet)
         chance = world.play_chance(np.full(available.size, row), available)
         oracle.append(world.expected_ctr(row, available[np.argsort(-chance, kind="stable")[:k]]))
+        by_quality = available[np.argsort(-world.quality[available], kind="stable")[:k]]
         popular.append(world.expected_ctr(row, by_quality))
     return float(np.mean(oracle)), float(np.mean(popular))
 

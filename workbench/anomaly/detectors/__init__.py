@@ -4,6 +4,8 @@ Series detectors read observations (``series_id``, ``ts``, ``value``) and
 score each point from its own series' past:
 
 - ``"gaussian"``: windowed Gaussian baseline, the simple reference;
+- ``"counts"``: how rare a count is at the trailing rate (quasi-Poisson), for
+  series of small whole numbers;
 - ``"seasonal"``: robust seasonal baseline (decomposition residual, median/MAD scaling);
 - ``"window_iforest"``: Isolation Forest over trailing-window features;
 - ``"supervised"``: gradient boosting over window features and the baselines' scores.
@@ -22,7 +24,11 @@ import difflib
 
 from workbench.anomaly.detectors._frames import window_features
 from workbench.anomaly.detectors.base import SeriesDetector
-from workbench.anomaly.detectors.baselines import GaussianDetector, SeasonalDetector
+from workbench.anomaly.detectors.baselines import (
+    CountDetector,
+    GaussianDetector,
+    SeasonalDetector,
+)
 from workbench.anomaly.detectors.learned import SupervisedDetector, WindowIsolationForest
 from workbench.anomaly.detectors.tabular import (
     IsolationForestDetector,
@@ -34,6 +40,7 @@ from workbench.exceptions import InvalidArgument
 
 __all__ = [
     "DETECTORS",
+    "CountDetector",
     "GaussianDetector",
     "IsolationForestDetector",
     "LocalOutlierDetector",
@@ -50,6 +57,7 @@ __all__ = [
 #: Detector name -> class; each class's ``kind`` says ``"series"`` or ``"tabular"``.
 DETECTORS: dict[str, type] = {
     "gaussian": GaussianDetector,
+    "counts": CountDetector,
     "seasonal": SeasonalDetector,
     "window_iforest": WindowIsolationForest,
     "supervised": SupervisedDetector,

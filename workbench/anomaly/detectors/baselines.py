@@ -1,7 +1,7 @@
-"""The two baseline series detectors: windowed Gaussian (the reference) and robust seasonal.
+"""The baseline series detectors: windowed Gaussian (the reference), robust seasonal, counts.
 
-Both score a point as its distance from an expected value in units of a
-normal deviation, so each comes with a band a person can read on a chart.
+Each scores a point as its distance from an expected value in units of a normal
+deviation, so each comes with a band a person can read on a chart.
 """
 
 from __future__ import annotations
@@ -99,6 +99,100 @@ class GaussianDetector(SeriesDetector):
             "",
         )
         return Judgement(score=score, expected=mean, scale=scale, warmup=warmup)
+
+
+class CountDetector(SeriesDetector):
+    """Counts baseline: how rare a count is at the trailing window's rate.
+
+    For series of counts (whole numbers, often small: fallbacks an hour, failed
+    logins a minute), where a Gaussian band misleads: in a mostly-zero window the
+    spread is near 0, so a lone 1 scores as an enormous outlier and a real surge does
+    not stand out from it. Here the expected count is the trailing ``window``'s mean
+    and its variance allows for over-dispersion (quasi-Poisson: ``phi x mean``, with
+    ``phi`` the window's variance over its mean, at least 1): a negative binomial
+    (a Poisson when ``phi`` is 1). A point's score is the chance of a count at least
+    as far from the mean, either way, written as standard normal deviations: a score
+    of 3 is as rare as a 3-SD deviation of a Gaussian, so thresholds read alike. A
+    window with no events is read as holding half of one, so the first event after a
+    quiet spell is unusual but not infinitely so.
+
+    Parameters
+    ----------
+    window : str or datetime.timedelta
+        Trailing window, e.g. ``"7d"``.
+    min_points : int
+        Fewest points in the window for a point to be scored (>= 2); earlier
+        points are the warm-up and score NaN.
+    threshold : AlertBudget, FalseAlarmRate or str
+        How ``fit`` sets ``threshold_`` (see :mod:`workbench.anomaly.thresholds`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> quiet = [0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0]
+    >>> points = pd.DataFrame({"series_id": "fallbacks", "value": [*quiet, 6],
+    ...     "ts": pd.date_range("2026-01-01", periods=22, freq="h")})
+    >>> detector = CountDetector(window="1d", min_points=12, threshold="fpr:0.01")
+    >>> detector.fit(points.iloc[:-1]).predict(points).tolist()[-3:]
+    [0, 0, 1]
+    >>> detector.explain(points)["expected"].round(2).tolist()[-1]
+    0.38
+    """
+
+    baseline_name = "the trailing rate"
+    unit = "SDs"
+
+    def __init__(self, *, window="7d", min_points=12, threshold=SERIES_DEFAULT):
+        self.window = window
+        self.min_points = min_points
+        self.threshold = threshold
+
+    def _check_params(self) -> None:
+        parse_window("window", self.window)
+        _positive_int("min_points", self.min_points, 2)
+
+    def _judge(self, frame: pd.DataFrame) -> Judgement:
+        from scipy import stats
+
+        values = frame["value"].to_numpy(dtype=float)
+        odd = np.isfinite(values) & ((values < 0) | (values != np.round(values)))
+        if odd.any():
+            at = int(np.flatnonzero(odd)[0])
+            raise InvalidArgument(
+                f"The counts detector scores counts (whole numbers, 0 or more), but "
+                f"{frame['series_id'].iloc[at]} holds {values[at]:g} at "
+                f"{pd.Timestamp(frame['ts'].iloc[at]).isoformat()}; use 'gaussian' for "
+                "rates and measurements."
+            )
+        window = parse_window("window", self.window)
+        name = suffix(window)
+        stats_ = rolling_statistics(frame, (window,))
+        count = stats_[f"count_{name}"].fillna(0).to_numpy(dtype=int)
+        short = count < self.min_points
+        mean = stats_[f"mean_{name}"].to_numpy(dtype=float)
+        rate = np.maximum(np.nan_to_num(mean), 0.5 / np.maximum(count, 1))
+        variance = np.nan_to_num(stats_[f"std_{name}"].to_numpy(dtype=float)) ** 2
+        phi = np.maximum(variance / rate, 1.0)
+        # A negative binomial with this mean and variance phi x mean; phi 1 is a Poisson.
+        poisson = phi <= 1.0 + 1e-9
+        size = np.where(poisson, 1.0, rate / np.where(poisson, 1.0, phi - 1.0))
+        chance = 1.0 / phi
+        above = np.where(
+            poisson, stats.poisson.sf(values - 1, rate), stats.nbinom.sf(values - 1, size, chance)
+        )
+        below = np.where(
+            poisson, stats.poisson.cdf(values, rate), stats.nbinom.cdf(values, size, chance)
+        )
+        score = np.maximum(stats.norm.isf(np.minimum(above, below)), 0.0)
+        score = np.where(short | np.isnan(values), np.nan, score)
+        expected = np.where(short, np.nan, rate)
+        scale = np.where(short, np.nan, np.sqrt(phi * rate))
+        warmup = np.where(
+            short,
+            [f"only {c} point(s) in the {name} before it, needs {self.min_points}" for c in count],
+            "",
+        )
+        return Judgement(score=score, expected=expected, scale=scale, warmup=warmup)
 
 
 class SeasonalDetector(SeriesDetector):
