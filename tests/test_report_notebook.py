@@ -31,6 +31,7 @@ RECORDED = {
     "coverage",
     "changes",
     "example_users",
+    "headline",
 }
 
 
@@ -122,7 +123,9 @@ def test_the_report_shows_what_training_recorded_for_the_served_champion(
     assert "has no stored lists yet" in shown and "workbench run precompute" in shown
     assert f"Apps are served **{champion.ref}** (ease)" in shown
     assert "against **" in shown and "for the popularity list on the same holdout" in shown
-    assert len(results["example_users"]) == 2 and "because_item_id" in shown
+    assert (
+        len(results["example_users"]) == 2 and "Because item ID" in shown
+    )  # the explanation column, labelled for people
 
 
 @pytest.mark.slow

@@ -247,9 +247,89 @@ def test_reports_open_offline_in_chromium_with_every_chart_drawn(reports, tmp_pa
         assert all(marks > 0 for marks in check.charts), (report, check.charts)
         assert check.network_sources == [] and check.errors == 0
     index = _browser_dom(chromium, reports["root"] / "reports" / "index.html", tmp_path / "p2")
-    assert index.count("report</a>") == 3
+    assert index.count(">report</a>") == 3  # the history; the cards link "latest report"
     for run in (reports["health"], reports["charts"]):
         assert f"runs/{run.run_id}/report.html" in index
+
+
+# Measures the laid-out page: what sticks out past the window, and table cells that
+# say NaN or None. Written into the body as an attribute that --dump-dom returns.
+_LAYOUT_PROBE = """<script>
+(function () {
+  const width = window.innerWidth;
+  const wide = [...document.querySelectorAll("body *")].filter((e) => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && box.right > width + 1;
+  }).map((e) => e.tagName).slice(0, 5);
+  const blank = [...document.querySelectorAll("td, th")]
+    .map((c) => c.textContent.trim()).filter((t) => ["NaN", "None", "nan"].includes(t));
+  document.body.setAttribute("data-layout", JSON.stringify({
+    scroll: document.documentElement.scrollWidth, width: width, wide: wide, blank: blank.length,
+  }));
+})();
+</script>"""
+
+
+def _layout(chromium: str, page: Path, width: int, profile: Path, shots: Path) -> dict:
+    """The page laid out at ``width`` px: overflow and blank cells; keeps a screenshot."""
+    import json
+
+    probe = page.with_name(f".layout-{width}-{page.name}")
+    probe.write_text(page.read_text().replace("</body>", _LAYOUT_PROBE + "</body>"))
+    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}"]
+    common += ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9"]
+    common += [f"--window-size={width},1000"]
+    try:
+        dom = subprocess.run(
+            [*common, "--dump-dom", probe.resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        shots.mkdir(parents=True, exist_ok=True)
+        shot = shots / f"{page.parent.name}-{page.stem}-{width}.png"
+        subprocess.run(
+            [*common, f"--screenshot={shot}", page.resolve().as_uri()],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+    finally:
+        probe.unlink()
+    import html as html_text
+    import re
+
+    found = re.search(r'data-layout="([^"]*)"', dom)
+    assert found, dom[-1000:]
+    return json.loads(html_text.unescape(found.group(1)))
+
+
+@pytest.mark.slow
+def test_the_index_and_every_report_fit_800_and_1280_px_with_no_blank_cells_or_paths(
+    reports, tmp_path
+):
+    chromium = _chromium()
+    if chromium is None:
+        if _running_in_ci():
+            pytest.fail("chromium is not installed and CI=true, so this fails instead of skipping")
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does it)")
+    # Screenshots are kept for a person to look at: TEST_ARTIFACTS, else the test's folder.
+    shots = Path(os.environ.get("TEST_ARTIFACTS", tmp_path)) / "screenshots"
+    pages = [
+        reports["root"] / "reports" / "index.html",
+        Path(reports["health"].report_path),
+        Path(reports["charts"].report_path),
+        reports["failed"],
+    ]
+    for page in pages:
+        text = page.read_text()
+        assert str(reports["root"]) not in text, f"{page} shows this machine's path"
+        for width in (800, 1280):
+            layout = _layout(chromium, page, width, tmp_path / f"profile-{width}", shots)
+            assert layout["scroll"] <= layout["width"], (page, width, layout)
+            assert layout["blank"] == 0, (page, width, layout)
+    assert len(list(shots.glob("*.png"))) == 2 * len(pages)
 
 
 @pytest.mark.slow
@@ -262,3 +342,111 @@ def test_the_data_health_notebook_runs_under_nbmake_with_its_defaults(tmp_path):
     store = Store.open(f"duckdb://{tmp_path / 'data' / 'workbench.duckdb'}", lock_timeout=10)
     ingest(store, make_music(users=100, items=80, days=42, seed=5).tables["events"])
     assert_runs_under_nbmake(notebook, cwd=tmp_path)
+
+
+# --- the index as a dashboard: headlines, trends, retention, paging ---------------------
+
+
+def _write_runs(root: Path, job: str, outcomes: list[tuple[str, float | None]]) -> list[str]:
+    """Run folders for ``job``, one an hour from 2026-01-01: (status, headline figure)."""
+    import datetime as dt
+
+    from workbench.headline import Figure, Headline
+    from workbench.runs.records import Run
+    from workbench.runs.reports import write_run_record
+
+    ids = []
+    for number, (status, value) in enumerate(outcomes, start=1):
+        started = dt.datetime(2026, 1, 1) + dt.timedelta(hours=number)
+        run_id = f"{started:%Y%m%dT%H%M%S}-{job[:4]}{number:04d}"
+        folder = root / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("report")
+        headline = Headline(f"{job} said {value}.", "ok", (Figure("nDCG@10", value),))
+        write_run_record(
+            Run(
+                run_id=run_id,
+                job=job,
+                notebook=f"notebooks/{job}.ipynb",
+                params={"store": "duckdb:///somewhere/store.duckdb", "k": 10},
+                status=status,
+                started_at=started.isoformat(),
+                finished_at=(started + dt.timedelta(seconds=5)).isoformat(),
+                report_path=str(folder / "report.html"),
+                output_path=str(folder / f"{job}.ipynb"),
+                error="ValueError: boom" if status == "failed" else None,
+                results={"headline": headline.to_dict()} if status == "succeeded" else {},
+            ),
+            folder,
+        )
+        ids.append(run_id)
+    return ids
+
+
+def test_the_index_has_a_card_per_job_with_its_headline_trend_and_previous_report(tmp_path):
+    ids = _write_runs(
+        tmp_path, "weekly_model", [("succeeded", 0.12), ("succeeded", 0.15), ("succeeded", 0.14)]
+    )
+    _write_runs(tmp_path, "hourly_check", [("succeeded", 1.0), ("failed", None)])
+    index = write_index(tmp_path).read_text()
+    cards = index.split('<article class="wb-card">')[1:]
+    train = next(card for card in cards if "<h3>Weekly model " in card)
+    scan = next(card for card in cards if "<h3>Hourly check " in card)
+    assert "weekly_model said 0.14." in train and "nDCG@10 <b>0.140</b>" in train
+    assert "<polyline" in train and "nDCG@10: 0.120 to 0.140 over the last 3 runs" in train
+    assert f'href="runs/{ids[2]}/report.html">latest report' in train
+    assert f'href="runs/{ids[1]}/report.html">previous' in train
+    # The latest run failed: the card says so first, with the error.
+    assert "Failed: ValueError: boom" in scan and "wb-status wb-failed" in scan
+    # The history shows parameters as text, without the store's path.
+    assert "k=10" in index and "somewhere" not in index
+    assert "name='viewport'" in index
+
+
+def test_the_history_pages_past_fifty_runs_and_drops_pages_it_no_longer_needs(tmp_path):
+    from workbench.runs.reports import HISTORY_PAGE
+
+    _write_runs(tmp_path, "scan", [("succeeded", float(n)) for n in range(HISTORY_PAGE + 3)])
+    index = write_index(tmp_path).read_text()
+    second = (tmp_path / "history-2.html").read_text()
+    assert index.count("<tr><td>") == HISTORY_PAGE and second.count("<tr><td>") == 3
+    assert '<a href="history-2.html">2</a>' in index and '<a href="index.html">1</a>' in second
+    for folder in sorted((tmp_path / "runs").iterdir())[:10]:
+        shutil.rmtree(folder)
+    write_index(tmp_path)
+    assert not (tmp_path / "history-2.html").exists()
+
+
+def test_retention_keeps_the_last_runs_and_always_the_last_successful_one(tmp_path):
+    from workbench.runs.reports import prune_runs
+
+    ids = _write_runs(
+        tmp_path,
+        "scan",
+        [
+            ("succeeded", 1.0),
+            ("succeeded", 2.0),
+            ("failed", None),
+            ("failed", None),
+            ("failed", None),
+        ],
+    )
+    job = Job(name="scan", notebook=Path("notebooks/scan.ipynb"), keep_runs=2)
+    removed = prune_runs(tmp_path, job)
+    # The two newest stay, and the last success (the second run); the rest goes.
+    assert sorted(removed) == [ids[0], ids[2]]
+    kept = sorted(path.name for path in (tmp_path / "runs").iterdir())
+    assert kept == [ids[1], ids[3], ids[4]]
+    # A job without retention keeps everything.
+    assert prune_runs(tmp_path, Job(name="scan", notebook=Path("notebooks/scan.ipynb"))) == []
+
+
+def test_a_retention_setting_that_is_not_a_positive_number_is_refused_with_an_example():
+    from workbench.exceptions import ScheduleError
+    from workbench.runs.jobs import load_jobs
+
+    config = {"jobs": {"scan": {"notebook": "notebooks/scan.ipynb", "keep_runs": 0}}}
+    with pytest.raises(ScheduleError, match=r"keep_runs must be a number, 1 or more, e.g"):
+        load_jobs(config)
+    config["jobs"]["scan"] = {"notebook": "notebooks/scan.ipynb", "keep_days": 7}
+    assert load_jobs(config)["scan"].keep_days == 7.0

@@ -65,6 +65,7 @@ def test_the_notebook_records_metrics_and_the_best_model(tmp_path, music_store_u
         "feedback",
         "split",
         "undeclared_event_types",
+        "headline",
     }
     assert results["scope"]["name"] == "music" and results["undeclared_event_types"] == {}
     assert results["split"]["split"] == split

@@ -12,7 +12,7 @@ Importing ``workbench`` is cheap: heavy libraries load when first used.
 
 from workbench.capture import IngestReport, ingest
 from workbench.exceptions import WorkbenchError
-from workbench.runs import read_results, record
+from workbench.runs import read_results, record, record_headline
 from workbench.store import Store
 from workbench.version import __version__
 
@@ -24,4 +24,5 @@ __all__ = [
     "ingest",
     "read_results",
     "record",
+    "record_headline",
 ]

@@ -30,6 +30,7 @@ from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.scope import Scope
 
 if TYPE_CHECKING:
+    from workbench.headline import Headline
     from workbench.store import Store
 
 __all__ = ["ScanReport", "load_observations", "parse_duration", "parse_time", "scan"]
@@ -130,6 +131,46 @@ class ScanReport:
             f"{self.series_total:,} series, {self.points:,} points from {self.since:%Y-%m-%d %H:%M} "
             f"to {self.until:%Y-%m-%d %H:%M} UTC{unscored}, {len(self.alerts):,} alerts"
             f"{self._against_budget()}{skipped}."
+        )
+
+    def headline(self) -> Headline:
+        """What the scan found in one sentence, with the window and how old its data is.
+
+        The first figure is the number of alerts.
+        """
+        from workbench.headline import Figure, Headline
+
+        alerts = len(self.alerts)
+        series = int(self.alerts["series_id"].nunique()) if alerts else 0
+        window = f"{self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M} UTC"
+        age = ""
+        if self.finished_at is not None:
+            finished = self.finished_at.replace(tzinfo=None)
+            days = (finished - self.until.replace(tzinfo=None)).total_seconds() / 86_400
+            if days >= 2:
+                age = f" The scanned data ends {days:,.0f} days before the scan."
+        figures = (
+            Figure("alerts", alerts, "count"),
+            Figure("series with alerts", series, "count"),
+            Figure("points scanned", self.points, "count"),
+        )
+        incomplete = (
+            f" {len(self.series_skipped):,} series were left for the next scan (time budget)."
+            if self.series_skipped
+            else ""
+        )
+        if not alerts:
+            return Headline(
+                f"Nothing unusual: {self.series_scanned:,} series scanned from {window}, "
+                f"no alerts.{incomplete}{age}",
+                "watch" if incomplete else "ok",
+                figures,
+            )
+        return Headline(
+            f"{alerts:,} alert(s) on {series:,} of {self.series_scanned:,} series from {window}: "
+            f"look at them and label what was real.{incomplete}{age}",
+            "act",
+            figures,
         )
 
     def _against_budget(self) -> str:

@@ -26,6 +26,7 @@ from workbench.delivery.stored import check_positive, default_model, forget_snap
 from workbench.faults import crash_point, remove_dead_scratch
 
 if TYPE_CHECKING:
+    from workbench.headline import Headline
     from workbench.store import Store
 
 __all__ = ["PrecomputeReport", "precompute"]
@@ -75,6 +76,34 @@ class PrecomputeReport:
             f"{self.model}: top {self.k} for {self.users:,} users, {self.rows:,} rows written "
             f"({self.replaced:,} earlier rows of this version replaced; "
             f"{self.users_without_items:,} users had seen every item) in {self.seconds:.1f} s."
+        )
+
+    def headline(self) -> Headline:
+        """What is served now, in one sentence; the first figure is the users with lists."""
+        from workbench.headline import Figure, Headline
+
+        served = self.users - self.users_without_items
+        figures = (
+            Figure("users with lists", served, "count"),
+            Figure("items per list", self.k, "count"),
+            Figure("time", self.seconds, "seconds"),
+        )
+        if served == 0:
+            return Headline(
+                f"No stored lists were written from {self.model}: every user had seen every "
+                "item. Retrain on newer data or widen the catalogue.",
+                "act",
+                figures,
+            )
+        without = (
+            f"; {self.users_without_items:,} users had seen every item and get the fallback"
+            if self.users_without_items
+            else ""
+        )
+        return Headline(
+            f"{self.model} now serves stored lists of {self.k} items to {served:,} users{without}.",
+            "watch" if self.users_without_items else "ok",
+            figures,
         )
 
     def to_dict(self) -> dict:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from workbench.evaluate.ranking import ACCURACY_METRICS
 from workbench.exceptions import InvalidArgument
+from workbench.formatting import label
 
 if TYPE_CHECKING:
     import altair as alt
@@ -58,7 +59,10 @@ def plot_metric_by_k(table: pd.DataFrame, *, metric: str = "ndcg_at_k_score") ->
     color = alt.Color("model:N", title="model")
     base = alt.Chart(data)
     lines = base.mark_line(point=True).encode(
-        x, alt.Y(f"{metric}:Q", title=metric), color, tooltip=["model:N", "k:Q", f"{metric}:Q"]
+        x,
+        alt.Y(f"{metric}:Q", title=label(metric)),
+        color,
+        tooltip=["model:N", "k:Q", f"{metric}:Q"],
     )
     layers = [lines]
     if all(name in data.columns for name in interval):
@@ -66,7 +70,7 @@ def plot_metric_by_k(table: pd.DataFrame, *, metric: str = "ndcg_at_k_score") ->
             x, alt.Y(f"{interval[0]}:Q"), alt.Y2(f"{interval[1]}:Q"), color
         )
         layers.append(band)
-    title = f"{metric} by k" + (" (shaded: bootstrap interval)" if len(layers) > 1 else "")
+    title = f"{label(metric)} by k" + (" (shaded: bootstrap interval)" if len(layers) > 1 else "")
     return alt.layer(*layers).properties(title=title, width=480, height=280)
 
 
@@ -116,7 +120,7 @@ def plot_model_comparison(
             pd.DataFrame(
                 {
                     "model": table["model"].to_numpy(),
-                    "metric": metric,
+                    "metric": label(metric),
                     "value": table[metric].to_numpy(dtype=float),
                     "low": _column_or_nan(table, f"{metric}_low"),
                     "high": _column_or_nan(table, f"{metric}_high"),

@@ -33,6 +33,7 @@ from workbench.scope import Scope
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.headline import Headline
     from workbench.store import Store
 
 __all__ = ["Readout", "readout"]
@@ -123,6 +124,56 @@ class Readout:
             "; ".join(parts)
             + f" ({_CORRECTIONS[self.correction]}-corrected p < {self.alpha}; split is healthy)."
             + tail
+        )
+
+    def headline(self) -> Headline:
+        """The decision in one sentence: ship, do not ship, keep running, or fix the split.
+
+        The first figure is the lift of the first primary comparison.
+        """
+        from workbench.headline import Figure, Headline
+
+        primary = self.primary
+        figures = []
+        if len(primary):
+            first = primary.iloc[0]
+            figures = [
+                Figure(f"{first['metric']} lift", _finite_or_none(first["lift"]), "change"),
+                Figure("p-value", _finite_or_none(first.get("adjusted_p_value")), "number"),
+            ]
+        figures.append(Figure("units", float(sum(self.srm["observed"].values())), "count"))
+        if self.srm["flagged"]:
+            return Headline(
+                f"Do not act on {self.experiment}: the split is off (sample ratio mismatch), "
+                "so the variants are not comparable until the cause is found.",
+                "act",
+                figures,
+            )
+        winners = primary[primary["significant"] & (primary["difference"] > 0)]
+        losers = primary[primary["significant"] & (primary["difference"] < 0)]
+        if not losers.empty:
+            row = losers.iloc[0]
+            return Headline(
+                f"Do not ship {row['variant']}: it lowers {row['metric']} by "
+                f"{_percent(row['lift'])} (CI {_percent(row['lift_low'])} to "
+                f"{_percent(row['lift_high'])}).",
+                "act",
+                figures,
+            )
+        if not winners.empty:
+            row = winners.iloc[0]
+            return Headline(
+                f"Ship {row['variant']}: it raises {row['metric']} by {_percent(row['lift'])} "
+                f"(CI {_percent(row['lift_low'])} to {_percent(row['lift_high'])}), and no "
+                "metric got worse.",
+                "act",
+                figures,
+            )
+        return Headline(
+            f"Keep {self.experiment} running: no significant difference yet on "
+            f"{len(primary)} comparison(s) at alpha {self.alpha}.",
+            "watch",
+            figures,
         )
 
     def srm_summary(self) -> str:
@@ -514,6 +565,14 @@ def _p(value: float) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def _finite_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _percent(value: float) -> str:

@@ -30,6 +30,7 @@ from workbench.scope import Scope
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
+    from workbench.headline import Headline
     from workbench.store import Store
 
 __all__ = ["HealthReport", "data_health"]
@@ -84,6 +85,31 @@ class HealthReport:
         """Names of the failed checks, then ``drift:<feature>`` for drifted features."""
         failed = [name for name, check in self.checks.items() if not check["passed"]]
         return failed + [f"drift:{name}" for name, d in self.drift.items() if not d["passed"]]
+
+    def headline(self) -> Headline:
+        """Healthy or not in one sentence; the first figure counts the failed checks."""
+        from workbench.headline import Figure, Headline
+
+        failures = self.failures
+        total = len(self.checks) + len(self.drift)
+        figures = (
+            Figure("failed checks", len(failures), "count"),
+            Figure("checks", total, "count"),
+        )
+        if not failures:
+            return Headline(
+                f"The data is healthy: all {total} checks passed (volume, freshness, nulls, "
+                f"quarantine, drift) as of {_day_time(self.as_of)} UTC.",
+                "ok",
+                figures,
+            )
+        named = [_plain_check(name) for name in failures[:3]]
+        more = f" and {len(failures) - 3} more" if len(failures) > 3 else ""
+        return Headline(
+            f"{len(failures)} of {total} data checks failed: {'; '.join(named)}{more}.",
+            "act",
+            figures,
+        )
 
     def checks_frame(self) -> pd.DataFrame:
         """The checks as a table: kind, subject, passed, value, threshold, detail."""
@@ -289,3 +315,9 @@ def _resolve_thresholds(thresholds: Any) -> HealthThresholds:
 def _span(window: tuple[datetime, datetime]) -> str:
     start, end = window
     return f"{start:%Y-%m-%d} to {end - DAY:%Y-%m-%d}"
+
+
+def _plain_check(name: str) -> str:
+    """``freshness:synthetic.music`` as ``freshness of synthetic.music``."""
+    kind, _, subject = name.partition(":")
+    return f"{kind} of {subject}" if subject else kind

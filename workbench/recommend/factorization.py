@@ -118,7 +118,8 @@ class ALSRecommender(_FactorizationRecommender):
         check_number(self, "alpha", self.alpha, low=0, low_open=True)
 
     def _implicit_model(self, seed: int | None) -> Any:
-        from implicit.cpu.als import AlternatingLeastSquares
+        with _quiet_progress_import():
+            from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(
             factors=int(self.factors),
@@ -194,7 +195,8 @@ class BPRRecommender(_FactorizationRecommender):
         check_number(self, "learning_rate", self.learning_rate, low=0, low_open=True)
 
     def _implicit_model(self, seed: int | None) -> Any:
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        with _quiet_progress_import():
+            from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         return BayesianPersonalizedRanking(
             factors=int(self.factors),
@@ -204,3 +206,22 @@ class BPRRecommender(_FactorizationRecommender):
             random_state=seed,
             num_threads=1,
         )
+
+
+def _quiet_progress_import() -> Any:
+    """Import implicit without tqdm's "IProgress not found" warning.
+
+    implicit imports ``tqdm.auto``, which in a notebook kernel without ipywidgets warns
+    on import; the workbench turns its progress bars off (``show_progress=False``), so
+    the warning is about nothing and would land in every training report.
+    """
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def quiet() -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            yield
+
+    return quiet()

@@ -36,6 +36,8 @@ _LAZY = {
     "trusted_types": "artifacts",
     "describe_metric": "history",
     "metric_interval": "history",
+    "serving_headline": "history",
+    "training_headline": "history",
     "plot_version_history": "history",
     "version_history": "history",
     "Lineage": "lineage",

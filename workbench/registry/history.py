@@ -7,6 +7,7 @@ holdout, with intervals), and the alias moves that decided what apps were served
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument
@@ -17,9 +18,17 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
+    from workbench.headline import Headline
     from workbench.store import Store
 
-__all__ = ["describe_metric", "metric_interval", "plot_version_history", "version_history"]
+__all__ = [
+    "describe_metric",
+    "metric_interval",
+    "plot_version_history",
+    "serving_headline",
+    "training_headline",
+    "version_history",
+]
 
 
 def version_history(store: Store, name: str) -> pd.DataFrame:
@@ -156,3 +165,64 @@ def describe_metric(recorded: Any, metric: str) -> str:
     if interval is None:
         return f"{value:.3f} (no interval recorded)"
     return f"{value:.3f} (95% interval {interval[0]:.3f}-{interval[1]:.3f})"
+
+
+def training_headline(
+    promotion: Any, metrics: Mapping[str, Any] | None = None, *, metric: str | None = None
+) -> Headline:
+    """A training run in one sentence: what the gate decided, with the candidate's metric.
+
+    ``promotion`` is :func:`~workbench.registry.promote_if_better`'s verdict (None when
+    nothing was registered); ``metrics`` the candidate's recorded metrics and ``metric``
+    the one the gate compared, the headline's first figure.
+    """
+    from workbench.formatting import label
+    from workbench.headline import Figure, Headline
+
+    value = (metrics or {}).get(metric) if metric else None
+    figures = (Figure(label(metric), value),) if metric else ()
+    if promotion is None:
+        return Headline("Models trained and compared; none was registered.", "ok", figures)
+    if promotion.promoted:
+        before = f", replacing {promotion.previous}" if promotion.previous else ""
+        return Headline(
+            f"{promotion.candidate} passed the gate and is the champion{before}: "
+            f"{promotion.reason}",
+            "ok",
+            figures,
+        )
+    if promotion.champion is None:
+        return Headline(
+            f"No model serves: {promotion.candidate} did not pass the gate ({promotion.reason})",
+            "act",
+            figures,
+        )
+    compared = f" on {label(metric)}" if metric else ""
+    return Headline(
+        f"{promotion.champion} stays the champion: the new candidate {promotion.candidate} did "
+        f"not beat it{compared}.",
+        "ok",
+        figures,
+    )
+
+
+def serving_headline(
+    champion: str, recorded: Mapping[str, Any], metric: str, *, users: int | None = None
+) -> Headline:
+    """What serves and how good it is, in one sentence: the champion's gated metric."""
+    from workbench.formatting import label
+    from workbench.headline import Figure, Headline
+
+    value = recorded.get(metric)
+    value = None if value is None or value != value else float(value)
+    figures = [Figure(label(metric), value)]
+    reach = ""
+    if users is not None:
+        figures.append(Figure("users with lists", users, "count"))
+        reach = f" {users:,} users"
+    return Headline(
+        f"{champion} serves{reach}; {label(metric)} "
+        f"{describe_metric(recorded, metric)} on its holdout.",
+        "ok" if value is not None else "watch",
+        tuple(figures),
+    )

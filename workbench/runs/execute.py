@@ -282,9 +282,9 @@ def _finish(
         # "running" for ever. It is marked failed, and the error goes on up.
         run.error = run.error or f"{type(error).__name__}: {error}".strip()
         run.status, run.finished_at = FAILED, _now()
-        _record(run, store, folder, reports_root)
+        _record(run, job, store, folder, reports_root)
         raise
-    _record(run, store, folder, reports_root)
+    _record(run, job, store, folder, reports_root)
     if run.status == FAILED:
         raise RunFailed(
             f"Run {run.run_id} of {job.name} failed: {run.error}. The output notebook "
@@ -295,12 +295,13 @@ def _finish(
     return run
 
 
-def _record(run: Run, store: Store, folder: Path, reports_root: Path) -> None:
-    """Write the outcome: the runs row, run.json, and the index that lists it."""
-    from workbench.runs.reports import write_index, write_run_record
+def _record(run: Run, job: Job, store: Store, folder: Path, reports_root: Path) -> None:
+    """Write the outcome: the runs row, run.json, the job's retention, and the index."""
+    from workbench.runs.reports import prune_runs, write_index, write_run_record
 
     update_run(store, run)
     write_run_record(run, folder)
+    prune_runs(reports_root, job)
     write_index(reports_root)
 
 

@@ -32,7 +32,16 @@ from workbench.schema import TABLES
 DEFAULT_REPORTS_DIR = "reports"
 DEFAULT_STATE_DIR = "data/schedule"
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_JOB_KEYS = {"notebook", "parameters", "schedule", "inputs", "timeout", "description"}
+_JOB_KEYS = {
+    "notebook",
+    "parameters",
+    "schedule",
+    "inputs",
+    "timeout",
+    "description",
+    "keep_runs",
+    "keep_days",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,13 @@ class Job:
         empty means every ingested batch counts.
     timeout
         Seconds one cell may run before the run fails, or None for no limit.
+    description
+        What the job is for, in a sentence; the reports index shows it.
+    keep_runs, keep_days
+        Retention: the run folders kept under ``reports/runs`` (the last ``keep_runs``
+        runs, or those of the last ``keep_days`` days; a run is kept when either keeps
+        it). The last successful run and a run still going are always kept. None
+        (the default) keeps everything.
     """
 
     name: str
@@ -63,6 +79,8 @@ class Job:
     inputs: tuple[str, ...] = ()
     timeout: float | None = None
     description: str = ""
+    keep_runs: int | None = None
+    keep_days: float | None = None
 
 
 def load_jobs(config: Mapping[str, Any] | None = None) -> dict[str, Job]:
@@ -110,6 +128,20 @@ def _parse_job(name: str, body: Any) -> Job:
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
     ):
         raise ScheduleError(f"{where}: timeout must be a positive number of seconds.")
+    keep = {}
+    for key, example in (("keep_runs", "48"), ("keep_days", "30")):
+        value = body.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 1
+        ):
+            raise ScheduleError(
+                f"{where}: {key} must be a number, 1 or more, e.g. {key} = {example}."
+            )
+        keep[key] = value
+    if keep["keep_runs"] is not None and not isinstance(keep["keep_runs"], int):
+        raise ScheduleError(
+            f"{where}: keep_runs must be a whole number of runs, e.g. keep_runs = 48."
+        )
     return Job(
         name=name,
         notebook=in_project(body["notebook"]),
@@ -118,6 +150,8 @@ def _parse_job(name: str, body: Any) -> Job:
         inputs=tuple(inputs),
         timeout=None if timeout is None else float(timeout),
         description=str(body.get("description", "")),
+        keep_runs=keep["keep_runs"],
+        keep_days=None if keep["keep_days"] is None else float(keep["keep_days"]),
     )
 
 

@@ -18,14 +18,18 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.charts import offline_output
-from workbench.exceptions import WorkbenchError
+from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.provenance import InputSnapshot
 from workbench.runs.parameters import declared_parameters
 from workbench.runs.records import Run, loaded_paths, stored_paths
-from workbench.runs.results import MODEL_VERSION, RESULT_MIMETYPE
+from workbench.runs.results import HEADLINE, MODEL_VERSION, RESULT_MIMETYPE
+
+if TYPE_CHECKING:
+    from workbench.headline import Headline
+    from workbench.runs.jobs import Job
 
 RUN_RECORD_FILE = "run.json"
 REPORT_FILE = "report.html"
@@ -60,7 +64,9 @@ main { max-width: 1100px; margin: 0 auto; padding: 1em 2em 4em 2em; }
 .rendered_html table { border-collapse: collapse; border: none; font-size: 13px;
   margin: 0.5em 0; }
 .rendered_html th, .rendered_html td { border: none; border-bottom: 1px solid #e5e5e5;
-  padding: 3px 8px; text-align: right; }
+  padding: 3px 6px; text-align: right; overflow-wrap: break-word; }
+.rendered_html th { overflow-wrap: anywhere; }
+.rendered_html table { max-width: 100%; }
 .rendered_html th { background: #fafafa; }
 .rendered_html tbody tr:nth-child(odd) { background: #fcfcfc; }
 .output_svg svg { max-width: 100%; height: auto; }
@@ -84,9 +90,22 @@ _STYLE = """
 .wb-status { font-weight: 700; padding: 1px 8px; border-radius: 4px; color: white; }
 .wb-succeeded { background: #2e7d32; } .wb-failed { background: #c62828; }
 .wb-running { background: #f9a825; } .wb-skipped { background: #757575; }
-.wb-error { background: #fdecea; border: 1px solid #c62828; padding: 0.6em; margin-top: 0.6em;
-  white-space: pre-wrap; font-family: monospace; }
 .workbench-chart-error { color: #c62828; font-weight: 600; }
+.wb-h-ok { background: #2e7d32; } .wb-h-watch { background: #a06800; }
+.wb-h-act { background: #c62828; }
+.wb-description { color: #555; margin: 0 0 0.6em 0; }
+.wb-headline { border-left: 5px solid #999; background: #f7f7f7; padding: 0.5em 0.9em;
+  margin: 0.6em 0; font-size: 1.05em; overflow-wrap: anywhere; }
+.wb-headline p { margin: 0.3em 0; }
+.wb-headline pre { white-space: pre-wrap; background: #fff; padding: 0.4em; }
+.wb-box-ok { border-color: #2e7d32; } .wb-box-watch { border-color: #a06800; }
+.wb-box-act { border-color: #c62828; background: #fdf3f2; }
+.wb-verdict { font-weight: 700; margin-right: 0.3em; }
+.wb-figures { display: flex; flex-wrap: wrap; gap: 0.4em 1.6em; margin: 0.4em 0 0 0; }
+.wb-figures dt { color: #555; font-size: 0.85em; } .wb-figures dd { margin: 0;
+  font-size: 1.3em; font-weight: 600; }
+.wb-header details { margin-top: 0.6em; } .wb-header summary { cursor: pointer; color: #555; }
+.wb-header td { overflow-wrap: anywhere; }
 </style>
 """
 
@@ -153,9 +172,8 @@ def _prepare(notebook: Any) -> None:
         for output in outputs:
             data = output.get("data")
             if data is not None:
-                data.pop(RESULT_MIMETYPE, None)
-                if not data:
-                    continue
+                if RESULT_MIMETYPE in data:
+                    continue  # the header shows recorded results (a headline's text too)
                 replacement = offline_output(data)
                 if replacement is not None:
                     output["data"] = replacement
@@ -173,13 +191,14 @@ def _declared_defaults(notebook_path: Path | None) -> dict[str, str]:
 
 
 def _header_html(run: Run, defaults: dict[str, str]) -> str:
+    """The report's first screen: what the job is, what happened, what to do; then details."""
     esc = html.escape
     results = run.results or {}
     model = results.get(MODEL_VERSION)
     duration = run.duration_seconds
     rows = [
         ("Run", f"<code>{esc(run.run_id)}</code> ({esc(run.trigger)})"),
-        ("Notebook", f"<code>{esc(run.notebook)}</code>"),
+        ("Notebook", f"<code>{esc(_project_path(run.notebook))}</code>"),
         ("Parameters", _parameters_html(run.params, defaults)),
         ("Data snapshot", esc(_describe_data(run))),
         ("Model version", esc(str(model)) if model else "none recorded"),
@@ -189,23 +208,76 @@ def _header_html(run: Run, defaults: dict[str, str]) -> str:
     if run.output_path:
         rows.append(("Output notebook", _link(run.output_path, run.report_path)))
     table = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
-    error = (
-        f'<div class="wb-error">This run failed: {esc(run.error)}\n'
-        "The notebook below stopped at the failing cell (shown with its code and traceback).</div>"
-        if run.status == "failed" and run.error
-        else ""
+    job = _configured_jobs().get(run.job)
+    description = f'<p class="wb-description">{esc(job.description)}</p>' if job else ""
+    first = _failure_html(run) if run.status == "failed" else _headline_html(results)
+    return (
+        f'{_STYLE}<header class="wb-header"><h1>{esc(_title(run.job))} '
+        f'<span class="wb-status wb-{esc(run.status)}">{esc(run.status)}</span></h1>'
+        f"{description}{first}"
+        f"<details><summary>Run details</summary><table>{table}</table></details></header>"
+    )
+
+
+def _title(job: str) -> str:
+    """``data_health`` as ``Data health``."""
+    words = job.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _headline_of(results: dict[str, Any] | None) -> Headline | None:
+    """The run's recorded headline, or None (none recorded, or unreadable)."""
+    from workbench.headline import Headline
+
+    data = (results or {}).get(HEADLINE)
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Headline.from_dict(data)
+    except (InvalidArgument, KeyError, TypeError):
+        return None
+
+
+def _headline_html(results: dict[str, Any] | None) -> str:
+    """The headline box: status, sentence, key figures (or a note that none was recorded)."""
+    from workbench.headline import STATUSES
+
+    esc = html.escape
+    headline = _headline_of(results)
+    if headline is None:
+        return '<p class="wb-headline">This run recorded no headline; the results follow.</p>'
+    figures = "".join(
+        f"<div><dt>{esc(f.label)}</dt><dd>{esc(f.text())}</dd></div>" for f in headline.figures
     )
     return (
-        f'{_STYLE}<header class="wb-header"><h1>{esc(run.job)} '
-        f'<span class="wb-status wb-{esc(run.status)}">{esc(run.status)}</span></h1>'
-        f"<table>{table}</table>{error}</header>"
+        f'<div class="wb-headline wb-box-{esc(headline.status)}">'
+        f'<p><span class="wb-verdict">{esc(STATUSES[headline.status])}</span> '
+        f"{esc(headline.text)}</p>"
+        + (f'<dl class="wb-figures">{figures}</dl>' if figures else "")
+        + "</div>"
+    )
+
+
+def _failure_html(run: Run) -> str:
+    """What failed, and how to rerun it or open the stopped notebook."""
+    esc = html.escape
+    commands = [f"uv run workbench run {run.job}"]
+    if run.output_path:
+        # Beside this report; relative to the project, where the command runs.
+        commands.append(f"uv run jupyter lab {_project_path(run.output_path)}")
+    return (
+        '<div class="wb-headline wb-box-act"><p><span class="wb-verdict">This run failed:</span> '
+        f"{esc(run.error or 'The run failed.')}</p>"
+        "<p>The notebook below stops at the failing cell, shown with its code and "
+        "traceback. To run it again, or to open the stopped notebook in JupyterLab:</p>"
+        f"<pre>{esc(chr(10).join(commands))}</pre></div>"
     )
 
 
 def _parameters_html(params: dict[str, Any], defaults: dict[str, str]) -> str:
     """Every parameter the notebook ran with: the given ones, then the defaults it kept."""
     lines = [
-        f"<code>{html.escape(name)} = {html.escape(json.dumps(value))}</code>"
+        f"<code>{html.escape(name)} = {html.escape(json.dumps(_shown(name, value)))}</code>"
         for name, value in sorted(params.items())
     ]
     lines += [
@@ -214,6 +286,23 @@ def _parameters_html(params: dict[str, Any], defaults: dict[str, str]) -> str:
         if name not in params
     ]
     return "<br>".join(lines) or "none"
+
+
+def _project_path(path: str) -> str:
+    """A path as the report shows it: inside the project, relative; elsewhere, its name."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A parameter as a report shows it: a store by its file name, not this machine's path."""
+    if name == "store" and isinstance(value, str) and "://" in value:
+        scheme, _, location = value.partition("://")
+        if location and location != ":memory:":
+            return f"{scheme}://{Path(location).name}"
+    return value
 
 
 def _describe_data(run: Run) -> str:
@@ -267,9 +356,157 @@ def read_run_records(reports_dir: Path) -> list[Run]:
 
 
 def write_index(reports_dir: str | os.PathLike[str]) -> Path:
-    """Rewrite ``index.html``: every run in ``reports_dir``, newest first."""
+    """Rewrite ``index.html``: a card per job, then every run, newest first.
+
+    A card shows the job's latest run: its headline (or its error), status, when and
+    how long ago, the trend of the headline's first figure over the job's runs, and
+    links to the latest and the previous report. The run history follows,
+    :data:`HISTORY_PAGE` runs a page (``history-2.html`` and on for older pages).
+    """
     root = Path(reports_dir)
     runs = read_run_records(root)
+    jobs = _configured_jobs()
+    now = datetime.now(UTC)
+    by_job: dict[str, list[Run]] = {}
+    for run in runs:
+        by_job.setdefault(run.job, []).append(run)
+    names = [name for name in jobs if name in by_job or jobs[name].schedule]
+    names += sorted(set(by_job) - set(names))
+    cards = "".join(
+        _card_html(name, by_job.get(name, []), jobs.get(name), root, now) for name in names
+    )
+    pages = [runs[start : start + HISTORY_PAGE] for start in range(0, len(runs), HISTORY_PAGE)]
+    page_names = [INDEX_FILE] + [f"history-{n}.html" for n in range(2, len(pages) + 1)]
+    for stale in root.glob("history-*.html"):
+        if stale.name not in page_names:
+            stale.unlink()
+    path = root / INDEX_FILE
+    for number, chunk in enumerate(pages or [[]], start=1):
+        nav = _pager(number, page_names)
+        history = (
+            _history_html(chunk, root)
+            if chunk
+            else ("<p>No runs yet: <code>uv run workbench run JOB</code> adds one.</p>")
+        )
+        intro = f'<section class="wb-cards">{cards}</section>' if number == 1 and cards else ""
+        title = "Workbench reports" + (f" (runs, page {number})" if number > 1 else "")
+        body = (
+            f"<h1>{title}</h1><p class='wb-muted'>{len(runs)} runs of {len(by_job)} jobs. "
+            f"Updated {now:%Y-%m-%d %H:%M} UTC.</p>{intro}"
+            f"<h2>Run history</h2>{nav}{history}{nav}"
+        )
+        page = (
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{title}</title>{_STYLE}<style>{_INDEX_STYLE}</style></head>"
+            f"<body><main>{body}</main></body></html>"
+        )
+        _write_atomically(root / page_names[number - 1], page)
+    return path
+
+
+#: Runs per page of the index's run history.
+HISTORY_PAGE = 50
+
+_INDEX_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0;
+  line-height: 1.4; }
+main { max-width: 1100px; margin: 0 auto; padding: 1em 1.5em 3em 1.5em; }
+h2 { font-size: 1.2em; margin: 1.5em 0 0.5em 0; }
+.wb-muted { color: #666; }
+.wb-cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr));
+  gap: 12px; }
+.wb-card { border: 1px solid #ddd; border-radius: 6px; padding: 10px 12px; min-width: 0; }
+.wb-card h3 { margin: 0 0 4px 0; font-size: 1.05em; }
+.wb-card p { margin: 4px 0; overflow-wrap: anywhere; }
+.wb-card svg { display: block; margin: 6px 0; }
+.wb-history { width: 100%; border-collapse: collapse; table-layout: fixed; }
+.wb-history th, .wb-history td { text-align: left; padding: 4px 8px; vertical-align: top;
+  border-bottom: 1px solid #eee; overflow-wrap: anywhere; }
+.wb-history th:nth-child(1) { width: 9.5em; } .wb-history th:nth-child(2) { width: 11em; }
+.wb-history th:nth-child(3) { width: 6.5em; } .wb-history th:nth-child(5) { width: 8em; }
+.wb-pager { margin: 0.5em 0; }
+"""
+
+
+def _card_html(name: str, runs: list[Run], job: Job | None, root: Path, now: datetime) -> str:
+    """One job's card: its latest run's headline, freshness, trend and links."""
+    esc = html.escape
+    description = (
+        f'<p class="wb-muted">{esc(job.description)}</p>' if job and job.description else ""
+    )
+    if not runs:
+        schedule = (
+            f" (scheduled <code>{esc(job.schedule)}</code>, UTC)" if job and job.schedule else ""
+        )
+        return (
+            f'<article class="wb-card"><h3>{esc(_title(name))}</h3>{description}'
+            f"<p>No run yet{schedule}.</p></article>"
+        )
+    latest = runs[0]
+    headline = _headline_of(latest.results)
+    if latest.status == "failed":
+        said = f"Failed: {esc((latest.error or '').splitlines()[0] if latest.error else 'see the report')}"
+        badge = ("failed", "failed")
+    elif headline is not None:
+        from workbench.headline import STATUSES
+
+        figures = " · ".join(f"{esc(f.label)} <b>{esc(f.text())}</b>" for f in headline.figures)
+        said = esc(headline.text) + (f'</p><p class="wb-muted">{figures}' if figures else "")
+        badge = (f"h-{headline.status}", STATUSES[headline.status])
+    else:
+        said = "No headline recorded; open the report."
+        badge = (latest.status, latest.status)
+    links = []
+    if latest.report_path:
+        links.append(f'<a href="{esc(_relative(latest.report_path, root))}">latest report</a>')
+    earlier = next((run for run in runs[1:] if run.report_path), None)
+    if earlier is not None:
+        links.append(f'<a href="{esc(_relative(earlier.report_path, root))}">previous</a>')
+    return (
+        f'<article class="wb-card"><h3>{esc(_title(name))} '
+        f'<span class="wb-status wb-{esc(badge[0])}">{esc(badge[1])}</span></h3>{description}'
+        f"<p>{said}</p>{_trend_svg(runs)}"
+        f'<p class="wb-muted">Last run {esc(_when(latest.started_at))} ({esc(_age(latest.started_at, now))})'
+        f"{' · ' + ' · '.join(links) if links else ''}</p></article>"
+    )
+
+
+def _trend_svg(runs: list[Run]) -> str:
+    """A small line of the headline's first figure over the job's last 20 runs, oldest first."""
+    points = []
+    label = None
+    for run in reversed(runs[:20]):
+        headline = _headline_of(run.results)
+        if headline is None or not headline.figures:
+            continue
+        figure = headline.figures[0]
+        if label is None:
+            label = figure.label
+        if figure.label == label and figure.value is not None:
+            points.append((float(figure.value), figure.text()))
+    if len(points) < 2:
+        return ""
+    values = [value for value, _ in points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    width, height = 160, 28
+    step = width / (len(values) - 1)
+    line = " ".join(
+        f"{i * step:.1f},{height - 3 - (value - low) / span * (height - 6):.1f}"
+        for i, value in enumerate(values)
+    )
+    caption = f"{label}: {points[0][1]} to {points[-1][1]} over the last {len(points)} runs"
+    return (
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{html.escape(caption)}"><title>{html.escape(caption)}</title>'
+        f'<polyline points="{line}" fill="none" stroke="#1565c0" stroke-width="1.5"/></svg>'
+        f'<p class="wb-muted">{html.escape(caption)}</p>'
+    )
+
+
+def _history_html(runs: list[Run], root: Path) -> str:
+    """The run history table: when, job, status, what it said, duration, links."""
     esc = html.escape
     rows = []
     for run in runs:
@@ -279,36 +516,106 @@ def write_index(reports_dir: str | os.PathLike[str]) -> Path:
             links.append(f'<a href="{esc(_relative(run.report_path, root))}">report</a>')
         if run.output_path:
             links.append(f'<a href="{esc(_relative(run.output_path, root))}">notebook</a>')
-        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(run.params.items()))
+        headline = _headline_of(run.results)
+        said = (
+            esc(run.error or "")
+            if run.status == "failed"
+            else esc(headline.text)
+            if headline is not None
+            else ""
+        )
+        params = ", ".join(
+            f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+            for k, v in sorted(run.params.items())
+            if k != "store"
+        )
         rows.append(
             "<tr>"
-            f"<td>{esc(_when(run.started_at))}</td><td>{esc(run.job)}</td>"
-            f'<td><span class="wb-status wb-{esc(run.status)}">{esc(run.status)}</span></td>'
-            f"<td>{'' if duration is None else f'{duration:.1f} s'}</td>"
-            f"<td><code>{esc(params)}</code></td><td>{' · '.join(links)}</td>"
-            f"<td><code>{esc(run.run_id)}</code>"
-            f"{'<br>' + esc(run.error) if run.error else ''}</td></tr>"
+            f"<td>{esc(_when(run.started_at))}</td><td>{esc(run.job)}"
+            + (f'<br><span class="wb-muted">{esc(params)}</span>' if params else "")
+            + f'</td><td><span class="wb-status wb-{esc(run.status)}">{esc(run.status)}</span></td>'
+            f"<td>{said}</td>"
+            f"<td>{'' if duration is None else f'{duration:.1f} s'}<br>{' · '.join(links)}</td></tr>"
         )
-    table = (
-        "<table><thead><tr><th>started</th><th>job</th><th>status</th><th>duration</th>"
-        "<th>parameters</th><th>open</th><th>run</th></tr></thead><tbody>"
+    return (
+        '<table class="wb-history"><thead><tr><th>started</th><th>job</th><th>status</th>'
+        "<th>what it said</th><th>duration</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
-        if rows
-        else "<p>No runs yet: <code>workbench run JOB</code> adds one.</p>"
     )
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<title>Workbench reports</title>"
-        f"{_STYLE}<style>body {{ font-family: system-ui, sans-serif; margin: 2em; }}"
-        "table { border-collapse: collapse; } th, td { text-align: left; padding: 4px 10px; "
-        "border-bottom: 1px solid #eee; vertical-align: top; }</style></head><body>"
-        f"<h1>Workbench reports</h1><p>{len(runs)} runs, newest first. Updated "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>{table}</body></html>"
-    )
-    path = root / INDEX_FILE
-    _write_atomically(path, page)
-    return path
+
+
+def _pager(number: int, page_names: list[str]) -> str:
+    if len(page_names) < 2:
+        return ""
+    links = [
+        f"<b>{n}</b>" if n == number else f'<a href="{page_names[n - 1]}">{n}</a>'
+        for n in range(1, len(page_names) + 1)
+    ]
+    return f'<p class="wb-pager">Pages: {" ".join(links)} (newest first)</p>'
+
+
+def _age(iso: str | None, now: datetime) -> str:
+    """How long ago ``iso`` was, in the largest sensible unit."""
+    if not iso:
+        return "never"
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = max((now - moment).total_seconds(), 0.0)
+    for size, unit in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
+
+
+def _configured_jobs() -> dict[str, Job]:
+    """The jobs of ``workbench.toml``, or none when it cannot be read (the index still lists runs)."""
+    from workbench.runs.jobs import load_jobs
+
+    try:
+        return load_jobs()
+    except WorkbenchError:
+        return {}
+
+
+def prune_runs(
+    reports_dir: str | os.PathLike[str], job: Job, *, now: datetime | None = None
+) -> list[str]:
+    """Remove the run folders of ``job`` its retention does not keep; return their run ids.
+
+    A run is kept when it is among the last ``keep_runs`` or started within
+    ``keep_days``; the last successful run and runs still going are always kept. A job
+    without ``keep_runs`` or ``keep_days`` keeps everything.
+    """
+    import shutil
+
+    if job.keep_runs is None and job.keep_days is None:
+        return []
+    now = now or datetime.now(UTC)
+    root = Path(reports_dir)
+    runs = [run for run in read_run_records(root) if run.job == job.name]
+    last_success = next((run.run_id for run in runs if run.status == "succeeded"), None)
+    removed = []
+    for position, run in enumerate(runs):
+        started = datetime.fromisoformat(run.started_at) if run.started_at else now
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        kept = (
+            run.run_id == last_success
+            or run.status == "running"
+            or (job.keep_runs is not None and position < job.keep_runs)
+            or (
+                job.keep_days is not None
+                and (now - started).total_seconds() < job.keep_days * 86_400
+            )
+        )
+        folder = root / "runs" / run.run_id
+        if not kept and folder.is_dir():
+            shutil.rmtree(folder)
+            removed.append(run.run_id)
+    return removed
 
 
 def _relative(target: str, root: Path) -> str:

@@ -14,14 +14,20 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument, WorkbenchError
+from workbench.headline import STATUSES as STATUS_LABEL
+
+if TYPE_CHECKING:
+    from workbench.headline import Headline
 
 RESULT_MIMETYPE = "application/vnd.workbench.result+json"
 
 #: The recorded result a run's report header shows as its model version (``name@version``).
 MODEL_VERSION = "model_version"
+#: The recorded result the report's first screen and the index show (a Headline's dict).
+HEADLINE = "headline"
 
 # Results recorded in this process, for code that runs outside a notebook kernel.
 _recorded: dict[str, Any] = {}
@@ -47,6 +53,31 @@ def record(name: str, value: Any) -> Any:
     _recorded[name] = plain
     _display({RESULT_MIMETYPE: {"name": name, "value": plain}})
     return value
+
+
+def record_headline(headline: Headline) -> Headline:
+    """Record the run's headline (see :mod:`workbench.headline`) and show it.
+
+    The report's first screen and the reports index show it; the index draws the
+    trend of its first figure over the job's runs. A later call replaces it.
+    """
+    from workbench.headline import Headline
+
+    if not isinstance(headline, Headline):
+        raise InvalidArgument(
+            f"record_headline takes a workbench.headline.Headline, not a "
+            f"{type(headline).__name__}; domain reports offer one as .headline()."
+        )
+    plain = _to_json_value(headline.to_dict(), path=HEADLINE)
+    _recorded[HEADLINE] = plain
+    # One output: JupyterLab shows the sentence, read_results finds the record.
+    _display(
+        {
+            RESULT_MIMETYPE: {"name": HEADLINE, "value": plain},
+            "text/markdown": f"**{STATUS_LABEL[headline.status]}:** {headline.text}",
+        }
+    )
+    return headline
 
 
 def recorded() -> dict[str, Any]:

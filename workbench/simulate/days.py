@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
+    from workbench.headline import Headline
+
 __all__ = ["SimulatedDay", "Simulation", "plot_simulation"]
 
 
@@ -111,6 +113,59 @@ class Simulation:
             day.items_shown == day.deliveries_logged
             and day.responses == day.events_captured + day.quarantined
             for day in self.days
+        )
+
+    def headline(self) -> Headline:
+        """The loop's answers in one sentence; the first figure is the share of the oracle.
+
+        ``act`` when something was lost or the incident went unflagged; ``watch`` when
+        the served lists earn under 0.8 of the oracle or the A/B lift falls outside the
+        off-policy interval; ``ok`` otherwise.
+        """
+        from workbench.headline import Figure, Headline
+
+        summary = self.summary()
+        if not summary:
+            return Headline("No day was simulated.", "watch")
+        share = summary["last_day_share_of_oracle"]
+        lost = summary["responses"] - summary["events_captured"] - summary["quarantined"]
+        lost += summary["items_shown"] - summary["deliveries_logged"]
+        parts = [
+            f"After {summary['days']} days the served lists earn {share:.2f} x the planted-taste "
+            f"oracle and {summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.1f} x "
+            "popularity"
+        ]
+        status = "ok" if share >= 0.8 else "watch"
+        flagged = summary["incident_flagged_day"]
+        if self.incident_day is not None:
+            if flagged is None:
+                parts.append(f"the incident of day {self.incident_day} was not flagged")
+                status = "act"
+            else:
+                parts.append(
+                    f"the incident of day {self.incident_day} was flagged on day {flagged}"
+                )
+        if self.ope_lift is not None and self.ab_lift is not None:
+            inside = self.ope_lift[1] <= self.ab_lift[0] <= self.ope_lift[2]
+            parts.append(
+                f"the A/B lift {self.ab_lift[0]:+.1%} is "
+                f"{'inside' if inside else 'outside'} the off-policy interval"
+            )
+            if not inside and status == "ok":
+                status = "watch"
+        if lost:
+            parts.append(f"{lost:,} events or deliveries were lost")
+            status = "act"
+        else:
+            parts.append("nothing was lost")
+        return Headline(
+            "; ".join(parts) + ".",
+            status,
+            (
+                Figure("share of oracle", share),
+                Figure("CTR, last day", summary["last_day_ctr"]),
+                Figure("lost", lost, "count"),
+            ),
         )
 
     def describe(self) -> str:
