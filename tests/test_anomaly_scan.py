@@ -329,3 +329,46 @@ def test_detector_quality_says_when_no_label_has_the_history_asked_for(store, me
     ingest(store, metrics.tables["labels"], table="labels")
     with pytest.raises(InvalidArgument, match="No labelled point has history='30d'"):
         detector_quality(store, history="30d")
+
+
+def test_alerts_group_into_incidents_one_row_per_run_of_alerted_points():
+    import pandas as pd
+
+    from workbench.anomaly import ScanReport
+
+    stamps = pd.date_range("2026-01-01", periods=12, freq="h")
+    alert = [0, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0]  # one run (bridging one calm point), one lone
+    frame = pd.DataFrame(
+        {
+            "ts": stamps,
+            "value": range(12),
+            "score": [0, 5, 9, 0, 4, 0, 0, 0, 6, 0, 0, 0],
+            "expected": 0.0,
+            "low": -1.0,
+            "high": 1.0,
+            "alert": alert,
+            "reason": [f"point {n}" for n in range(12)],
+        }
+    )
+    report = ScanReport(
+        scan_id="s",
+        detector="gaussian",
+        detector_reason="asked",
+        since=stamps[0],
+        until=stamps[-1],
+        series_total=1,
+        series_scanned=1,
+        series_skipped=[],
+        points=12,
+        not_scored=0,
+        alerts=pd.DataFrame({"series_id": ["cpu"] * 4}),
+        status="complete",
+        flagged={"cpu": frame},
+    )
+    found = report.incidents()
+    assert found["alerts"].tolist() == [3, 1]
+    first = found.iloc[0]
+    assert (first["start"], first["end"], first["peak_ts"]) == (stamps[1], stamps[4], stamps[2])
+    assert first["reason"] == "point 2" and first["series_id"] == "cpu"
+    assert len(report.incidents(bridge=0)) == 3
+    assert "2 incident(s) (4 alerted points) on 1 of 1 series" in report.headline().text

@@ -272,6 +272,8 @@ def test_a_planted_sample_ratio_mismatch_is_flagged_first(tmp_path):
     assert out.srm["p_value"] < 0.001 and out.srm["flagged"]
     assert out.verdict().startswith("**Do not act on this readout: sample ratio mismatch.**")
     assert out.summary().startswith("**Do not act")
+    headline = out.headline()
+    assert headline.status == "act" and "sample ratio mismatch" in headline.text
 
 
 @pytest.mark.slow
@@ -287,6 +289,22 @@ def test_the_readout_recovers_the_planted_lift(tmp_path):
         assert lift["ci_low"] <= truth <= lift["ci_high"], (metric, lift)
         assert lift["ci_low"] > 0, (metric, lift)  # and the data show it is positive
     assert out.verdict().startswith("**treatment raises")
+    # The headline is the decision, with the test's dates and what it could detect.
+    headline = out.headline()
+    assert headline.status == "act" and headline.text.startswith("Ship treatment: it raises")
+    assert "Over 14 day(s)" in headline.text and "(80% power)" in headline.text
+    detectable = out.minimum_detectable_lift()
+    standard_error = (out.primary["lift_high"] - out.primary["lift_low"]) / (2 * 1.959964)
+    assert detectable["minimum_detectable_lift"].to_numpy() == pytest.approx(
+        2.801585 * standard_error.to_numpy(), rel=1e-4
+    )
+
+
+def test_a_readout_without_a_significant_difference_says_keep_running(store):
+    # A week of 6,000 users is too little for this creative's click lift.
+    headline = readout(store, EXPERIMENT, "sum:click", sequential=False).headline()
+    assert headline.status == "watch" and headline.text.startswith("Keep ads_creative running")
+    assert headline.figures[0].label == "sum:click lift"
 
 
 def test_results_are_plain_json_in_the_recorded_shape(result):

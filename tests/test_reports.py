@@ -252,8 +252,8 @@ def test_reports_open_offline_in_chromium_with_every_chart_drawn(reports, tmp_pa
         assert f"runs/{run.run_id}/report.html" in index
 
 
-# Measures the laid-out page: what sticks out past the window, and table cells that
-# say NaN or None. Written into the body as an attribute that --dump-dom returns.
+# Measures the laid-out page: what sticks out past the window, table cells that say
+# NaN or None, and cells cut short with "...". Written into the body as an attribute that --dump-dom returns.
 _LAYOUT_PROBE = """<script>
 (function () {
   const width = window.innerWidth;
@@ -261,10 +261,12 @@ _LAYOUT_PROBE = """<script>
     const box = e.getBoundingClientRect();
     return box.width > 0 && box.right > width + 1;
   }).map((e) => e.tagName).slice(0, 5);
-  const blank = [...document.querySelectorAll("td, th")]
-    .map((c) => c.textContent.trim()).filter((t) => ["NaN", "None", "nan"].includes(t));
+  const cells = [...document.querySelectorAll("td, th")].map((c) => c.textContent.trim());
+  const blank = cells.filter((t) => ["NaN", "None", "nan", "NaT", "<NA>"].includes(t));
+  const cut = cells.filter((t) => t.endsWith("...") || t.endsWith("\u2026"));
   document.body.setAttribute("data-layout", JSON.stringify({
     scroll: document.documentElement.scrollWidth, width: width, wide: wide, blank: blank.length,
+    cut: cut.length,
   }));
 })();
 </script>"""
@@ -328,7 +330,7 @@ def test_the_index_and_every_report_fit_800_and_1280_px_with_no_blank_cells_or_p
         for width in (800, 1280):
             layout = _layout(chromium, page, width, tmp_path / f"profile-{width}", shots)
             assert layout["scroll"] <= layout["width"], (page, width, layout)
-            assert layout["blank"] == 0, (page, width, layout)
+            assert layout["blank"] == 0 and layout["cut"] == 0, (page, width, layout)
     assert len(list(shots.glob("*.png"))) == 2 * len(pages)
 
 

@@ -37,11 +37,27 @@ _VEGA_MIME = re.compile(r"application/vnd\.vega\.v\d+\+json")
 _ALTAIR_HTML_CALL = "})("
 
 
+#: Chart settings of every report: labels and legends as long as their text (Vega's
+#: default cuts them at 180 and 160 px: "synthetic.musi"), overlapping tick labels
+#: thinned rather than drawn over each other.
+REPORT_CONFIG = {
+    "axis": {"labelLimit": 0, "titleLimit": 0, "labelOverlap": True},
+    "legend": {"labelLimit": 0, "titleLimit": 0},
+    "header": {"labelLimit": 0},
+    "title": {"limit": 0},
+}
+
+
 def enable_offline_charts(renderer: str = "svg") -> None:
-    """Make Altair charts in this kernel draw without a network (``svg`` or ``png``)."""
+    """Make Altair charts in this kernel draw without a network (``svg`` or ``png``), with
+    the report settings (:data:`REPORT_CONFIG`)."""
     if renderer not in {"svg", "png"}:
         raise ValueError(f"renderer {renderer!r}: choose 'svg' or 'png' (both draw offline).")
     import altair as alt
+
+    @alt.theme.register("workbench", enable=True)
+    def _report_theme() -> alt.theme.ThemeConfig:
+        return alt.theme.ThemeConfig({"config": REPORT_CONFIG})
 
     alt.renderers.enable(renderer)
 

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -77,6 +78,8 @@ def format_value(value: Any, style: str = "number") -> str:
         return MISSING
     if isinstance(value, bool) or (hasattr(value, "dtype") and str(value.dtype) == "bool"):
         return "yes" if value else "no"
+    if isinstance(value, dt.datetime | dt.date) or type(value).__name__ == "Timestamp":
+        return _moment(value)
     if style == "text" or (not isinstance(value, int | float) and not hasattr(value, "__float__")):
         return str(value)
     value = float(value)
@@ -148,17 +151,32 @@ def present(
         )
     shown = pd.DataFrame(index=range(len(frame)))
     names = dict(labels or {})
+    text_columns = []
     for column in frame.columns:
         values = frame[column].reset_index(drop=True)
         style = styles.get(column) or _style_of(values)
-        shown[names.get(column) or label(str(column))] = [
-            format_value(value, style) for value in values
-        ]
-    return (
+        name = names.get(column) or label(str(column))
+        shown[name] = [format_value(value, style) for value in values]
+        if style == "text":
+            text_columns.append(name)
+    # Numbers line up on the right, words read from the left.
+    table = (
         shown.style.hide(axis="index")
         .set_table_attributes('class="wb-table"')
         .set_properties(**{"white-space": "normal", "overflow-wrap": "break-word"})
     )
+    if text_columns:
+        table = table.set_properties(subset=text_columns, **{"text-align": "left"})
+    return table
+
+
+def _moment(value: Any) -> str:
+    """A time to the minute (UTC is the store's zone), a date alone when it is midnight."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if (value.hour, value.minute, value.second) == (0, 0, 0):
+        return f"{value:%Y-%m-%d}"
+    return f"{value:%Y-%m-%d %H:%M}"
 
 
 def _style_of(values: pd.Series) -> str:

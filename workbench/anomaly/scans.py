@@ -133,6 +133,52 @@ class ScanReport:
             f"{self._against_budget()}{skipped}."
         )
 
+    def incidents(self, *, bridge: int = 1) -> pd.DataFrame:
+        """The alerts grouped into incidents: one row per run of alerted points of a series.
+
+        A level shift alerts on every point it lasts; a reader wants it once, with when
+        it started and ended. Alerted points of a series belong to one incident when at
+        most ``bridge`` scored points between them did not alert. Each row has the
+        series, ``start`` and ``end`` (the first and last alerted point), ``alerts``,
+        and the peak (the highest-scored point): its ``ts``, ``value``, ``expected``,
+        ``departure`` (value over expected, minus 1) and the detector's ``reason``.
+        Highest peak first.
+        """
+        if isinstance(bridge, bool) or not isinstance(bridge, int) or bridge < 0:
+            raise InvalidArgument(f"bridge={bridge!r} must be a whole number of points, 0 or more.")
+        rows = []
+        for series, frame in self.flagged.items():
+            points = frame.sort_values("ts").reset_index(drop=True)
+            alerted = points.index[points["alert"] == 1].to_numpy()
+            if alerted.size == 0:
+                continue
+            breaks = (alerted[1:] - alerted[:-1]) > bridge + 1
+            groups = [
+                group for group in np.split(alerted, np.flatnonzero(breaks) + 1) if group.size
+            ]
+            for group in groups:
+                inside = points.loc[group]
+                peak = inside.loc[inside["score"].idxmax()]
+                rows.append(
+                    {
+                        "series_id": series,
+                        "start": inside["ts"].iloc[0],
+                        "end": inside["ts"].iloc[-1],
+                        "alerts": int(group.size),
+                        "peak_ts": peak["ts"],
+                        "value": float(peak["value"]),
+                        "expected": float(peak["expected"]),
+                        "departure": float(peak["value"] / peak["expected"] - 1.0)
+                        if peak["expected"]
+                        else float("nan"),
+                        "score": float(peak["score"]),
+                        "reason": peak["reason"],
+                    }
+                )
+        columns = ["series_id", "start", "end", "alerts", "peak_ts", "value", "expected"]
+        frame = pd.DataFrame(rows, columns=[*columns, "departure", "score", "reason"])
+        return frame.sort_values("score", ascending=False, ignore_index=True)
+
     def headline(self) -> Headline:
         """What the scan found in one sentence, with the window and how old its data is.
 
@@ -150,7 +196,7 @@ class ScanReport:
             if days >= 2:
                 age = f" The scanned data ends {days:,.0f} days before the scan."
         figures = (
-            Figure("alerts", alerts, "count"),
+            Figure("alerted points", alerts, "count"),
             Figure("series with alerts", series, "count"),
             Figure("points scanned", self.points, "count"),
         )
@@ -166,9 +212,11 @@ class ScanReport:
                 "watch" if incomplete else "ok",
                 figures,
             )
+        incidents = len(self.incidents())
         return Headline(
-            f"{alerts:,} alert(s) on {series:,} of {self.series_scanned:,} series from {window}: "
-            f"look at them and label what was real.{incomplete}{age}",
+            f"{incidents:,} incident(s) ({alerts:,} alerted points) on {series:,} of "
+            f"{self.series_scanned:,} series from {window}: look at them and label what was "
+            f"real.{incomplete}{age}",
             "act",
             figures,
         )

@@ -126,6 +126,31 @@ class Readout:
             + tail
         )
 
+    def minimum_detectable_lift(self, power: float = 0.8) -> pd.DataFrame:
+        """Per primary comparison, the smallest relative lift the test detects with ``power``.
+
+        From the lift's standard error (its interval's half-width over the normal
+        quantile): ``(z(1 - alpha/2) + z(power)) x SE``. A true lift below it would
+        usually read as no significant difference.
+        """
+        from scipy.stats import norm
+
+        if not 0 < power < 1:
+            raise InvalidArgument(f"power={power!r} must be a probability in (0, 1).")
+        primary = self.primary
+        z = norm.ppf(1 - self.alpha / 2)
+        standard_error = (primary["lift_high"] - primary["lift_low"]) / (2 * z)
+        out = primary[["metric", "variant"]].copy()
+        out["minimum_detectable_lift"] = (z + norm.ppf(power)) * standard_error
+        return out
+
+    def period(self) -> tuple[Any, Any, int] | None:
+        """First and last daily look of the test and how many days it covers, or None."""
+        if self.sequential is None or self.sequential.empty:
+            return None
+        looks = sorted(self.sequential["checkpoint"].unique())
+        return looks[0], looks[-1], len(looks)
+
     def headline(self) -> Headline:
         """The decision in one sentence: ship, do not ship, keep running, or fix the split.
 
@@ -142,6 +167,28 @@ class Readout:
                 Figure("p-value", _finite_or_none(first.get("adjusted_p_value")), "number"),
             ]
         figures.append(Figure("units", float(sum(self.srm["observed"].values())), "count"))
+        detectable = self.minimum_detectable_lift() if len(primary) else None
+        if detectable is not None:
+            figures.append(
+                Figure(
+                    "detectable lift (80% power)",
+                    _finite_or_none(detectable["minimum_detectable_lift"].iloc[0]),
+                    "percent",
+                )
+            )
+        context = ""
+        period = self.period()
+        if period is not None:
+            start, end, days = period
+            context = f" Over {days} day(s), {_day(start)} to {_day(end)}"
+            if detectable is not None and _finite_or_none(
+                detectable["minimum_detectable_lift"].iloc[0]
+            ):
+                context += (
+                    f"; it could detect a lift of "
+                    f"{detectable['minimum_detectable_lift'].iloc[0]:.1%} or more (80% power)"
+                )
+            context += "."
         if self.srm["flagged"]:
             return Headline(
                 f"Do not act on {self.experiment}: the split is off (sample ratio mismatch), "
@@ -156,7 +203,7 @@ class Readout:
             return Headline(
                 f"Do not ship {row['variant']}: it lowers {row['metric']} by "
                 f"{_percent(row['lift'])} (CI {_percent(row['lift_low'])} to "
-                f"{_percent(row['lift_high'])}).",
+                f"{_percent(row['lift_high'])}).{context}",
                 "act",
                 figures,
             )
@@ -165,13 +212,13 @@ class Readout:
             return Headline(
                 f"Ship {row['variant']}: it raises {row['metric']} by {_percent(row['lift'])} "
                 f"(CI {_percent(row['lift_low'])} to {_percent(row['lift_high'])}), and no "
-                "metric got worse.",
+                f"metric got worse.{context}",
                 "act",
                 figures,
             )
         return Headline(
             f"Keep {self.experiment} running: no significant difference yet on "
-            f"{len(primary)} comparison(s) at alpha {self.alpha}.",
+            f"{len(primary)} comparison(s) at alpha {self.alpha}.{context}",
             "watch",
             figures,
         )
@@ -565,6 +612,12 @@ def _p(value: float) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def _day(moment: Any) -> str:
+    import pandas as pd
+
+    return f"{pd.Timestamp(moment):%Y-%m-%d}"
 
 
 def _finite_or_none(value: Any) -> float | None:

@@ -206,7 +206,14 @@ def _header_html(run: Run, defaults: dict[str, str]) -> str:
         ("Duration", "still running" if duration is None else f"{duration:.1f} s"),
     ]
     if run.output_path:
-        rows.append(("Output notebook", _link(run.output_path, run.report_path)))
+        # A browser shows an .ipynb as raw JSON: say how to open it instead.
+        rows.append(
+            (
+                "Output notebook",
+                f"{_link(run.output_path, run.report_path)} (beside this report; open it with "
+                f"<code>uv run jupyter lab {esc(_project_path(run.output_path))}</code>)",
+            )
+        )
     table = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
     job = _configured_jobs().get(run.job)
     description = f'<p class="wb-description">{esc(job.description)}</p>' if job else ""
@@ -514,8 +521,6 @@ def _history_html(runs: list[Run], root: Path) -> str:
         links = []
         if run.report_path:
             links.append(f'<a href="{esc(_relative(run.report_path, root))}">report</a>')
-        if run.output_path:
-            links.append(f'<a href="{esc(_relative(run.output_path, root))}">notebook</a>')
         headline = _headline_of(run.results)
         said = (
             esc(run.error or "")
