@@ -115,6 +115,7 @@ def reports(tmp_path_factory):
     _notebook(charts, *CHARTS_NOTEBOOK, parameters="fail = False")
     notebook = nbformat.read(charts, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell("assert not fail, 'planted failure'"))
+    notebook.cells.append(nbformat.v4.new_markdown_cell("## What comes after"))
     nbformat.write(notebook, charts)
     common = {"store": store, "reports": root / "reports", "locks": root / "locks"}
     health = run_job(
@@ -152,6 +153,11 @@ def test_a_failed_run_report_shows_the_failure_and_the_failing_code(reports):
     assert "This run failed" in page and "planted failure" in page
     assert "An Exception was encountered" in page  # papermill's banner
     assert "assert" in page and "not" in page and "fail" in page  # the failing cell's code
+    # The page ends at the failing cell: no heading over sections that never ran.
+    assert "What comes after" not in page and "did not run" in page
+    assert "What comes after" in Path(reports["charts"].report_path).read_text()
+    assert "<title>Charts: workbench report</title>" in page
+    assert "uv run workbench run charts" in page  # how to run it again
     index = (reports["root"] / "reports" / "index.html").read_text()
     assert index.count("<tr><td>") == 3 and "failed" in index
 

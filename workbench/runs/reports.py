@@ -119,18 +119,18 @@ def render_report(run: Run, output_notebook: str | os.PathLike[str] | None, path
     notebook_path = Path(output_notebook) if output_notebook else None
     header = _header_html(run, _declared_defaults(notebook_path))
     if notebook_path is not None and notebook_path.is_file():
-        body = _notebook_html(notebook_path, header)
+        body = _notebook_html(notebook_path, header, run.job)
     else:
         body = (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(run.job)}"
-            f"</title><style>{_PAGE_STYLE}</style></head><body><main>{header}"
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(_title(run.job))}: workbench report</title><style>{_PAGE_STYLE}</style></head><body><main>{header}"
             "<p>No output notebook was written.</p></main></body></html>"
         )
     _write_atomically(path, body)
     return path
 
 
-def _notebook_html(notebook_path: Path, header: str) -> str:
+def _notebook_html(notebook_path: Path, header: str, job: str) -> str:
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -149,7 +149,7 @@ def _notebook_html(notebook_path: Path, header: str) -> str:
     cells, _ = exporter.from_notebook_node(notebook)
     # The failing cell's code is highlighted by pygments: its colours, scoped to code.
     code_style = HtmlFormatter().get_style_defs(".highlight")
-    title = html.escape(notebook_path.stem)
+    title = html.escape(f"{_title(job)}: workbench report")
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -160,13 +160,24 @@ def _notebook_html(notebook_path: Path, header: str) -> str:
 
 def _prepare(notebook: Any) -> None:
     """Hide code inputs (except a failing cell's), drop recorded-result outputs (the
-    header and ``runs show`` carry them), and make every chart draw offline."""
+    header and ``runs show`` carry them), make every chart draw offline, and end a
+    failed run's page at its failing cell: the sections after it never ran, and their
+    headings over nothing would read as empty results."""
+    import nbformat
 
-    for cell in notebook.cells:
+    for position, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
         outputs = cell.get("outputs", [])
-        if not any(output.get("output_type") == "error" for output in outputs):
+        if any(output.get("output_type") == "error" for output in outputs):
+            if position + 1 < len(notebook.cells):
+                notebook.cells[position + 1 :] = [
+                    nbformat.v4.new_markdown_cell(
+                        "*The cells after the failing one did not run; fix the error and run "
+                        "the job again.*"
+                    )
+                ]
+        else:
             cell.metadata.setdefault("transient", {})["remove_source"] = True
         kept = []
         for output in outputs:
