@@ -158,6 +158,19 @@ def test_a_second_report_says_what_changed_and_how_far_the_lists_reach(
     assert second.results["changes"][0] == (
         f"The champion changed: **{first.results['champion']}** -> **recommender@1**."
     )
+    # The stakeholder report reads at 800 and 1280 px: nothing sticks out, nothing blank.
+    from test_reports import _chromium, _layout, _running_in_ci
+
+    chromium = _chromium()
+    if chromium is None:
+        assert not _running_in_ci(), "chromium is missing and CI=true"
+        return
+    page = Path(second.report_path)
+    assert "headline" in second.results and str(tmp_path) not in page.read_text()
+    for width in (800, 1280):
+        layout = _layout(chromium, page, width, tmp_path / f"p{width}", tmp_path / "shots")
+        assert layout["scroll"] <= layout["width"], (width, layout)
+        assert layout["blank"] == 0 and layout["cut"] == 0, (width, layout)
 
 
 @pytest.mark.slow
