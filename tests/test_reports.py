@@ -254,6 +254,8 @@ def test_reports_open_offline_in_chromium_with_every_chart_drawn(reports, tmp_pa
         assert check.network_sources == [] and check.errors == 0
     index = _browser_dom(chromium, reports["root"] / "reports" / "index.html", tmp_path / "p2")
     assert index.count(">report</a>") == 3  # the history; the cards link "latest report"
+    # Each card's age is counted when the page is opened, not when it was written.
+    assert "when written" not in index and ("ago)" in index or "(just now)" in index)
     for run in (reports["health"], reports["charts"]):
         assert f"runs/{run.run_id}/report.html" in index
 
@@ -406,6 +408,7 @@ def test_the_index_has_a_card_per_job_with_its_headline_trend_and_previous_repor
     assert f'href="runs/{ids[1]}/report.html">previous' in train
     # The latest run failed: the card says so first, with the error.
     assert "Failed: ValueError: boom" in scan and "wb-status wb-failed" in scan
+    assert f'<time class="wb-ago" datetime="{ids[2][:4]}-01-01T03:00:00Z">' in train
     # The history shows parameters as text, without the store's path.
     assert "k=10" in index and "somewhere" not in index
     assert "name='viewport'" in index

@@ -417,7 +417,7 @@ def write_index(reports_dir: str | os.PathLike[str]) -> Path:
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title>{_STYLE}<style>{_INDEX_STYLE}</style></head>"
-            f"<body><main>{body}</main></body></html>"
+            f"<body><main>{body}</main>{_AGE_SCRIPT}</body></html>"
         )
         _write_atomically(root / page_names[number - 1], page)
     return path
@@ -485,7 +485,7 @@ def _card_html(name: str, runs: list[Run], job: Job | None, root: Path, now: dat
         f'<article class="wb-card"><h3>{esc(_title(name))} '
         f'<span class="wb-status wb-{esc(badge[0])}">{esc(badge[1])}</span></h3>{description}'
         f"<p>{said}</p>{_trend_svg(runs)}"
-        f'<p class="wb-muted">Last run {esc(_when(latest.started_at))} ({esc(_age(latest.started_at, now))})'
+        f'<p class="wb-muted">Last run {esc(_when(latest.started_at))}{_age_html(latest.started_at, now)}'
         f"{' · ' + ' · '.join(links) if links else ''}</p></article>"
     )
 
@@ -571,19 +571,39 @@ def _pager(number: int, page_names: list[str]) -> str:
     return f'<p class="wb-pager">Pages: {" ".join(links)} (newest first)</p>'
 
 
-def _age(iso: str | None, now: datetime) -> str:
-    """How long ago ``iso`` was, in the largest sensible unit."""
+def _age_html(iso: str | None, now: datetime) -> str:
+    """How long before now a run started: filled in by the page when it is opened.
+
+    The index is a static file read hours after it was written, so the age is counted by
+    the browser (:data:`_AGE_SCRIPT`); the text written here is the age when the page was
+    written, which a browser without scripts keeps.
+    """
     if not iso:
-        return "never"
+        return ""
     moment = datetime.fromisoformat(iso)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     seconds = max((now - moment).total_seconds(), 0.0)
+    written = "just now"
     for size, unit in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
         if seconds >= size:
             count = int(seconds // size)
-            return f"{count} {unit}{'s' if count > 1 else ''} ago"
-    return "just now"
+            written = f"{count} {unit}{'s' if count > 1 else ''} ago"
+            break
+    stamp = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return f' <time class="wb-ago" datetime="{html.escape(stamp)}">({written} when written)</time>'
+
+
+# Counts each run's age when the page is opened; nothing is fetched.
+_AGE_SCRIPT = """<script>
+for (const t of document.querySelectorAll("time.wb-ago")) {
+  const s = Math.max((Date.now() - Date.parse(t.dateTime)) / 1000, 0);
+  const [size, unit] = s >= 86400 ? [86400, "day"] : s >= 3600 ? [3600, "hour"]
+    : s >= 60 ? [60, "minute"] : [1, ""];
+  const n = Math.floor(s / size);
+  t.textContent = unit ? `(${n} ${unit}${n > 1 ? "s" : ""} ago)` : "(just now)";
+}
+</script>"""
 
 
 def _configured_jobs() -> dict[str, Job]:
