@@ -80,6 +80,9 @@ def test_clean_data_passes_every_check(file_store, music_events):
 
     assert report.failures == []
     assert report.passed
+    headline = report.headline()
+    assert headline.status == "ok" and headline.text.startswith("The data is healthy: all")
+    assert headline.figures[0].value == 0
     kinds = {name.partition(":")[0] for name in report.checks}
     assert kinds == {"volume", "freshness", "nulls", "quarantine"}
     assert {"volume:synthetic.music", "freshness:synthetic.music", "quarantine:music-feed"} <= set(
@@ -106,6 +109,9 @@ def test_a_planted_drift_fails_that_feature_only(file_store, music_events):
         assert report.drift[f"user_day.{name}"]["psi"] < 0.2
     assert report.failures == ["drift:user_day.mean_value_play"]
     assert "user_day.mean_value_play" in report.summary()
+    headline = report.headline()
+    assert headline.status == "act" and headline.figures[0].value == 1
+    assert "data checks failed: drift of user_day.mean_value_play." in headline.text
 
 
 def test_a_stale_source_fails_freshness_for_that_source_only(file_store, music_events):
@@ -301,7 +307,8 @@ def test_the_notebook_records_checks_and_the_planted_drift(tmp_path, music_event
     )
 
     results = read_results(output)
-    assert set(results) == {"checks", "drift", "passed"}
+    assert set(results) == {"checks", "drift", "passed", "headline"}
+    assert results["headline"]["status"] == "act"  # the planted drift
     assert results["passed"] is False
     assert all(set(check) == {"passed", "value"} for check in results["checks"].values())
     assert all(check["passed"] for check in results["checks"].values())

@@ -98,8 +98,9 @@ class HealthReport:
         )
         if not failures:
             return Headline(
-                f"The data is healthy: all {total} checks passed (volume, freshness, nulls, "
-                f"quarantine, drift) as of {_day_time(self.as_of)} UTC.",
+                f"The data is healthy: all {len(self.checks)} checks (volume, freshness, nulls, "
+                f"quarantine) passed and none of {len(self.drift)} features drifted, as of "
+                f"{_day_time(self.as_of)} UTC.",
                 "ok",
                 figures,
             )
