@@ -501,3 +501,24 @@ def test_json_columns_of_any_shape_digest_and_mixed_columns_are_refused():
     assert rows_digest(varied) != rows_digest(EVENTS)
     with pytest.raises(InvalidArgument, match="one type"):
         rows_digest(EVENTS.assign(value=[1, "two"] * 4))
+
+
+def test_training_and_serving_headlines_say_what_the_gate_did_and_what_a_list_is_worth():
+    from workbench.registry import Promotion, serving_headline, training_headline
+
+    kept = Promotion("als@5", False, "als@4", "als@4", "als@5 does not beat the champion")
+    line = training_headline(kept, {"ndcg_at_10_score": 0.14}, metric="ndcg_at_10_score")
+    assert line.status == "ok" and line.text.startswith("als@4 stays the champion")
+    assert (line.figures[0].label, line.figures[0].text()) == ("nDCG@10", "0.140")
+    nobody = Promotion("als@1", False, None, None, "no metric recorded")
+    assert training_headline(nobody).status == "act"
+    promoted = Promotion("als@6", True, "als@6", "als@4", "0.16 beats 0.15")
+    assert "replacing als@4" in training_headline(promoted).text
+    served = serving_headline(
+        "als@6",
+        {"ndcg_at_10_score": 0.16, "precision_at_10_score": 0.12},
+        "ndcg_at_10_score",
+        users=300,
+    )
+    assert "serves 300 users" in served.text
+    assert "about 1.2 of every 10 listed items were ones the user went on to use" in served.text

@@ -209,7 +209,11 @@ def training_headline(
 def serving_headline(
     champion: str, recorded: Mapping[str, Any], metric: str, *, users: int | None = None
 ) -> Headline:
-    """What serves and how good it is, in one sentence: the champion's gated metric."""
+    """What serves and how good it is, in one sentence: the champion's gated metric, and
+    what its precision means for a user (how many of a list's items they went on to use).
+    """
+    import re
+
     from workbench.formatting import label
     from workbench.headline import Figure, Headline
 
@@ -220,9 +224,19 @@ def serving_headline(
     if users is not None:
         figures.append(Figure("users with lists", users, "count"))
         reach = f" {users:,} users"
+    meaning = ""
+    cut = re.search(r"_at_(\d+)_score$", metric)
+    precision = recorded.get(f"precision_at_{cut.group(1)}_score") if cut else None
+    if precision is not None and precision == precision:
+        k = int(cut.group(1))
+        meaning = (
+            f" On held-out data, about {precision * k:.1f} of every {k} listed items were ones "
+            "the user went on to use."
+        )
+        figures.append(Figure(f"used of {k} listed", precision * k))
     return Headline(
         f"{champion} serves{reach}; {label(metric)} "
-        f"{describe_metric(recorded, metric)} on its holdout.",
+        f"{describe_metric(recorded, metric)} on its holdout.{meaning}",
         "ok" if value is not None else "watch",
         tuple(figures),
     )
