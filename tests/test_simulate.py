@@ -40,6 +40,11 @@ def test_the_served_lists_beat_popularity_and_stay_below_the_oracle(run):
     _, simulation = run
     for day in simulation.days:
         assert day.popularity_ctr < day.expected_ctr < day.oracle_ctr
+        # The lists shown greedily can do no better than the oracle, which picks from the
+        # same unmet tracks knowing the tastes.
+        assert day.lists_ctr <= day.oracle_ctr
+    # Exploring costs something: over the days, the lists alone earn more than served.
+    assert sum(d.lists_ctr for d in simulation.days) > sum(d.expected_ctr for d in simulation.days)
     # Day 1's candidate passes the gate; what serves is it refitted on every event.
     assert simulation.days[0].promoted and simulation.days[0].champion_version == "village@2"
 

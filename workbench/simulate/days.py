@@ -22,6 +22,8 @@ class SimulatedDay:
     ``new_users`` and ``new_items`` arrived that day; ``cold_visitors`` got the fallback
     because no stored list held them yet (newcomers, outside the incident);
     ``new_items_shown`` counts the shows of tracks released during the simulation.
+    ``lists_ctr`` is what the same visitors' lists would have earned shown greedily, with
+    no exploration: ``expected_ctr`` is below it by what exploring cost that day.
     """
 
     day: int
@@ -29,6 +31,7 @@ class SimulatedDay:
     visitors: int
     ctr: float
     expected_ctr: float
+    lists_ctr: float
     oracle_ctr: float
     popularity_ctr: float
     champion_version: str | None
@@ -73,6 +76,9 @@ class Simulation:
             "last_day_oracle_ctr": last.oracle_ctr,
             "last_day_popularity_ctr": last.popularity_ctr,
             "last_day_share_of_oracle": last.expected_ctr / last.oracle_ctr
+            if last.oracle_ctr
+            else float("nan"),
+            "last_day_lists_share_of_oracle": last.lists_ctr / last.oracle_ctr
             if last.oracle_ctr
             else float("nan"),
             "promotions": sum(day.promoted for day in self.days),
@@ -180,7 +186,9 @@ class Simulation:
             f"oracle ({summary['last_day_oracle_ctr']:.4f}) and "
             f"{summary['last_day_ctr'] / summary['last_day_popularity_ctr']:.2f} x a popularity "
             f"list ({summary['last_day_popularity_ctr']:.4f}); {summary['promotions']} "
-            "promotion(s) through the gate."
+            "promotion(s) through the gate. The lists alone, shown without exploring, would "
+            f"have earned {summary['last_day_lists_share_of_oracle']:.2f} x the oracle: the "
+            "difference is what exploration cost."
         ]
         if self.ope_lift is not None and self.ab_lift is not None:
             ope, ab = self.ope_lift, self.ab_lift

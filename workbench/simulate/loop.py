@@ -511,7 +511,7 @@ def _serve_and_answer(
         else ["control"] * visitors.size
     )
     column = {item: at for at, item in enumerate(world.items.tolist())}
-    slates, shown_ctr, events, hours = [], [], [], []
+    slates, shown_ctr, lists_ctr, events, hours = [], [], [], [], []
     for number, row in enumerate(visitors):
         # Visits spread over the day; the slate is logged at the visit's time.
         moment = today + dt.timedelta(seconds=int(rng.integers(0, 86_400)))
@@ -522,6 +522,9 @@ def _serve_and_answer(
         hours.append(moment.hour)
         columns = np.array([column[item] for item in slate.items])
         shown_ctr.append(world.expected_ctr(row, columns))
+        # What the same lists earn shown greedily: the served figure less exploration's cost.
+        greedy = slate if treated else challenger.slate(str(world.users[row]), k=k)
+        lists_ctr.append(world.expected_ctr(row, np.array([column[i] for i in greedy.items])))
         events += _answers(world, rng, row, columns, moment, prefix=f"d{day}-{number}")
     if tested:
         for arm in ("control", "treatment"):
@@ -547,6 +550,7 @@ def _serve_and_answer(
         visitors=int(visitors.size),
         ctr=plays / shown if shown else float("nan"),
         expected_ctr=float(np.mean(shown_ctr)) if shown_ctr else float("nan"),
+        lists_ctr=float(np.mean(lists_ctr)) if lists_ctr else float("nan"),
         oracle_ctr=oracle,
         popularity_ctr=popular,
         champion_version=champion,
