@@ -489,3 +489,43 @@ def test_tabular_scoring_needs_the_fitted_columns(cases):
     detector = make_detector("iforest").fit(frame)
     with pytest.raises(InvalidArgument, match="same features"):
         detector.score(frame[["items", "amount", "age", "hour"]])
+
+
+@pytest.mark.parametrize("name", ["gaussian", "counts"])
+@pytest.mark.parametrize(("freq", "periods"), [("h", 24 * 14), ("D", 120), ("W", 80)])
+def test_the_default_window_fits_hourly_daily_and_weekly_series(name, freq, periods):
+    rng = np.random.default_rng(3)
+    values = rng.poisson(20, periods).astype(float)
+    values[-1] = 80.0  # a surge on the last point
+    points = pd.DataFrame(
+        {
+            "series_id": "orders",
+            "ts": pd.date_range("2024-01-01", periods=periods, freq=freq, tz="UTC"),
+            "value": values,
+        }
+    )
+    detector = make_detector(name, threshold="fpr:0.01").fit(points.iloc[:-1])
+    scores = detector.score(points)
+    # With 30 points of history every later point is scored, whatever the cadence.
+    assert np.isfinite(scores[30:]).all()
+    assert detector.predict(points)[-1] == 1
+
+
+def test_a_given_window_is_the_same_for_every_series():
+    import datetime
+
+    from workbench.anomaly.detectors._frames import series_windows
+
+    daily = pd.DataFrame(
+        {
+            "series_id": ["a"] * 3 + ["b"] * 3,
+            "ts": list(pd.date_range("2024-01-01", periods=3, freq="D"))
+            + list(pd.date_range("2024-01-01", periods=3, freq="h")),
+            "value": 1.0,
+        }
+    )
+    day = datetime.timedelta(days=1)
+    fitted = series_windows(daily, None, least=day, points=24)
+    assert fitted == {"a": 24 * day, "b": day}  # 24 daily points; an hourly series keeps a day
+    given = series_windows(daily, "6h", least=day, points=24)
+    assert set(given.values()) == {datetime.timedelta(hours=6)}

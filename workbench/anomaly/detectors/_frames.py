@@ -182,6 +182,52 @@ def rolling_statistics(frame: pd.DataFrame, windows: tuple[dt.timedelta, ...]) -
     return merged.drop(columns=["series_id", "ts"])
 
 
+def series_windows(
+    frame: pd.DataFrame, window: str | dt.timedelta | None, *, least: dt.timedelta, points: int
+) -> dict[str, dt.timedelta]:
+    """Each series' trailing window: ``window`` when given, else one that fits its cadence.
+
+    Without a window, a series gets ``least``, widened to hold ``points`` of its own
+    sampling interval (the median spacing of its points): an hourly series keeps a day,
+    a daily one gets ``points`` days, a weekly one ``points`` weeks. So one default
+    scores minutes, days and weeks alike instead of leaving a slow series in warm-up.
+    """
+    ids = frame["series_id"].unique()
+    if window is not None:
+        fixed = parse_window("window", window)
+        return dict.fromkeys(ids, fixed)
+    spacing = frame.groupby("series_id", sort=False)["ts"].agg(
+        lambda ts: ts.diff().median() if len(ts) > 1 else pd.NaT
+    )
+    out = {}
+    for series in ids:
+        step = spacing.get(series)
+        if step is None or pd.isna(step):
+            out[series] = least
+            continue
+        wanted = pd.Timedelta(step).to_pytimedelta() * points
+        # Whole seconds, as parse_window writes them (the column suffixes name them).
+        out[series] = max(least, dt.timedelta(seconds=int(wanted.total_seconds())))
+    return out
+
+
+def trailing_statistics(frame: pd.DataFrame, windows: dict[str, dt.timedelta]) -> pd.DataFrame:
+    """Trailing ``mean``, ``std`` and ``count`` per point of a sorted frame, each series
+    over its own window (see :func:`series_windows`), the point excluded."""
+    out = pd.DataFrame(np.nan, index=range(len(frame)), columns=["mean", "std", "count"])
+    by_window: dict[dt.timedelta, list[str]] = {}
+    for series, window in windows.items():
+        by_window.setdefault(window, []).append(series)
+    for window, ids in by_window.items():
+        rows = np.flatnonzero(frame["series_id"].isin(ids).to_numpy())
+        part = frame.iloc[rows]
+        name = suffix(window)
+        stats = rolling_statistics(part, (window,))
+        for column in ("mean", "std", "count"):
+            out.loc[rows, column] = stats[f"{column}_{name}"].to_numpy(dtype=float)
+    return out
+
+
 def _lagged(frame: pd.DataFrame, lag: dt.timedelta) -> np.ndarray:
     """Each point's series value exactly ``lag`` earlier, NaN when there is none."""
     earlier = frame[["series_id", "ts", "value"]].copy()

@@ -6,14 +6,17 @@ deviation, so each comes with a band a person can read on a chart.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
 from workbench.anomaly.detectors._frames import (
     floor_scale,
     parse_window,
-    rolling_statistics,
+    series_windows,
     suffix,
+    trailing_statistics,
 )
 from workbench.anomaly.detectors.base import Judgement, SeriesDetector
 from workbench.anomaly.thresholds import SERIES_DEFAULT
@@ -28,6 +31,25 @@ def _positive_int(name: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise InvalidArgument(f"{name} must be an integer >= {low}, got {value!r}.")
     return int(value)
+
+
+def _warmup(
+    frame: pd.DataFrame,
+    windows: dict[str, dt.timedelta],
+    count: np.ndarray,
+    short: np.ndarray,
+    needed: int,
+) -> np.ndarray:
+    """Why each warm-up point was not scored (empty for scored points)."""
+    names = frame["series_id"].map({s: suffix(w) for s, w in windows.items()}).to_numpy()
+    return np.where(
+        short,
+        [
+            f"only {c} point(s) in the {name} before it, needs {needed}"
+            for c, name in zip(count, names, strict=True)
+        ],
+        "",
+    )
 
 
 def _series_bounds(frame: pd.DataFrame) -> list[tuple[int, int]]:
@@ -47,8 +69,10 @@ class GaussianDetector(SeriesDetector):
 
     Parameters
     ----------
-    window : str or datetime.timedelta
-        Trailing window, e.g. ``"1d"``.
+    window : str, datetime.timedelta or None
+        Trailing window, e.g. ``"1d"``. None (the default) fits each series' cadence:
+        a day, widened to hold 24 of its points (24 days of a daily series, 24 weeks
+        of a weekly one).
     min_points : int
         Fewest points in the window for a point to be scored (>= 2); earlier
         points are the warm-up and score NaN.
@@ -74,31 +98,31 @@ class GaussianDetector(SeriesDetector):
     baseline_name = "the trailing mean"
     unit = "SDs"
 
-    def __init__(self, *, window="1d", min_points=12, threshold=SERIES_DEFAULT):
+    def __init__(self, *, window=None, min_points=12, threshold=SERIES_DEFAULT):
         self.window = window
         self.min_points = min_points
         self.threshold = threshold
 
     def _check_params(self) -> None:
-        parse_window("window", self.window)
+        if self.window is not None:
+            parse_window("window", self.window)
         _positive_int("min_points", self.min_points, 2)
 
     def _judge(self, frame: pd.DataFrame) -> Judgement:
-        window = parse_window("window", self.window)
-        name = suffix(window)
-        stats = rolling_statistics(frame, (window,))
-        mean = stats[f"mean_{name}"].to_numpy(dtype=float)
-        count = stats[f"count_{name}"].fillna(0).to_numpy(dtype=int)
-        scale = floor_scale(stats[f"std_{name}"].to_numpy(dtype=float), mean)
+        windows = series_windows(frame, self.window, least=dt.timedelta(days=1), points=24)
+        stats = trailing_statistics(frame, windows)
+        mean = stats["mean"].to_numpy(dtype=float)
+        count = stats["count"].fillna(0).to_numpy(dtype=int)
+        scale = floor_scale(stats["std"].to_numpy(dtype=float), mean)
         short = count < self.min_points
         mean, scale = np.where(short, np.nan, mean), np.where(short, np.nan, scale)
         score = np.abs(frame["value"].to_numpy(dtype=float) - mean) / scale
-        warmup = np.where(
-            short,
-            [f"only {c} point(s) in the {name} before it, needs {self.min_points}" for c in count],
-            "",
+        return Judgement(
+            score=score,
+            expected=mean,
+            scale=scale,
+            warmup=_warmup(frame, windows, count, short, self.min_points),
         )
-        return Judgement(score=score, expected=mean, scale=scale, warmup=warmup)
 
 
 class CountDetector(SeriesDetector):
@@ -118,8 +142,9 @@ class CountDetector(SeriesDetector):
 
     Parameters
     ----------
-    window : str or datetime.timedelta
-        Trailing window, e.g. ``"7d"``.
+    window : str, datetime.timedelta or None
+        Trailing window, e.g. ``"7d"``. None (the default) fits each series' cadence:
+        a week, widened to hold 30 of its points.
     min_points : int
         Fewest points in the window for a point to be scored (>= 2); earlier
         points are the warm-up and score NaN.
@@ -142,13 +167,14 @@ class CountDetector(SeriesDetector):
     baseline_name = "the trailing rate"
     unit = "SDs"
 
-    def __init__(self, *, window="7d", min_points=12, threshold=SERIES_DEFAULT):
+    def __init__(self, *, window=None, min_points=12, threshold=SERIES_DEFAULT):
         self.window = window
         self.min_points = min_points
         self.threshold = threshold
 
     def _check_params(self) -> None:
-        parse_window("window", self.window)
+        if self.window is not None:
+            parse_window("window", self.window)
         _positive_int("min_points", self.min_points, 2)
 
     def _judge(self, frame: pd.DataFrame) -> Judgement:
@@ -164,14 +190,13 @@ class CountDetector(SeriesDetector):
                 f"{pd.Timestamp(frame['ts'].iloc[at]).isoformat()}; use 'gaussian' for "
                 "rates and measurements."
             )
-        window = parse_window("window", self.window)
-        name = suffix(window)
-        stats_ = rolling_statistics(frame, (window,))
-        count = stats_[f"count_{name}"].fillna(0).to_numpy(dtype=int)
+        windows = series_windows(frame, self.window, least=dt.timedelta(days=7), points=30)
+        trailing = trailing_statistics(frame, windows)
+        count = trailing["count"].fillna(0).to_numpy(dtype=int)
         short = count < self.min_points
-        mean = stats_[f"mean_{name}"].to_numpy(dtype=float)
+        mean = trailing["mean"].to_numpy(dtype=float)
         rate = np.maximum(np.nan_to_num(mean), 0.5 / np.maximum(count, 1))
-        variance = np.nan_to_num(stats_[f"std_{name}"].to_numpy(dtype=float)) ** 2
+        variance = np.nan_to_num(trailing["std"].to_numpy(dtype=float)) ** 2
         phi = np.maximum(variance / rate, 1.0)
         # A negative binomial with this mean and variance phi x mean; phi 1 is a Poisson.
         poisson = phi <= 1.0 + 1e-9
@@ -187,11 +212,7 @@ class CountDetector(SeriesDetector):
         score = np.where(short | np.isnan(values), np.nan, score)
         expected = np.where(short, np.nan, rate)
         scale = np.where(short, np.nan, np.sqrt(phi * rate))
-        warmup = np.where(
-            short,
-            [f"only {c} point(s) in the {name} before it, needs {self.min_points}" for c in count],
-            "",
-        )
+        warmup = _warmup(frame, windows, count, short, self.min_points)
         return Judgement(score=score, expected=expected, scale=scale, warmup=warmup)
 
 
