@@ -37,6 +37,7 @@ from workbench.evaluate import (
     score_users,
 )
 from workbench.exceptions import InvalidArgument, WorkbenchError
+from workbench.formatting import label
 
 METRIC_FUNCTIONS = {
     "precision_at_k_score": precision_at_k_score,
@@ -558,7 +559,10 @@ def test_charts_build_offline(interactions):
     assert by_k["layer"][0]["encoding"]["y"]["field"] == "recall_at_k_score"
     comparison = plot_model_comparison(table, k=5).to_dict()
     shown = pd.DataFrame(comparison["datasets"][comparison["data"]["name"]])
-    assert set(shown["metric"]) >= set(ACCURACY_METRICS) | {"catalog_coverage_score"}
+    # Panels are titled as people write the metrics (nDCG@k, not ndcg_at_k_score).
+    expected = {label(name) for name in (*ACCURACY_METRICS, "catalog_coverage_score")}
+    assert set(shown["metric"]) >= expected and "nDCG@k" in expected
+    assert by_k["layer"][0]["encoding"]["y"]["title"] == "Recall@k"
     assert set(shown["model"]) == {"oracle", "random"}
     assert "http" not in str(comparison["datasets"])  # data embedded, nothing fetched
     with pytest.raises(InvalidArgument, match="no metric 'mrr'"):
