@@ -204,6 +204,10 @@ def test_rewards_are_joined_from_click_events_within_the_window(memory_store):
     clicks["ts"] = clicks["ts"].dt.tz_localize("UTC")
     ingest(memory_store, clicks)
     logs = logged_deliveries(memory_store)
+    # In the order they were shown, whatever random ids the deliveries got: the same logs
+    # give the same estimate to the last bit.
+    shown = list(zip(logs["ts"], logs["user_id"], logs["position"], strict=True))
+    assert shown == sorted(shown)
     got = {(r.user_id, r.item_id, r.ts): r.reward for r in logs.itertuples()}
     assert got[("ann", "x", t0)] == 1.0
     assert got[("ann", "y", t0)] == 0.0

@@ -95,7 +95,9 @@ def logged_deliveries(
         f"d.variant, coalesce(any_value(d.reward), {measure}) AS reward, "
         "CASE WHEN any_value(d.reward) IS NULL THEN 'events' ELSE 'logged' END AS reward_source "
         f"FROM {d} d LEFT JOIN attributed a ON a.delivery_id = d.delivery_id {where} "
-        "GROUP BY ALL ORDER BY d.ts, d.delivery_id"
+        # In the order they were shown (a slate's items share its time): the same logs give
+        # the same estimate, to the last bit, whatever ids the deliveries got.
+        "GROUP BY ALL ORDER BY d.ts, d.user_id, d.position, d.delivery_id"
     )
     with store.reading() as raw:
         frame = raw.execute(query, [types, int(span / pd.Timedelta(microseconds=1)), *params]).df()
