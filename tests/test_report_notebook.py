@@ -171,6 +171,7 @@ def test_a_second_report_says_what_changed_and_how_far_the_lists_reach(
         layout = _layout(chromium, page, width, tmp_path / f"p{width}", tmp_path / "shots")
         assert layout["scroll"] <= layout["width"], (width, layout)
         assert layout["blank"] == 0 and layout["cut"] == 0, (width, layout)
+        assert layout["overlaps"] == 0, (width, layout)
 
 
 @pytest.mark.slow

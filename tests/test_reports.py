@@ -261,7 +261,7 @@ def test_reports_open_offline_in_chromium_with_every_chart_drawn(reports, tmp_pa
 
 
 # Measures the laid-out page: what sticks out past the window, table cells that say
-# NaN or None, and cells cut short with "...". Written into the body as an attribute that --dump-dom returns.
+# NaN or None, cells cut short with "...", and chart texts drawn over each other. Written into the body as an attribute that --dump-dom returns.
 _LAYOUT_PROBE = """<script>
 (function () {
   const width = window.innerWidth;
@@ -272,9 +272,30 @@ _LAYOUT_PROBE = """<script>
   const cells = [...document.querySelectorAll("td, th")].map((c) => c.textContent.trim());
   const blank = cells.filter((t) => ["NaN", "None", "nan", "NaT", "<NA>"].includes(t));
   const cut = cells.filter((t) => t.endsWith("...") || t.endsWith("\u2026"));
+  // Chart texts drawn over each other (Vega hides a label it thins with opacity 0).
+  const visible = (t, svg) => {
+    for (let e = t; e && e !== svg; e = e.parentElement) {
+      if (e.getAttribute("opacity") === "0" || getComputedStyle(e).opacity === "0") return false;
+    }
+    return true;
+  };
+  let overlaps = 0;
+  for (const svg of document.querySelectorAll("svg")) {
+    const boxes = [...svg.querySelectorAll("text")]
+      .filter((t) => t.textContent.trim() && visible(t, svg))
+      .map((t) => t.getBoundingClientRect()).filter((b) => b.width > 0);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > 1 && h > 1) overlaps += 1;
+      }
+    }
+  }
   document.body.setAttribute("data-layout", JSON.stringify({
     scroll: document.documentElement.scrollWidth, width: width, wide: wide, blank: blank.length,
-    cut: cut.length,
+    cut: cut.length, overlaps: overlaps,
   }));
 })();
 </script>"""
@@ -339,6 +360,7 @@ def test_the_index_and_every_report_fit_800_and_1280_px_with_no_blank_cells_or_p
             layout = _layout(chromium, page, width, tmp_path / f"profile-{width}", shots)
             assert layout["scroll"] <= layout["width"], (page, width, layout)
             assert layout["blank"] == 0 and layout["cut"] == 0, (page, width, layout)
+            assert layout["overlaps"] == 0, (page, width, layout)
     assert len(list(shots.glob("*.png"))) == 2 * len(pages)
 
 
@@ -461,3 +483,24 @@ def test_a_retention_setting_that_is_not_a_positive_number_is_refused_with_an_ex
         load_jobs(config)
     config["jobs"]["scan"] = {"notebook": "notebooks/scan.ipynb", "keep_days": 7}
     assert load_jobs(config)["scan"].keep_days == 7.0
+
+
+@pytest.mark.slow
+def test_the_layout_check_sees_what_it_is_meant_to_catch(tmp_path):
+    chromium = _chromium()
+    if chromium is None:
+        if _running_in_ci():
+            pytest.fail("chromium is not installed and CI=true, so this fails instead of skipping")
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does it)")
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body>"
+        '<div style="width: 1200px">too wide</div>'
+        "<table><tr><td>NaN</td><td>an explanation cut short...</td></tr></table>"
+        '<svg width="200" height="50"><text x="10" y="20">0.19</text>'
+        '<text x="14" y="20">0.20</text><text x="100" y="20" opacity="0">hidden</text>'
+        '<text x="104" y="20">apart</text></svg></body></html>'
+    )
+    layout = _layout(chromium, page, 800, tmp_path / "profile", tmp_path / "shots")
+    assert layout["scroll"] > layout["width"]
+    assert (layout["blank"], layout["cut"], layout["overlaps"]) == (1, 1, 1)

@@ -41,7 +41,7 @@ _ALTAIR_HTML_CALL = "})("
 #: default cuts them at 180 and 160 px: "synthetic.musi"), overlapping tick labels
 #: thinned rather than drawn over each other.
 REPORT_CONFIG = {
-    "axis": {"labelLimit": 0, "titleLimit": 0, "labelOverlap": True},
+    "axis": {"labelLimit": 0, "titleLimit": 0, "labelOverlap": "greedy", "labelSeparation": 4},
     "legend": {"labelLimit": 0, "titleLimit": 0},
     "header": {"labelLimit": 0},
     "title": {"limit": 0},
