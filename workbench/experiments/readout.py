@@ -199,19 +199,16 @@ class Readout:
         winners = primary[primary["significant"] & (primary["difference"] > 0)]
         losers = primary[primary["significant"] & (primary["difference"] < 0)]
         if not losers.empty:
-            row = losers.iloc[0]
+            row = next(losers.itertuples())
             return Headline(
-                f"Do not ship {row['variant']}: it lowers {row['metric']} by "
-                f"{_percent(row['lift'])} (CI {_percent(row['lift_low'])} to "
-                f"{_percent(row['lift_high'])}).{context}",
+                f"Do not ship {row.variant}: it lowers {row.metric} by {_lift_text(row)}.{context}",
                 "act",
                 figures,
             )
         if not winners.empty:
-            row = winners.iloc[0]
+            row = next(winners.itertuples())
             return Headline(
-                f"Ship {row['variant']}: it raises {row['metric']} by {_percent(row['lift'])} "
-                f"(CI {_percent(row['lift_low'])} to {_percent(row['lift_high'])}), and no "
+                f"Ship {row.variant}: it raises {row.metric} by {_lift_text(row)}, and no "
                 f"metric got worse.{context}",
                 "act",
                 figures,

@@ -7,7 +7,10 @@ the ``implicit`` object, so a fitted model is small and saves with skops.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from abc import abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -208,20 +211,14 @@ class BPRRecommender(_FactorizationRecommender):
         )
 
 
-def _quiet_progress_import() -> Any:
+@contextlib.contextmanager
+def _quiet_progress_import() -> Iterator[None]:
     """Import implicit without tqdm's "IProgress not found" warning.
 
     implicit imports ``tqdm.auto``, which in a notebook kernel without ipywidgets warns
     on import; the workbench turns its progress bars off (``show_progress=False``), so
     the warning is about nothing and would land in every training report.
     """
-    import contextlib
-    import warnings
-
-    @contextlib.contextmanager
-    def quiet() -> Any:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="IProgress not found")
-            yield
-
-    return quiet()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        yield

@@ -29,6 +29,7 @@ from workbench.offpolicy import estimate_policy_value, logged_deliveries
 from workbench.recommend import MODELS, load_interactions, metrics_for_record, split_interactions
 from workbench.registry import load, measure, promote, promote_if_better, register, resolve
 from workbench.simulate.days import SimulatedDay, Simulation
+from workbench.sql import literal
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -607,7 +608,7 @@ def _watch(
     earlier = (
         store.sql(
             "SELECT series_id, ts, value FROM observations WHERE series_id IN "
-            f"({', '.join(repr(s) for s in _COUNTS.values())}) AND ts >= ? AND ts < ?",
+            f"({', '.join(literal(s) for s in _COUNTS.values())}) AND ts >= ? AND ts < ?",
             [today - dt.timedelta(hours=KPI_HOURS - 1), today],
         )
         .to_pandas()

@@ -60,7 +60,22 @@ def _series_bounds(frame: pd.DataFrame) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
-class GaussianDetector(SeriesDetector):
+class _TrailingWindowDetector(SeriesDetector):
+    """A detector judging each point against its series' trailing window (``window``,
+    ``min_points``, ``threshold``; see :func:`series_windows` for the default window)."""
+
+    def __init__(self, *, window=None, min_points=12, threshold=SERIES_DEFAULT):
+        self.window = window
+        self.min_points = min_points
+        self.threshold = threshold
+
+    def _check_params(self) -> None:
+        if self.window is not None:
+            parse_window("window", self.window)
+        _positive_int("min_points", self.min_points, 2)
+
+
+class GaussianDetector(_TrailingWindowDetector):
     """Windowed Gaussian baseline: distance from the trailing window's mean, in its SDs.
 
     The simple reference every other detector is measured against. A point's
@@ -98,16 +113,6 @@ class GaussianDetector(SeriesDetector):
     baseline_name = "the trailing mean"
     unit = "SDs"
 
-    def __init__(self, *, window=None, min_points=12, threshold=SERIES_DEFAULT):
-        self.window = window
-        self.min_points = min_points
-        self.threshold = threshold
-
-    def _check_params(self) -> None:
-        if self.window is not None:
-            parse_window("window", self.window)
-        _positive_int("min_points", self.min_points, 2)
-
     def _judge(self, frame: pd.DataFrame) -> Judgement:
         windows = series_windows(frame, self.window, least=dt.timedelta(days=1), points=24)
         stats = trailing_statistics(frame, windows)
@@ -125,7 +130,7 @@ class GaussianDetector(SeriesDetector):
         )
 
 
-class CountDetector(SeriesDetector):
+class CountDetector(_TrailingWindowDetector):
     """Counts baseline: how rare a count is at the trailing window's rate.
 
     For series of counts (whole numbers, often small: fallbacks an hour, failed
@@ -166,16 +171,6 @@ class CountDetector(SeriesDetector):
 
     baseline_name = "the trailing rate"
     unit = "SDs"
-
-    def __init__(self, *, window=None, min_points=12, threshold=SERIES_DEFAULT):
-        self.window = window
-        self.min_points = min_points
-        self.threshold = threshold
-
-    def _check_params(self) -> None:
-        if self.window is not None:
-            parse_window("window", self.window)
-        _positive_int("min_points", self.min_points, 2)
 
     def _judge(self, frame: pd.DataFrame) -> Judgement:
         from scipy import stats
