@@ -231,3 +231,34 @@ def test_tick_takes_the_time_it_treats_as_now(scheduled):
     wrong = workbench("schedule", "tick", "--now", "tomorrow-ish")
     assert wrong.returncode == 1 and wrong.stderr.startswith("error: --now='tomorrow-ish'")
     assert "Traceback" not in wrong.stderr
+
+
+def test_a_tick_can_do_the_jobs_work_in_process_once_per_slot(scheduled):
+    # A simulation ticks its day's jobs on its own clock and does their work itself.
+    done = []
+
+    def execute(job, slot):
+        done.append((job.name, slot))
+        if len(done) == 3:
+            raise WorkbenchError("planted failure")
+        return None
+
+    jobs = {"nightly": Job(name="nightly", notebook=None, schedule="0 2 * * *")}
+    env = {**scheduled, "jobs": jobs}
+
+    def at(now):
+        return tick(store=env["store"], now=now, jobs=jobs, state=env["state"], execute=execute)
+
+    (first,) = at(T0)  # never handled: due at once, for yesterday's slot
+    assert (first.action, first.slot) == ("ran", (T0 - timedelta(hours=22)).isoformat())
+    assert at(T0 + timedelta(hours=1)) == []
+    (second,) = at(T0 + timedelta(hours=2))
+    assert second.action == "ran" and done[-1] == ("nightly", (T0 + timedelta(hours=2)).isoformat())
+    (third,) = at(T0 + timedelta(days=1, hours=2))
+    assert third.action == "failed" and "planted failure" in third.message
+    assert list_runs(env["store"]) == []  # no notebook ran, so no run was recorded
+    # Without in-process work, a job with no notebook fails its slot and says why.
+    (fourth,) = tick(
+        store=env["store"], now=T0 + timedelta(days=2, hours=2), jobs=jobs, state=env["state"]
+    )
+    assert fourth.action == "failed" and "has no notebook" in fourth.message

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from workbench.exceptions import InvalidArgument
+from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.simulate import simulate
 from workbench.store import Store
 
@@ -62,6 +62,7 @@ def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(r
         "village.ctr",
         "village.fallback_share",
         "village.fallbacks",
+        "village.fallbacks_6h",
         "village.items_shown",
         "village.plays",
         "village.slates",
@@ -76,7 +77,7 @@ def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(r
     assert totals["village.items_shown"] == during.items_shown
     assert totals["village.fallbacks"] == round(during.fallback_share * during.visitors)
     alerted = store.sql("SELECT DISTINCT series_id FROM alerts").column(0).to_pylist()
-    assert "village.fallbacks" in alerted
+    assert "village.fallbacks_6h" in alerted
 
 
 def test_the_challenger_is_judged_off_policy_then_tested_and_both_give_intervals(run):
@@ -177,3 +178,45 @@ def test_newcomers_start_cold_then_get_lists_and_new_tracks_are_shown_by_explora
     assert sum(day.new_items_shown for day in days) > 0
     assert simulation.reconciles()
     assert "Do newcomers find their way in?" in simulation.describe()
+
+
+def test_the_scheduler_runs_the_days_jobs_on_the_simulated_clock(run):
+    store, simulation = run
+    first, second = simulation.days[0], simulation.days[1]
+    # Never handled, every job is due at the first tick (the first day is served), then
+    # the nightly slots come round.
+    assert first.jobs == (
+        "00:00 scan · 00:00 train · 00:00 precompute · 02:00 train · 02:30 precompute"
+    )
+    assert second.jobs == "00:00 scan · 02:00 train · 02:30 precompute"
+    assert [day.jobs for day in simulation.days[2:]] == [second.jobs] * (len(simulation.days) - 2)
+    # A visit before the night's precompute still gets yesterday's lists.
+    served = store.sql(
+        "SELECT ts < TIMESTAMP '2026-01-16 02:30' AS early, "
+        "list(DISTINCT model || '@' || version) AS versions FROM deliveries "
+        "WHERE ts >= '2026-01-16' AND ts < '2026-01-17' AND policy <> 'popularity' "
+        "GROUP BY 1 ORDER BY 1"
+    ).to_pylist()
+    assert [row["early"] for row in served] == [False, True]
+    assert served[0]["versions"] == [second.champion_version]
+    assert served[1]["versions"] == [first.champion_version]
+
+
+def test_a_schedule_that_precomputes_before_it_trains_serves_a_day_late():
+    store = Store.open("duckdb://:memory:")
+    late = simulate(store, **{**SMALL, "incident_day": None}, schedule={"precompute": "0 1 * * *"})
+    assert late.days[1].jobs == "00:00 scan · 01:00 precompute · 02:00 train"
+    # Each day serves the champion promoted the day before, never the day's own.
+    from workbench.registry import resolve
+
+    newest = resolve(store, "village@champion").ref
+    assert late.days[-1].promoted and late.days[-1].champion_version != newest
+
+
+def test_a_schedule_naming_an_unknown_job_or_an_unreadable_cron_is_refused():
+    store = Store.open("duckdb://:memory:")
+    with pytest.raises(InvalidArgument, match="jobs are scan, train, precompute"):
+        simulate(store, days=1, schedule={"retrain": "0 2 * * *"})
+    assert store.count_rows()["events"] == 0  # refused before anything was written
+    with pytest.raises(WorkbenchError, match="schedule\\['train'\\]"):
+        simulate(Store.open("duckdb://:memory:"), days=1, schedule={"train": "at two"})

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from workbench.cli._common import JsonOption, open_store, print_json
+from workbench.exceptions import InvalidArgument
 
 # A store of its own: the simulation writes a world, events, deliveries and versions.
 DEFAULT_STORE = "duckdb://data/village.duckdb"
@@ -50,6 +51,14 @@ def simulate(
     new_items: Annotated[
         int, typer.Option(min=0, help="New tracks released each day (shown by exploration).")
     ] = 0,
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schedule",
+            help="JOB=CRON: move one of the day's jobs (scan, train, precompute); repeat.",
+            show_default=False,
+        ),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option(
@@ -64,6 +73,14 @@ def simulate(
     from workbench.config import in_project
     from workbench.simulate import simulate as run_days
 
+    crons = {}
+    for entry in schedule or []:
+        job, equals, cron = entry.partition("=")
+        if not equals or not job.strip():
+            raise InvalidArgument(
+                f"--schedule {entry!r} must be JOB=CRON, e.g. --schedule 'train=0 3 * * *'."
+            )
+        crons[job.strip()] = cron.strip()
     url = store or f"duckdb://{in_project(DEFAULT_STORE.removeprefix('duckdb://'))}"
     opened = open_store(url, create=True)
     run = run_days(
@@ -80,6 +97,7 @@ def simulate(
         test_day=test_day,
         new_users=new_users,
         new_items=new_items,
+        schedule=crons or None,
     )
     if json_output:
         print_json(run.to_dict())

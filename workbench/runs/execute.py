@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import project_relative
-from workbench.exceptions import ConfigError, RunFailed
+from workbench.exceptions import ConfigError, RunFailed, ScheduleError
 from workbench.faults import crash_point
 from workbench.feedback import Feedback
 from workbench.provenance import code_digest, input_snapshot, notebook_sha256
@@ -100,6 +100,8 @@ def run_job(
     from workbench.store import Store
 
     job = target if isinstance(target, Job) else resolve_job(target)
+    if job.notebook is None:
+        raise ScheduleError(f"Job {job.name!r} has no notebook; give it notebook = PATH.")
     opened = store if isinstance(store, Store) else Store.open(store)
     params, declared = _resolve_parameters(job, parameters or {}, opened)
     notebook_digest = notebook_sha256(job.notebook)

@@ -53,7 +53,9 @@ class Job:
     name
         The job's name (``[jobs.NAME]``), or the notebook's stem for a bare notebook.
     notebook
-        Path of the ``.ipynb`` to execute.
+        Path of the ``.ipynb`` to execute; None for a job whose work the caller of
+        :func:`~workbench.runs.schedule.tick` does in-process (its ``execute``), as the
+        simulated day's jobs are.
     parameters
         Parameters passed to every run; ``-p`` values override them.
     schedule
@@ -73,7 +75,7 @@ class Job:
     """
 
     name: str
-    notebook: Path
+    notebook: Path | None
     parameters: dict[str, Any] = field(default_factory=dict)
     schedule: str | None = None
     inputs: tuple[str, ...] = ()

@@ -458,7 +458,8 @@ def _card_html(name: str, runs: list[Run], job: Job | None, root: Path, now: dat
             f" (scheduled <code>{esc(job.schedule)}</code>, UTC)" if job and job.schedule else ""
         )
         return (
-            f'<article class="wb-card"><h3>{esc(_title(name))}</h3>{description}'
+            f'<article class="wb-card" id="job-{esc(name)}"><h3>{esc(_title(name))}</h3>'
+            f"{description}"
             f"<p>No run yet{schedule}.</p></article>"
         )
     latest = runs[0]
@@ -482,7 +483,7 @@ def _card_html(name: str, runs: list[Run], job: Job | None, root: Path, now: dat
     if earlier is not None:
         links.append(f'<a href="{esc(_relative(earlier.report_path, root))}">previous</a>')
     return (
-        f'<article class="wb-card"><h3>{esc(_title(name))} '
+        f'<article class="wb-card" id="job-{esc(name)}"><h3>{esc(_title(name))} '
         f'<span class="wb-status wb-{esc(badge[0])}">{esc(badge[1])}</span></h3>{description}'
         f"<p>{said}</p>{_trend_svg(runs)}"
         f'<p class="wb-muted">Last run {esc(_when(latest.started_at))}{_age_html(latest.started_at, now)}'

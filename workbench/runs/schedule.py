@@ -154,11 +154,16 @@ def tick(
     state: str | os.PathLike[str] | None = None,
     reports: str | os.PathLike[str] | None = None,
     on_start: Callable[[Job, str], None] | None = None,
+    execute: Callable[[Job, str], str | None] | None = None,
 ) -> list[TickOutcome]:
     """Run every job that is due, once each, in the order ``workbench.toml`` lists them.
 
     A failing job does not stop the others; its outcome says ``failed``. Returns one
     outcome per due job (an empty list when nothing was due).
+
+    ``execute(job, slot)``, when given, does a due job's work in-process instead of
+    running its notebook (a simulation's day on a simulated clock does): it returns a
+    run id or None, and raises :class:`~workbench.exceptions.WorkbenchError` to fail.
     """
     from workbench.runs.execute import describe, run_job
     from workbench.runs.records import reap_abandoned
@@ -176,6 +181,11 @@ def tick(
         if on_start is not None:
             on_start(job, slot)
         try:
+            if execute is not None:
+                run_id = execute(job, slot)
+                _write_state(folder, job.name, slot=slot, run_id=run_id, outcome="succeeded")
+                outcomes.append(TickOutcome(job.name, slot, "ran", run_id, "done in-process"))
+                continue
             run = run_job(
                 job,
                 store=opened,

@@ -22,6 +22,9 @@ class SimulatedDay:
     ``new_users`` and ``new_items`` arrived that day; ``cold_visitors`` got the fallback
     because no stored list held them yet (newcomers, outside the incident);
     ``new_items_shown`` counts the shows of tracks released during the simulation.
+    ``jobs`` lists what the scheduler ran that day and when (``"02:00 train · 02:30
+    precompute"``); ``kpi_alerts`` are the scan's alerts on the day's fallback KPI, from
+    the scan at its end (midnight).
     ``lists_ctr`` is what the same visitors' lists would have earned shown greedily, with
     no exploration: ``expected_ctr`` is below it by what exploring cost that day.
     """
@@ -48,6 +51,7 @@ class SimulatedDay:
     new_items: int = 0
     cold_visitors: int = 0
     new_items_shown: int = 0
+    jobs: str = ""
 
 
 @dataclass
@@ -205,7 +209,7 @@ class Simulation:
                 f"- **Was the incident caught?** The stored lists failed for half the visitors "
                 f"on day {self.incident_day}; "
                 + (
-                    f"the KPI scan flagged the fallback count on day {flagged}."
+                    f"the KPI scan flagged the fallbacks of the trailing hours on day {flagged}."
                     if flagged is not None
                     else "the KPI scan did not flag it."
                 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,21 +15,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import clone
 
-from workbench.anomaly import scan
 from workbench.arguments import parse_time
 from workbench.capture import ingest
 from workbench.datasets import make_music
-from workbench.delivery import EpsilonGreedyPolicy, log_slates, met_items, precompute, retrieve
-from workbench.evaluate import evaluate_recommenders
-from workbench.exceptions import InvalidArgument, ModelNotFound
+from workbench.delivery import EpsilonGreedyPolicy, log_slates, met_items, retrieve
+from workbench.exceptions import InvalidArgument
 from workbench.experiments import assign, assign_units, readout
-from workbench.feedback import WEIGHT, Feedback
 from workbench.offpolicy import estimate_policy_value, logged_deliveries
-from workbench.recommend import MODELS, load_interactions, metrics_for_record, split_interactions
-from workbench.registry import load, measure, promote, promote_if_better, register, resolve
+from workbench.recommend import MODELS
 from workbench.simulate.days import SimulatedDay, Simulation
+from workbench.simulate.jobs import KPI_HOURS, TRAILING_FALLBACKS, DayJobs
 from workbench.sql import literal
 
 if TYPE_CHECKING:
@@ -37,10 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AB_METRIC",
     "EXPERIMENT",
-    "KPI_HOURS",
     "LOOK_DECAY",
     "PLAY_RATE",
-    "REGISTRY_NAME",
     "simulate",
 ]
 
@@ -48,14 +43,10 @@ __all__ = [
 LOOK_DECAY = 0.85
 #: Play probability of a looked-at track of the favourite genre and top quality.
 PLAY_RATE = 0.6
-#: Registry name of the simulation's recommender.
-REGISTRY_NAME = "village"
 _SOURCE = "village"
 _NOBODY = "village-no-list"  # an id no stored list holds
 #: The A/B test of the challenger policy.
 EXPERIMENT = "village_policy"
-#: The loop's rate KPIs are taken over this many trailing hours.
-KPI_HOURS = 6
 # The hourly counts the rate KPIs come from: column -> series.
 _COUNTS = {
     "slates": "village.slates",
@@ -63,10 +54,6 @@ _COUNTS = {
     "shown": "village.items_shown",
     "plays": "village.plays",
 }
-# What the daily scan watches, by detector: counts as counts, rates as measurements.
-_SCANNED = {"counts": ["village.fallbacks", "village.slates"], "gaussian": ["village.ctr"]}
-# The KPI where the planted incident should show.
-_FALLBACK = ("village.fallbacks",)
 #: Its metric: plays per shown item (the app logs an ``impression`` per shown item).
 AB_METRIC = "ratio:play/impression"
 
@@ -109,6 +96,7 @@ def simulate(
     test_day: int | None = None,
     new_users: int = 0,
     new_items: int = 0,
+    schedule: Mapping[str, str] | None = None,
 ) -> Simulation:
     """Run ``days`` simulated days of the loop on ``store`` (see :mod:`workbench.simulate`).
 
@@ -139,10 +127,12 @@ def simulate(
         popularity fallback instead (a planted incident). The loop's KPIs are written as
         hourly observations every day: counts (``village.slates``,
         ``village.fallbacks``, ``village.items_shown``, ``village.plays``) and rates
-        over the trailing :data:`KPI_HOURS` hours (``village.ctr``,
-        ``village.fallback_share``). From the third day (two days of history) the
-        counts detector scans the slates and the fallbacks, the windowed Gaussian the
-        click-through rate; the day's ``kpi_alerts`` counts the alerts on the
+        over the trailing :data:`~workbench.simulate.jobs.KPI_HOURS` hours (``village.ctr``,
+        ``village.fallback_share``) and the fallbacks over the same hours
+        (:data:`~workbench.simulate.jobs.TRAILING_FALLBACKS`). From the third day (two
+        days of history) the scan job, at the day's end, scans them: the counts
+        detector the slates and the trailing fallbacks, the windowed Gaussian the
+        click-through rate; the day's ``kpi_alerts`` counts the alerts on the trailing
         fallbacks. An incident on day 1 or 2 is in every scan's history instead.
     test_day
         The day a challenger is judged and then tested: the greedy policy (no
@@ -160,6 +150,11 @@ def simulate(
         their answers; a new track enters ``items`` and, until it is in the stored
         lists, the new-releases shelf every visitor's candidates end with, so
         exploration can show it.
+    schedule
+        Cron schedules (UTC) for the day's jobs, by name, over :data:`~workbench.simulate.jobs.DAY_JOBS` (``scan``,
+        ``train``, ``precompute``); a job left out keeps its slot. The scheduler ticks
+        them on the simulated clock (:mod:`workbench.simulate.jobs`), and each day's
+        ``jobs`` says what ran when.
 
     Examples
     --------
@@ -201,6 +196,16 @@ def simulate(
             "empty store. Give it its own, e.g. --store duckdb://data/village.duckdb."
         )
 
+    run = Simulation(incident_day=incident_day, test_day=test_day)
+    clock = DayJobs(  # checks the schedule before anything is written
+        store,
+        run,
+        first_day=first_day,
+        recommender=recommender,
+        k=k,
+        seed=seed,
+        schedule=schedule,
+    )
     warmup_start = (first_day - dt.timedelta(days=warmup_days)).date()
     music = make_music(
         users=users + new_users * days,
@@ -218,47 +223,49 @@ def simulate(
         store, music, world, arrival_user == 0, arrival_item == 0, source="warm-up", history=True
     )
     rng = np.random.default_rng([seed, 1])
-    run = Simulation(incident_day=incident_day, test_day=test_day)
-    for day in range(1, days + 1):
-        today = first_day + dt.timedelta(days=day - 1)
-        champion, promoted = _retrain(store, recommender, today=today, k=k, seed=seed + day)
-        _arrive(store, music, world, arrival_user == day, arrival_item == day, source=f"day {day}")
-        present = arrival_user <= day
-        if day == test_day:
-            run.ope_lift = _judge_off_policy(store, today, epsilon=epsilon, seed=seed)
-        if test_day is not None and day >= test_day:
-            # Everyone present is assigned when the test starts; a newcomer on arrival.
-            joined = present if day == test_day else arrival_user == day
-            if joined.any():
-                assign(
-                    store,
-                    world.users[joined].tolist(),
-                    experiment=EXPERIMENT,
-                    variants=["control", "treatment"],
-                    assigned_at=today,
-                )
-        run.days.append(
-            _serve_and_answer(
-                store,
-                world,
-                rng,
-                day=day,
-                today=today,
-                champion=champion,
-                promoted=promoted,
-                visit_rate=visit_rate,
-                k=k,
-                epsilon=epsilon,
-                seed=seed,
-                incident=day == incident_day,
-                tested=test_day is not None and day >= test_day,
-                present_users=present,
-                present_items=arrival_item <= day,
-                shelf=np.flatnonzero((arrival_item >= 1) & (arrival_item <= day)),
-                new_users=int((arrival_user == day).sum()),
-                new_items=int((arrival_item == day).sum()),
+    try:
+        for day in range(1, days + 1):
+            today = first_day + dt.timedelta(days=day - 1)
+            _arrive(
+                store, music, world, arrival_user == day, arrival_item == day, source=f"day {day}"
             )
-        )
+            present = arrival_user <= day
+            if day == test_day:
+                run.ope_lift = _judge_off_policy(store, today, epsilon=epsilon, seed=seed)
+            if test_day is not None and day >= test_day:
+                # Everyone present is assigned when the test starts; a newcomer on arrival.
+                joined = present if day == test_day else arrival_user == day
+                if joined.any():
+                    assign(
+                        store,
+                        world.users[joined].tolist(),
+                        experiment=EXPERIMENT,
+                        variants=["control", "treatment"],
+                        assigned_at=today,
+                    )
+            run.days.append(
+                _serve_and_answer(
+                    store,
+                    world,
+                    rng,
+                    clock,
+                    day=day,
+                    today=today,
+                    visit_rate=visit_rate,
+                    k=k,
+                    epsilon=epsilon,
+                    incident=day == incident_day,
+                    tested=test_day is not None and day >= test_day,
+                    present_users=present,
+                    present_items=arrival_item <= day,
+                    shelf=np.flatnonzero((arrival_item >= 1) & (arrival_item <= day)),
+                    new_users=int((arrival_user == day).sum()),
+                    new_items=int((arrival_item == day).sum()),
+                )
+            )
+        clock.advance(first_day + dt.timedelta(days=days))  # the last day's scan, at midnight
+    finally:
+        clock.close()
     if test_day is not None:
         run.ab_lift = _read_out(store)
     return run
@@ -382,88 +389,17 @@ def _attributes(table: Any) -> list[dict]:
     return [json.loads(text) for text in table["attributes"].to_pylist()]
 
 
-def _retrain(
-    store: Store, recommender: str, *, today: dt.datetime, k: int, seed: int
-) -> tuple[str, bool]:
-    """Train, measure on yesterday, gate, refit the winner on everything, precompute.
-
-    The candidate learns from every event before yesterday and is measured on
-    yesterday's; the champion (not refitted) is measured on the same rows and that is
-    recorded (:func:`~workbench.registry.measure`), so the gate compares the two on one
-    holdout, which neither trained on. A candidate that wins is refitted on every event,
-    yesterday's included, and that refit is what serves: registered as its own version
-    (``refit_of`` names the measured one, whose metrics it carries) and promoted with
-    the reason recorded. So newcomers' first answers reach the lists the next morning,
-    and tomorrow's holdout is again one the champion never saw.
-    """
-    feedback = Feedback.from_config()
-    events = load_interactions(store, feedback=feedback)
-    yesterday = today - dt.timedelta(days=1)
-    train, test = split_interactions(events, split="temporal", cut=yesterday)
-    grading = {"k": k, "n_resamples": 100, "seed": seed}
-    table, fitted = evaluate_recommenders(
-        {recommender: MODELS[recommender](weight=WEIGHT)},
-        train,
-        test,
-        return_fitted=True,
-        **grading,
-    )
-    metrics = metrics_for_record(table, k)[recommender]
-    version = register(
-        store,
-        fitted[recommender],
-        REGISTRY_NAME,
-        metrics=metrics,
-        training_data=train,
-        holdout=test,
-        feedback=feedback,
-    )
-    champion = f"{REGISTRY_NAME}@champion"
-    try:
-        current, _ = load(store, champion)
-    except ModelNotFound:
-        current = None
-    if current is not None:
-        again = evaluate_recommenders({"champion": current}, train, test, fit=False, **grading)
-        measure(store, champion, metrics=metrics_for_record(again, k)["champion"], holdout=test)
-    promotion = promote_if_better(store, version, metric=f"ndcg_at_{k}_score")
-    if promotion.promoted:
-        everything = pd.concat([train, test], ignore_index=True)
-        model = clone(fitted[recommender]).fit(everything)
-        refit = register(
-            store,
-            model,
-            REGISTRY_NAME,
-            metrics=metrics,
-            params={**model.get_params(), "refit_of": version.version},
-            training_data=everything,
-            holdout=test,
-            feedback=feedback,
-        )
-        promote(
-            store,
-            REGISTRY_NAME,
-            refit.version,
-            force_reason=f"{version.ref} passed the gate; this is the same model refitted on "
-            "every event, its holdout included",
-        )
-    precompute(store, model=champion, k=3 * k)
-    return resolve(store, champion).ref, promotion.promoted
-
-
 def _serve_and_answer(
     store: Store,
     world: _World,
     rng: np.random.Generator,
+    clock: DayJobs,
     *,
     day: int,
     today: dt.datetime,
-    champion: str,
-    promoted: bool,
     visit_rate: float,
     k: int,
     epsilon: float,
-    seed: int,
     incident: bool,
     tested: bool,
     present_users: np.ndarray,
@@ -472,61 +408,75 @@ def _serve_and_answer(
     new_users: int,
     new_items: int,
 ) -> SimulatedDay:
+    """Serve the day's visitors in time order, the clock ticking the day's jobs between them.
+
+    Visitors between two job slots are served from the lists stored at the first of
+    them. The day's slates are logged and its answers ingested when the day ends (the
+    app ships its logs nightly), then its hourly KPIs are written.
+    """
     visitors = np.flatnonzero((rng.random(world.users.size) < visit_rate) & present_users)
-    shelf_ids = world.items[shelf].astype(str)
-    lists, fell_back, cold = [], [], 0
     # The planted incident: the stored lists fail for half the visitors.
     broken = incident & (rng.random(visitors.size) < 0.5)
-    for row, lost in zip(visitors, broken, strict=True):
-        # A user id no list holds gets the fallback, as a visitor whose list is lost would.
-        asked = _NOBODY if lost else str(world.users[row])
-        answer = retrieve(store, asked, 3 * k)
-        fell_back.append(answer.source == "popularity")
-        cold += bool(answer.source == "popularity" and not lost)
-        user = str(world.users[row])
-        lists.append(_with_shelf(answer.items.assign(user_id=user), user, shelf_ids))
-    scores = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
-    candidates = 3 * k + shelf.size
-    policy = EpsilonGreedyPolicy(
-        scores[["user_id", "item_id", "score"]],
-        epsilon=epsilon,
-        n_candidates=candidates,
-        model=champion,
-        seed=int(rng.integers(2**31)),
-    )
-    # During the test, treatment visitors get the challenger: the same lists, greedy.
-    challenger = EpsilonGreedyPolicy(
-        scores[["user_id", "item_id", "score"]],
-        epsilon=0.0,
-        n_candidates=candidates,
-        model=champion,
-        seed=int(rng.integers(2**31)),
-    )
-    arms = (
-        assign_units(
-            [str(world.users[row]) for row in visitors],
-            experiment=EXPERIMENT,
-            variants=["control", "treatment"],
-        )
-        if tested and visitors.size
-        else ["control"] * visitors.size
-    )
+    seconds = rng.integers(0, 86_400, visitors.size)  # visits spread over the day
+    order = np.argsort(seconds, kind="stable")
+    visitors, broken, seconds = visitors[order], broken[order], seconds[order]
+    moments = [today + dt.timedelta(seconds=int(second)) for second in seconds]
+    shelf_ids = world.items[shelf].astype(str)
     column = {item: at for at, item in enumerate(world.items.tolist())}
-    slates, shown_ctr, lists_ctr, events, hours = [], [], [], [], []
-    for number, row in enumerate(visitors):
-        # Visits spread over the day; the slate is logged at the visit's time.
-        moment = today + dt.timedelta(seconds=int(rng.integers(0, 86_400)))
-        treated = tested and arms[number] == "treatment"
-        slate = (challenger if treated else policy).slate(str(world.users[row]), k=k)
-        slate = dataclasses.replace(slate, ts=moment, slate_id=f"d{day}-{number}")
-        slates.append(slate)
-        hours.append(moment.hour)
-        columns = np.array([column[item] for item in slate.items])
-        shown_ctr.append(world.expected_ctr(row, columns))
-        # What the same lists earn shown greedily: the served figure less exploration's cost.
-        greedy = slate if treated else challenger.slate(str(world.users[row]), k=k)
-        lists_ctr.append(world.expected_ctr(row, np.array([column[i] for i in greedy.items])))
-        events += _answers(world, rng, row, columns, moment, prefix=f"d{day}-{number}")
+    slates, fell_back, arms, shown_ctr, lists_ctr, events = [], [], [], [], [], []
+    cold = 0
+    start = 0
+    while start < visitors.size:
+        clock.advance(moments[start])  # the jobs whose slot has come run first
+        boundary = (clock.next_slot() - today).total_seconds()
+        stop = start + int(np.searchsorted(seconds[start:], boundary, side="left"))
+        group = range(start, max(stop, start + 1))
+        champion = clock.serving or ""
+        lists = []
+        for at in group:
+            row = visitors[at]
+            # A user id no list holds gets the fallback, as a visitor whose list is lost would.
+            answer = retrieve(store, _NOBODY if broken[at] else str(world.users[row]), 3 * k)
+            fell_back.append(answer.source == "popularity")
+            cold += bool(answer.source == "popularity" and not broken[at])
+            user = str(world.users[row])
+            lists.append(_with_shelf(answer.items.assign(user_id=user), user, shelf_ids))
+        scores = pd.concat(lists, ignore_index=True)[["user_id", "item_id", "score"]]
+        candidates = 3 * k + shelf.size
+        policy = EpsilonGreedyPolicy(
+            scores,
+            epsilon=epsilon,
+            n_candidates=candidates,
+            model=champion,
+            seed=int(rng.integers(2**31)),
+        )
+        # During the test, treatment visitors get the challenger: the same lists, greedy.
+        challenger = EpsilonGreedyPolicy(
+            scores,
+            epsilon=0.0,
+            n_candidates=candidates,
+            model=champion,
+            seed=int(rng.integers(2**31)),
+        )
+        users = [str(world.users[visitors[at]]) for at in group]
+        arms += (
+            assign_units(users, experiment=EXPERIMENT, variants=["control", "treatment"])
+            if tested
+            else ["control"] * len(users)
+        )
+        for at, user in zip(group, users, strict=True):
+            row, treated = visitors[at], tested and arms[at] == "treatment"
+            slate = (challenger if treated else policy).slate(user, k=k)
+            slate = dataclasses.replace(slate, ts=moments[at], slate_id=f"d{day}-{at}")
+            slates.append(slate)
+            columns = np.array([column[item] for item in slate.items])
+            shown_ctr.append(world.expected_ctr(row, columns))
+            # What the same lists earn shown greedily: the served figure less exploration's.
+            greedy = slate if treated else challenger.slate(user, k=k)
+            lists_ctr.append(world.expected_ctr(row, np.array([column[i] for i in greedy.items])))
+            events += _answers(world, rng, row, columns, moments[at], prefix=f"d{day}-{at}")
+        start = group.stop
+    clock.advance(today + dt.timedelta(days=1, seconds=-1))  # the day's later jobs
     if tested:
         for arm in ("control", "treatment"):
             chosen = [slate for slate, name in zip(slates, arms, strict=True) if name == arm]
@@ -540,7 +490,7 @@ def _serve_and_answer(
     )
     frame["source"] = _SOURCE
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
-    kpi_alerts = _watch(store, today, day, slates, events, hours, fell_back)
+    _write_kpis(store, today, day, slates, events, [m.hour for m in moments], fell_back)
     oracle, popular = _reference_ctrs(
         world, visitors, k, present_items, met_items(store, world.users[visitors], world.items)
     )
@@ -554,8 +504,8 @@ def _serve_and_answer(
         lists_ctr=float(np.mean(lists_ctr)) if lists_ctr else float("nan"),
         oracle_ctr=oracle,
         popularity_ctr=popular,
-        champion_version=champion,
-        promoted=bool(promoted),
+        champion_version=clock.serving,
+        promoted=day in clock.promoted,
         fallback_share=sum(fell_back) / visitors.size if visitors.size else float("nan"),
         items_shown=int(shown),
         deliveries_logged=int(
@@ -570,15 +520,15 @@ def _serve_and_answer(
         events_captured=int(report.accepted),
         quarantined=int(report.quarantined),
         incident=incident,
-        kpi_alerts=kpi_alerts,
         new_users=new_users,
         new_items=new_items,
         cold_visitors=cold,
         new_items_shown=sum(item in released for slate in slates for item in slate.items),
+        jobs=" · ".join(clock.ran.get(day, [])),
     )
 
 
-def _watch(
+def _write_kpis(
     store: Store,
     today: dt.datetime,
     day: int,
@@ -586,15 +536,16 @@ def _watch(
     events: list[dict[str, Any]],
     hours: list[int],
     fell_back: list[bool],
-) -> int:
-    """Write the day's hourly KPIs as observations, scan them; alerts on the fallback share.
+) -> None:
+    """Write the day's hourly KPIs as observations, for the scan job at midnight.
 
     Every hour gets its counts (``village.slates``, ``village.fallbacks``,
-    ``village.items_shown``, ``village.plays``) and the rates over the trailing
-    :data:`KPI_HOURS` hours (``village.ctr``, ``village.fallback_share``), computed from
-    the stored counts, yesterday's included. An hour holds a handful of visits, so an
+    ``village.items_shown``, ``village.plays``) and, over the trailing
+    :data:`~workbench.simulate.jobs.KPI_HOURS` hours, the rates (``village.ctr``,
+    ``village.fallback_share``) and the fallbacks (``village.fallbacks_6h``), computed
+    from the stored counts, yesterday's included. An hour holds a handful of visits, so an
     hour's own share swings between 0 and 1 by chance; a rate over several hours moves
-    when something changes. The scan watches the rates and the slate count.
+    when something changes.
     """
     plays_of: dict[str, int] = {}
     for event in events:
@@ -618,34 +569,19 @@ def _watch(
     earlier.index = pd.DatetimeIndex(earlier.index).tz_localize("UTC")
     trailing = pd.concat([earlier.reindex(columns=list(_COUNTS)), hourly]).rolling(KPI_HOURS, 1)
     totals = trailing.sum().loc[stamps]
-    rates = pd.DataFrame(
+    trailing_kpis = pd.DataFrame(
         {
             "village.ctr": totals["plays"] / totals["shown"].where(totals["shown"] > 0),
             "village.fallback_share": totals["fallbacks"]
             / totals["slates"].where(totals["slates"] > 0),
+            TRAILING_FALLBACKS: totals["fallbacks"],
         }
     )
-    kpis = pd.concat([hourly.rename(columns=_COUNTS), rates], axis=1).melt(
+    kpis = pd.concat([hourly.rename(columns=_COUNTS), trailing_kpis], axis=1).melt(
         ignore_index=False, var_name="series_id", value_name="value"
     )
     kpis = kpis.dropna().rename_axis("ts").reset_index()
     ingest(store, kpis, table="observations", source_name=f"{_SOURCE} KPIs day {day}")
-    if day < 3:
-        return 0  # two days of history are the least a detector can learn normal from
-    alerts = 0
-    for detector, series in _SCANNED.items():
-        report = scan(
-            store,
-            detector=detector,
-            since=today,
-            until=today + dt.timedelta(days=1),
-            series=series,
-            history="14d",
-            threshold="fpr:0.001",
-        )
-        if len(report.alerts):
-            alerts += int(report.alerts["series_id"].isin(_FALLBACK).sum())
-    return alerts
 
 
 def _answers(
