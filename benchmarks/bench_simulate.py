@@ -58,6 +58,8 @@ def main() -> None:
         logged = sum(day.deliveries_logged for day in run.days)
         summary = run.summary()
         flagged = summary["incident_flagged_day"]
+        # Alerts on the trailing fallbacks on any other day are false alarms.
+        other = [str(day.day) for day in run.days if day.kpi_alerts and day.day != INCIDENT]
         ope, ab = run.ope_lift, run.ab_lift
         inside = ope[1] <= ab[0] <= ope[2] and ab[1] <= ope[2] and ope[1] <= ab[2]
         agree += inside
@@ -75,7 +77,7 @@ def main() -> None:
             f"{last.lists_ctr:.4f} ({last.lists_ctr / last.oracle_ctr:.2f}) | "
             f"{last.popularity_ctr:.4f} ({last.expected_ctr / last.popularity_ctr:.2f}) | "
             f"{sum(day.promoted for day in run.days)} | {seconds / DAYS:.1f} | "
-            f"{shown:,} = {logged:,}; lost {lost} | {flagged} | {ope[0]:+.1%} ({ope[1]:+.1%} "
+            f"{shown:,} = {logged:,}; lost {lost} | {flagged} | {', '.join(other) or 'none'} | {ope[0]:+.1%} ({ope[1]:+.1%} "
             f"to {ope[2]:+.1%}) | {ab[0]:+.1%} ({ab[1]:+.1%} to {ab[2]:+.1%}) | "
             f"{summary['cold_visitors']:,} | {summary['new_items_shown']:,} |"
         )
@@ -87,9 +89,10 @@ def main() -> None:
         "served epsilon-greedy policy.\n\n"
         "| seed | CTR day 1 | CTR last day | oracle (ratio) | lists without exploring (ratio) "
         "| popularity (ratio) | promotions "
-        "| s per day | shown = logged | incident flagged on | OPE lift (SNIPS) "
+        "| s per day | shown = logged | incident flagged on | alerts on other days "
+        "| OPE lift (SNIPS) "
         "| A/B lift | cold visits | new tracks shown |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     verdict = (
         "Goals: last-day CTR >= 0.8 x oracle and >= 1.5 x popularity, nothing lost, the "

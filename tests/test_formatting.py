@@ -51,6 +51,7 @@ def test_present_refuses_a_style_for_a_column_the_table_does_not_have():
         ("srm_p_value", "SRM p-value"),
         ("fit_seconds", "Fit seconds"),
         ("because_item_id", "Because item ID"),
+        ("kpi_alerts", "KPI alerts"),
     ],
 )
 def test_names_read_as_people_write_them(name, text):
@@ -60,3 +61,14 @@ def test_names_read_as_people_write_them(name, text):
 def test_a_date_at_midnight_is_written_as_a_date():
     rows = present(pd.DataFrame({"day": [dt.datetime(2026, 1, 5)]})).data
     assert rows.iloc[0, 0] == "2026-01-05"
+
+
+def test_a_short_heading_is_never_split_and_text_headings_read_from_the_left():
+    frame = pd.DataFrame({"day": [1], "jobs": ["00:00 scan · 02:00 train"], "expected_ctr": [0.2]})
+    html = present(frame).to_html()
+    ids = {name: at for at, name in enumerate(["Day", "Jobs", "Expected CTR"])}
+    # "Day" keeps its three letters' room beside a column of long text; "Jobs" is text.
+    assert f"th.col{ids['Day']} {{\n  min-width: 4ch;\n}}" in html
+    assert f"th.col{ids['Jobs']} {{\n  min-width: 5ch;\n  text-align: left;\n}}" in html
+    # A heading with a long word may still break when a wide table needs the room.
+    assert f"th.col{ids['Expected CTR']}" not in html

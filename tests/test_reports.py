@@ -421,7 +421,7 @@ def test_the_index_has_a_card_per_job_with_its_headline_trend_and_previous_repor
     )
     _write_runs(tmp_path, "hourly_check", [("succeeded", 1.0), ("failed", None)])
     index = write_index(tmp_path).read_text()
-    cards = index.split('<article class="wb-card">')[1:]
+    cards = index.split('<article class="wb-card"')[1:]
     train = next(card for card in cards if "<h3>Weekly model " in card)
     scan = next(card for card in cards if "<h3>Hourly check " in card)
     assert "weekly_model said 0.14." in train and "nDCG@10 <b>0.140</b>" in train

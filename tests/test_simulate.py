@@ -32,7 +32,9 @@ def test_every_shown_item_is_logged_and_every_answer_is_captured(run):
     ]
     assert logged["n"] == sum(day.deliveries_logged for day in simulation.days)
     assert 0 < logged["low"] <= 1
-    captured = store.sql("SELECT count(*) AS n FROM events WHERE source = 'village'").to_pylist()
+    captured = store.sql(
+        "SELECT count(*) AS n FROM events WHERE source = 'village' AND ts >= '2026-01-15'"
+    ).to_pylist()
     assert captured[0]["n"] == sum(day.events_captured for day in simulation.days)
 
 
@@ -186,9 +188,15 @@ def test_the_scheduler_runs_the_days_jobs_on_the_simulated_clock(run):
     # Never handled, every job is due at the first tick (the first day is served), then
     # the nightly slots come round.
     assert first.jobs == (
-        "00:00 scan · 00:00 train · 00:00 precompute · 02:00 train · 02:30 precompute"
+        "00:00 scan · 00:00 train · 00:00 precompute · 00:00 health · 02:00 train · "
+        "02:30 precompute · 05:00 health"
     )
-    assert second.jobs == "00:00 scan · 02:00 train · 02:30 precompute"
+    assert second.jobs == "00:00 scan · 02:00 train · 02:30 precompute · 05:00 health"
+    # The morning's data health check judged every day; the app's answers carry their
+    # slate in `context`, as the history's carry a device, so no null rate jumps.
+    for day in simulation.days:
+        assert day.health.startswith(("all ", "failed: ")), day.health
+        assert "nulls" not in day.health and "freshness" not in day.health
     assert [day.jobs for day in simulation.days[2:]] == [second.jobs] * (len(simulation.days) - 2)
     # A visit before the night's precompute still gets yesterday's lists.
     served = store.sql(
@@ -205,7 +213,7 @@ def test_the_scheduler_runs_the_days_jobs_on_the_simulated_clock(run):
 def test_a_schedule_that_precomputes_before_it_trains_serves_a_day_late():
     store = Store.open("duckdb://:memory:")
     late = simulate(store, **{**SMALL, "incident_day": None}, schedule={"precompute": "0 1 * * *"})
-    assert late.days[1].jobs == "00:00 scan · 01:00 precompute · 02:00 train"
+    assert late.days[1].jobs == "00:00 scan · 01:00 precompute · 02:00 train · 05:00 health"
     # Each day serves the champion promoted the day before, never the day's own.
     from workbench.registry import resolve
 
@@ -215,7 +223,7 @@ def test_a_schedule_that_precomputes_before_it_trains_serves_a_day_late():
 
 def test_a_schedule_naming_an_unknown_job_or_an_unreadable_cron_is_refused():
     store = Store.open("duckdb://:memory:")
-    with pytest.raises(InvalidArgument, match="jobs are scan, train, precompute"):
+    with pytest.raises(InvalidArgument, match="jobs are scan, train, precompute, health"):
         simulate(store, days=1, schedule={"retrain": "0 2 * * *"})
     assert store.count_rows()["events"] == 0  # refused before anything was written
     with pytest.raises(WorkbenchError, match="schedule\\['train'\\]"):

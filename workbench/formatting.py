@@ -46,6 +46,7 @@ _WORDS = {
     "ci": "CI",
     "srm": "SRM",
     "ope": "OPE",
+    "kpi": "KPI",
     "ips": "IPS",
     "snips": "SNIPS",
     "dr": "DR",
@@ -165,6 +166,19 @@ def present(
         .set_table_attributes('class="wb-table"')
         .set_properties(**{"white-space": "normal", "overflow-wrap": "break-word"})
     )
+    # A heading may break inside a long word when a wide table needs the room, never
+    # inside a short one ("Day" beside a column of long text): a heading of words of 5
+    # letters or fewer keeps their width. Headings of text columns read from the left, as
+    # their cells do.
+    headings = {}
+    for name in shown.columns:
+        longest = max((len(word) for word in str(name).split()), default=1)
+        props = f"min-width: {longest + 1}ch;" if longest <= 5 else ""
+        if name in text_columns:
+            props += " text-align: left;"
+        if props:
+            headings[name] = [{"selector": "th", "props": props.strip()}]
+    table = table.set_table_styles(headings, overwrite=False)
     if text_columns:
         table = table.set_properties(subset=text_columns, **{"text-align": "left"})
     return table

@@ -65,6 +65,8 @@ main { max-width: 1100px; margin: 0 auto; padding: 1em 2em 4em 2em; }
   margin: 0.5em 0; }
 .rendered_html th, .rendered_html td { border: none; border-bottom: 1px solid #e5e5e5;
   padding: 3px 6px; text-align: right; overflow-wrap: break-word; }
+/* A header may break inside a word when a wide table needs the room (present() keeps
+   room for each heading's short words, so "Day" or "Visitors" is never split). */
 .rendered_html th { overflow-wrap: anywhere; }
 .rendered_html table { max-width: 100%; }
 .rendered_html th { background: #fafafa; }

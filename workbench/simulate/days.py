@@ -24,7 +24,8 @@ class SimulatedDay:
     ``new_items_shown`` counts the shows of tracks released during the simulation.
     ``jobs`` lists what the scheduler ran that day and when (``"02:00 train · 02:30
     precompute"``); ``kpi_alerts`` are the scan's alerts on the day's fallback KPI, from
-    the scan at its end (midnight).
+    the scan at its end (midnight); ``health`` is what the day's data health check
+    (05:00: yesterday's events against the week before) found.
     ``lists_ctr`` is what the same visitors' lists would have earned shown greedily, with
     no exploration: ``expected_ctr`` is below it by what exploring cost that day.
     """
@@ -52,6 +53,7 @@ class SimulatedDay:
     cold_visitors: int = 0
     new_items_shown: int = 0
     jobs: str = ""
+    health: str = ""
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Simulation:
             "new_items": sum(day.new_items for day in self.days),
             "cold_visitors": sum(day.cold_visitors for day in self.days),
             "new_items_shown": sum(day.new_items_shown for day in self.days),
+            "health_failed_days": [day.day for day in self.days if day.health.startswith("failed")],
             "test_day": self.test_day,
             "ope_lift": self.ope_lift,
             "ab_lift": self.ab_lift,
@@ -220,6 +223,23 @@ class Simulation:
                 f"arrived: {summary['cold_visitors']:,} visits got the fallback because no "
                 f"stored list knew them yet. {summary['new_items']:,} new tracks were released "
                 f"and shown {summary['new_items_shown']:,} times, first through exploration."
+            )
+        checked = [day for day in self.days if day.health and day.health != "not checked"]
+        if checked:
+            failed = [day for day in checked if day.health.startswith("failed")]
+            lines.append(
+                f"- **Is the data healthy?** The data health check (05:00, yesterday's events "
+                f"against the week before) passed on {len(checked) - len(failed)} of "
+                f"{len(checked)} days"
+                + (
+                    "; it failed on "
+                    + "; ".join(
+                        f"day {day.day} ({day.health.removeprefix('failed: ')})" for day in failed
+                    )
+                    + "."
+                    if failed
+                    else "."
+                )
             )
         lost = summary["responses"] - summary["events_captured"] - summary["quarantined"]
         lines.append(

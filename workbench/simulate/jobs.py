@@ -13,7 +13,9 @@ before it trains serves a day late: the loop shows it.
 - ``train`` (02:00): train on every event before yesterday, measure on yesterday's,
   register, gate against the champion measured on the same rows, refit a winner on
   every event and promote the refit;
-- ``precompute`` (02:30): store the champion's lists for every user.
+- ``precompute`` (02:30): store the champion's lists for every user;
+- ``health`` (05:00): data health of the events, yesterday against the week before
+  (volume, freshness, nulls, quarantine).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from workbench.delivery import precompute
 from workbench.evaluate import evaluate_recommenders
 from workbench.exceptions import InvalidArgument, ModelNotFound, ScheduleError
 from workbench.feedback import WEIGHT, Feedback
+from workbench.health import data_health
 from workbench.recommend import MODELS, load_interactions, metrics_for_record, split_interactions
 from workbench.registry import load, measure, promote, promote_if_better, register, resolve
 from workbench.runs.jobs import Job, check_cron
@@ -45,7 +48,12 @@ if TYPE_CHECKING:
 __all__ = ["DAY_JOBS", "KPI_HOURS", "REGISTRY_NAME", "SCANNED", "TRAILING_FALLBACKS"]
 
 #: The simulated day's jobs and their cron schedules (UTC), in the order a tick runs them.
-DAY_JOBS = {"scan": "0 0 * * *", "train": "0 2 * * *", "precompute": "30 2 * * *"}
+DAY_JOBS = {
+    "scan": "0 0 * * *",
+    "train": "0 2 * * *",
+    "precompute": "30 2 * * *",
+    "health": "0 5 * * *",
+}
 #: Registry name of the simulation's recommender.
 REGISTRY_NAME = "village"
 #: The loop's trailing KPIs (rates, and the fallback count) span this many hours: an
@@ -63,7 +71,8 @@ class DayJobs:
     """The simulated clock, and the day's jobs the scheduler runs as it reaches their slots.
 
     ``serving`` is the champion whose lists the last precompute stored (what visits are
-    served from); ``ran`` lists, per day, the jobs run and when (``"02:00 train"``).
+    served from); ``ran`` lists, per day, the jobs run and when (``"02:00 train"``);
+    ``health`` says, per day, what its data health check found.
     """
 
     def __init__(
@@ -96,6 +105,7 @@ class DayJobs:
         self.serving: str | None = None
         self.promoted: set[int] = set()
         self.ran: dict[int, list[str]] = {}
+        self.health: dict[int, str] = {}
         self.now = first_day
         self._state = tempfile.TemporaryDirectory(prefix="workbench-simulate-")
 
@@ -161,6 +171,18 @@ class DayJobs:
         except ModelNotFound:
             return  # nothing trained yet: visitors get the fallback
         precompute(self.store, model=champion, k=3 * self.k)
+
+    def _health(self) -> None:
+        """Data health of the events as of now: yesterday against the week before."""
+        report = data_health(
+            self.store, as_of=self.now, recent_days=1, reference_days=7, features=[]
+        )
+        failed = [name for name, check in report.checks.items() if not check["passed"]]
+        self.health[self.day_of(self.now)] = (
+            f"all {len(report.checks)} checks passed"
+            if not failed
+            else "failed: " + ", ".join(name.replace(":", " of ", 1) for name in failed)
+        )
 
     def _scan(self) -> None:
         """Scan the KPIs of the day that ended at the clock's midnight; count its alerts."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -151,8 +152,9 @@ def simulate(
         lists, the new-releases shelf every visitor's candidates end with, so
         exploration can show it.
     schedule
-        Cron schedules (UTC) for the day's jobs, by name, over :data:`~workbench.simulate.jobs.DAY_JOBS` (``scan``,
-        ``train``, ``precompute``); a job left out keeps its slot. The scheduler ticks
+        Cron schedules (UTC) for the day's jobs, by name, over
+        :data:`~workbench.simulate.jobs.DAY_JOBS` (``scan``, ``train``, ``precompute``,
+        ``health``); a job left out keeps its slot. The scheduler ticks
         them on the simulated clock (:mod:`workbench.simulate.jobs`), and each day's
         ``jobs`` says what ran when.
 
@@ -354,7 +356,14 @@ def _arrive(
         keep = pc.and_(
             pc.is_in(events["user_id"], ids["users"]), pc.is_in(events["item_id"], ids["items"])
         )
-        ingest(store, events.filter(keep), table="events", source_name=f"{_SOURCE} {source}")
+        history_events = events.filter(keep)
+        # The app's own listening before the first day: its source, as its answers will be.
+        history_events = history_events.set_column(
+            history_events.schema.get_field_index("source"),
+            "source",
+            pa.array([_SOURCE] * history_events.num_rows, pa.string()),
+        )
+        ingest(store, history_events, table="events", source_name=f"{_SOURCE} {source}")
 
 
 def _check(**sizes: int) -> None:
@@ -384,8 +393,6 @@ def _world(music: Any) -> _World:
 
 
 def _attributes(table: Any) -> list[dict]:
-    import json
-
     return [json.loads(text) for text in table["attributes"].to_pylist()]
 
 
@@ -486,7 +493,7 @@ def _serve_and_answer(
     plays = sum(event["event_type"] == "play" for event in events)
     shown = sum(len(slate.items) for slate in slates)
     frame = pd.DataFrame(
-        events, columns=["event_id", "ts", "user_id", "item_id", "event_type", "value"]
+        events, columns=["event_id", "ts", "user_id", "item_id", "event_type", "value", "context"]
     )
     frame["source"] = _SOURCE
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
@@ -525,6 +532,7 @@ def _serve_and_answer(
         cold_visitors=cold,
         new_items_shown=sum(item in released for slate in slates for item in slate.items),
         jobs=" · ".join(clock.ran.get(day, [])),
+        health=clock.health.get(day, "not checked"),
     )
 
 
@@ -636,6 +644,8 @@ def _event(
         "item_id": item,
         "event_type": kind,
         "value": value,
+        # The app logs which slate an answer belongs to, as it logs the slate's items.
+        "context": json.dumps({"slate_id": event_id.rsplit("-", 2)[0]}),
     }
 
 
