@@ -214,11 +214,12 @@ def _train(store: Store, recommender: str, *, today: dt.datetime, k: int, seed: 
     The candidate learns from every event before yesterday and is measured on
     yesterday's; the champion (not refitted) is measured on the same rows and that is
     recorded (:func:`~workbench.registry.measure`), so the gate compares the two on one
-    holdout, which neither trained on. A candidate that wins is refitted on every event,
+    holdout, which neither trained on. The winner is refitted on every event,
     yesterday's included, and that refit is what serves: registered as its own version
     (``refit_of`` names the measured one, whose metrics it carries) and promoted with
-    the reason recorded. So newcomers' first answers reach the lists the next morning,
-    and tomorrow's holdout is again one the champion never saw.
+    the reason recorded. A candidate that wins brings its recipe; when it loses, the
+    champion's own recipe is refitted (a refresh). So newcomers' first answers reach the
+    lists the next morning, and tomorrow's holdout is again one the champion never saw.
     """
     feedback = Feedback.from_config()
     events = load_interactions(store, feedback=feedback)
@@ -244,31 +245,44 @@ def _train(store: Store, recommender: str, *, today: dt.datetime, k: int, seed: 
     )
     champion = f"{REGISTRY_NAME}@champion"
     try:
-        current, _ = load(store, champion)
+        current, serving = load(store, champion)
     except ModelNotFound:
-        current = None
+        current = serving = None
     if current is not None:
         again = evaluate_recommenders({"champion": current}, train, test, fit=False, **grading)
-        measure(store, champion, metrics=metrics_for_record(again, k)["champion"], holdout=test)
+        held = metrics_for_record(again, k)["champion"]
+        measure(store, champion, metrics=held, holdout=test)
     promotion = promote_if_better(store, version, metric=f"ndcg_at_{k}_score")
     if promotion.promoted:
-        everything = pd.concat([train, test], ignore_index=True)
-        model = clone(fitted[recommender]).fit(everything)
-        refit = register(
-            store,
-            model,
-            REGISTRY_NAME,
-            metrics=metrics,
-            params={**model.get_params(), "refit_of": version.version},
-            training_data=everything,
-            holdout=test,
-            feedback=feedback,
+        recipe, of, figures = fitted[recommender], version, metrics
+        reason = (
+            f"{version.ref} passed the gate; this is the same model refitted on every event, "
+            "its holdout included"
         )
-        promote(
-            store,
-            REGISTRY_NAME,
-            refit.version,
-            force_reason=f"{version.ref} passed the gate; this is the same model refitted on "
-            "every event, its holdout included",
+    elif current is None:
+        return False  # refused with no champion to refresh: visitors keep the fallback
+    else:
+        # The champion keeps its place, but not its age: the lists must not miss a day's
+        # events because a candidate of the same recipe, trained on the same events as
+        # the champion, lost by a hair.
+        recipe, of, figures = current, serving, held
+        reason = (
+            f"{version.ref} did not beat the champion {serving.ref}; this is the champion "
+            "refitted on every event, its holdout included (a refresh)"
         )
+    everything = pd.concat([train, test], ignore_index=True)
+    if not promotion.promoted and serving.signature["training_data"]["rows"] == len(everything):
+        return False  # the champion already learnt from every event: nothing to refresh
+    model = clone(recipe).fit(everything)
+    refit = register(
+        store,
+        model,
+        REGISTRY_NAME,
+        metrics=figures,
+        params={**model.get_params(), "refit_of": of.version},
+        training_data=everything,
+        holdout=test,
+        feedback=feedback,
+    )
+    promote(store, REGISTRY_NAME, refit.version, force_reason=reason)
     return promotion.promoted
