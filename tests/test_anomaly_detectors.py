@@ -316,7 +316,17 @@ def test_window_iforest_names_the_features_that_deviate(observations):
     detector = make_detector("window_iforest").fit(observations)
     explained = detector.explain(observations)
     top = explained.loc[explained["score"].idxmax(), "reason"]
-    assert "above the threshold" in top and "most unusual:" in top
+    assert "above the alert threshold" in top and "most unusual:" in top
+    # In words, not column names: "3.0 SDs above its value one day earlier".
+    assert "SDs" in top and not any(jargon in top for jargon in ("_z", "z_", "_score", "_1d"))
+
+
+def test_the_supervised_detector_gives_its_reasons_as_a_chance_and_in_words(observations, labels):
+    detector = make_detector("supervised").fit(observations, labels)
+    explained = detector.explain(observations)
+    top = explained.loc[explained["score"].idxmax(), "reason"]
+    assert "chance of being an anomaly" in top and "it alerts above 50%" in top
+    assert not any(jargon in top for jargon in ("_z", "z_", "_score", "_1d")), top
 
 
 def test_supervised_needs_labels_of_both_classes_and_says_how_many(observations, labels):

@@ -190,9 +190,13 @@ class SeriesDetector(BaseEstimator, ABC):
                 f"{_number(expected)} (band {_number(low)} to {_number(high)}; {verdict} the "
                 f"threshold {self.threshold_:.2f})"
             )
-        verdict = "above" if score > self.threshold_ else "below"
-        text = f"score {score:.3g} is {verdict} the threshold {self.threshold_:.3g}"
+        text = self._score_text(score)
         return f"{text}; {detail}" if detail else text
+
+    def _score_text(self, score: float) -> str:
+        """A score with no band (a learned detector's), beside the threshold, in words."""
+        verdict = "above" if score > self.threshold_ else "below"
+        return f"score {score:.3g} is {verdict} the alert threshold {self.threshold_:.3g}"
 
     #: Unit of a deviation in reasons.
     unit = "SDs"

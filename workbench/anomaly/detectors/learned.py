@@ -48,24 +48,73 @@ def scale_free_columns(windows: tuple) -> list[str]:
     return [*columns, "step_z", f"lag_{suffix(windows[0])}_z"]
 
 
+_UNIT_WORDS = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
+# The window statistics, as a reader names them.
+_STATISTICS = {
+    "mean": "average",
+    "std": "spread",
+    "min": "lowest value",
+    "max": "highest value",
+    "count": "number of points",
+}
+
+
+def _span_words(short: str) -> str:
+    """A window's column suffix in words: ``1d`` -> ``day``, ``7d`` -> ``7 days``."""
+    count, unit = int(short[:-1]), _UNIT_WORDS.get(short[-1], short[-1])
+    return unit if count == 1 else f"{count} {unit}s"
+
+
+def _plain_feature(name: str, value: float, deviation: float) -> str:
+    """What one window feature says about a point, in words.
+
+    Features measured in the series' own standard deviations are read as they are;
+    the others by how far they are from their usual value in the fit data.
+    """
+    size = f"{abs(value):.1f} SDs"
+    side = "above" if value >= 0 else "below"
+    if name.startswith("z_"):
+        return f"{size} {side} its average of the last {_span_words(name[2:])}"
+    if name.startswith("beyond_"):
+        return f"{size} outside its range of the last {_span_words(name[7:])}"
+    if name.startswith("lag_") and name.endswith("_z"):
+        return f"{size} {side} its value one {_span_words(name[4:-2])} earlier"
+    if name == "step_z":
+        return f"a {'jump' if value >= 0 else 'drop'} of {size} from the point before"
+    if name == "seasonal_score":
+        return f"{size} off its usual pattern for the time of day or week"
+    if name == "gaussian_score":
+        return f"{size} off its recent average"
+    statistic, _, window = name.partition("_")
+    what = (
+        f"its {_STATISTICS[statistic]} over the last {_span_words(window)}"
+        if statistic in _STATISTICS and window
+        else f"its {name}"
+    )
+    return f"{what} is unusually {'high' if deviation >= 0 else 'low'} ({deviation:+.1f} SDs)"
+
+
 def _describe_outliers(features: pd.DataFrame, center: np.ndarray, spread: np.ndarray) -> list:
-    """Per row, the two features furthest from their fit-data median, as text."""
-    deviation = (features.to_numpy(dtype=float) - center) / spread
+    """Per row, the two features furthest from their fit-data median, in words."""
+    raw = features.to_numpy(dtype=float)
+    deviation = (raw - center) / spread
     names = features.columns.to_numpy()
     size = np.nan_to_num(np.abs(deviation), nan=-1.0)
     # Stable, so ties keep column order; only the two largest per row are named.
     top = np.argsort(-size, axis=1, kind="stable")[:, :2]
     rows = np.arange(len(deviation))[:, None]
-    top_size, top_value = size[rows, top], deviation[rows, top]
+    top_size, top_value, top_raw = size[rows, top], deviation[rows, top], raw[rows, top]
     return [
         "most unusual: "
-        + ", ".join(
-            f"{names[j]} {value:+.1f} SDs from typical"
-            for j, value, magnitude in zip(columns, values, magnitudes, strict=True)
+        + "; ".join(
+            _plain_feature(str(names[j]), value, change)
+            for j, value, change, magnitude in zip(
+                columns, values, changes, magnitudes, strict=True
+            )
             if magnitude >= 0
         )
-        for columns, values, magnitudes in zip(
-            top.tolist(), top_value.tolist(), top_size.tolist(), strict=True
+        for columns, values, changes, magnitudes in zip(
+            top.tolist(), top_raw.tolist(), top_value.tolist(), top_size.tolist(), strict=True
         )
     ]
 
@@ -306,6 +355,13 @@ class SupervisedDetector(_WindowModel):
         # budget allows, it would otherwise alert on points the model itself judges
         # more likely normal (probability below one half).
         return 0.5
+
+    def _score_text(self, score: float) -> str:
+        # The score is a probability learnt from the labels: say so.
+        return (
+            f"the model learnt from your labels gives it a {score:.0%} chance of being an "
+            f"anomaly (it alerts above {self.threshold_:.0%})"
+        )
 
     def _judge(self, frame: pd.DataFrame) -> Judgement:
         features, inputs, ready, expected = self._inputs(frame)
