@@ -160,6 +160,12 @@ def test_the_command_prints_each_day_as_json_and_refuses_a_used_store(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 1
     assert again.stderr.startswith("error: ") and len(again.stderr.strip().splitlines()) == 1
+    # A job moved without its cron is refused in one line, with an example.
+    moved = subprocess.run(
+        [*command, "--schedule", "train"], capture_output=True, text=True, timeout=600
+    )
+    assert moved.returncode == 1 and "JOB=CRON, e.g. --schedule 'train=0 3 * * *'" in moved.stderr
+    assert len(moved.stderr.strip().splitlines()) == 1
 
 
 def test_newcomers_start_cold_then_get_lists_and_new_tracks_are_shown_by_exploration():
