@@ -61,12 +61,15 @@ def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(r
     assert simulation.summary()["incident_flagged_day"] == 3
     series = store.sql("SELECT DISTINCT series_id FROM observations ORDER BY 1").column(0)
     assert series.to_pylist() == [
+        "village.answers",
         "village.ctr",
         "village.fallback_share",
         "village.fallbacks",
         "village.fallbacks_6h",
         "village.items_shown",
         "village.plays",
+        "village.quarantine_share",
+        "village.quarantined",
         "village.slates",
     ]
     # The counts reconcile with the day's figures; the rates follow from the counts.
@@ -78,6 +81,8 @@ def test_the_planted_incident_shows_in_the_kpis_and_the_scan_flags_it_that_day(r
     assert totals["village.slates"] == during.visitors
     assert totals["village.items_shown"] == during.items_shown
     assert totals["village.fallbacks"] == round(during.fallback_share * during.visitors)
+    assert totals["village.answers"] == during.responses
+    assert totals["village.quarantined"] == during.quarantined
     alerted = store.sql("SELECT DISTINCT series_id FROM alerts").column(0).to_pylist()
     assert "village.fallbacks_6h" in alerted
 
@@ -241,3 +246,41 @@ def test_a_schedule_naming_an_unknown_job_or_an_unreadable_cron_is_refused():
     assert store.count_rows()["events"] == 0  # refused before anything was written
     with pytest.raises(WorkbenchError, match="schedule\\['train'\\]"):
         simulate(Store.open("duckdb://:memory:"), days=1, schedule={"train": "at two"})
+
+
+def test_answers_the_capture_path_refuses_count_as_quarantined_in_their_visits_hour():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from workbench.simulate.loop import _write_kpis
+
+    store = Store.open("duckdb://:memory:")
+    day = dt.datetime(2026, 1, 15)
+    slates = [
+        SimpleNamespace(slate_id="d1-0", user_id="u1", items=["a", "b"]),
+        SimpleNamespace(slate_id="d1-1", user_id="u2", items=["c", "d"]),
+    ]
+    events = [
+        {
+            "event_id": f"d1-{visit}-{position}-{kind}",
+            "user_id": f"u{visit + 1}",
+            "event_type": kind,
+        }
+        for visit in (0, 1)
+        for position, kind in enumerate(("impression", "impression", "play"))
+    ]
+    _write_kpis(store, day, 1, slates, events, [3, 9], [False, False], refused=["d1-1-2-play"])
+    kpis = store.sql(
+        "SELECT series_id, hour(ts) AS hour, value FROM observations "
+        "WHERE series_id IN ('village.answers', 'village.quarantined', 'village.quarantine_share') "
+        "AND value > 0 ORDER BY series_id, ts"
+    ).to_pylist()
+    by_series = {}
+    for row in kpis:
+        by_series.setdefault(row["series_id"], []).append((row["hour"], row["value"]))
+    assert by_series["village.answers"] == [(3, 3.0), (9, 3.0)]
+    assert by_series["village.quarantined"] == [(9, 1.0)]
+    # Over the trailing six hours: from 09:00 to 14:00 the window holds the 09:00 visit's
+    # 3 answers, 1 refused; at 15:00 it holds no answers, so no rate.
+    share = dict(by_series["village.quarantine_share"])
+    assert share[9] == 1 / 3 and share[14] == 1 / 3 and 15 not in share

@@ -11,8 +11,8 @@ before it trains serves a day late: the loop shows it.
 
 - ``scan`` (00:00): the anomaly scan of the loop's KPIs over the day that just ended;
 - ``train`` (02:00): train on every event before yesterday, measure on yesterday's,
-  register, gate against the champion measured on the same rows, refit a winner on
-  every event and promote the refit;
+  register, gate against the champion measured on the same rows, refit the winner (the
+  champion when the candidate loses: a refresh) on every event and promote the refit;
 - ``precompute`` (02:30): store the champion's lists for every user;
 - ``health`` (05:00): data health of the events, yesterday against the week before
   (volume, freshness, nulls, quarantine).
@@ -63,8 +63,13 @@ KPI_HOURS = 6
 #: Hour by hour a surge of fallbacks is a few against a few (3 where 0.4 is usual, which
 #: over-dispersed cold starts make unremarkable); over six hours it is 16 against 2.4.
 TRAILING_FALLBACKS = f"village.fallbacks_{KPI_HOURS}h"
-#: What the KPI scan watches, by detector: counts as counts, rates as measurements.
-SCANNED = {"counts": [TRAILING_FALLBACKS, "village.slates"], "gaussian": ["village.ctr"]}
+#: What the KPI scan watches, one scan (and threshold) per entry: counts as counts,
+#: rates as measurements.
+SCANNED = (
+    ("counts", (TRAILING_FALLBACKS, "village.slates")),
+    ("gaussian", ("village.ctr",)),
+    ("counts", ("village.quarantined",)),
+)
 
 
 class DayJobs:
@@ -191,13 +196,13 @@ class DayJobs:
         if day < 3:
             return  # two days of history are the least a detector can learn normal from
         alerts = 0
-        for detector, series in SCANNED.items():
+        for detector, series in SCANNED:
             report = scan(
                 self.store,
                 detector=detector,
                 since=end - dt.timedelta(days=1),
                 until=end,
-                series=series,
+                series=list(series),
                 history="14d",
                 threshold="fpr:0.001",
             )

@@ -54,6 +54,8 @@ _COUNTS = {
     "fallbacks": "village.fallbacks",
     "shown": "village.items_shown",
     "plays": "village.plays",
+    "answers": "village.answers",
+    "quarantined": "village.quarantined",
 }
 #: Its metric: plays per shown item (the app logs an ``impression`` per shown item).
 AB_METRIC = "ratio:play/impression"
@@ -497,7 +499,20 @@ def _serve_and_answer(
     )
     frame["source"] = _SOURCE
     report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
-    _write_kpis(store, today, day, slates, events, [m.hour for m in moments], fell_back)
+    # Which answers the capture path refused (their 1-based row in the frame), by slate.
+    refused = store.sql(
+        "SELECT row_number FROM quarantine WHERE batch_id = ?", [report.batch_id]
+    ).column(0)
+    _write_kpis(
+        store,
+        today,
+        day,
+        slates,
+        events,
+        [m.hour for m in moments],
+        fell_back,
+        refused=[events[row - 1]["event_id"] for row in refused.to_pylist()],
+    )
     oracle, popular = _reference_ctrs(
         world, visitors, k, present_items, met_items(store, world.users[visitors], world.items)
     )
@@ -544,24 +559,40 @@ def _write_kpis(
     events: list[dict[str, Any]],
     hours: list[int],
     fell_back: list[bool],
+    *,
+    refused: list[str],
 ) -> None:
     """Write the day's hourly KPIs as observations, for the scan job at midnight.
 
     Every hour gets its counts (``village.slates``, ``village.fallbacks``,
-    ``village.items_shown``, ``village.plays``) and, over the trailing
+    ``village.items_shown``, ``village.plays``, ``village.answers`` and
+    ``village.quarantined``: answers sent and refused by the capture path, ``refused``
+    naming them by event id) and, over the trailing
     :data:`~workbench.simulate.jobs.KPI_HOURS` hours, the rates (``village.ctr``,
-    ``village.fallback_share``) and the fallbacks (``village.fallbacks_6h``), computed
-    from the stored counts, yesterday's included. An hour holds a handful of visits, so an
-    hour's own share swings between 0 and 1 by chance; a rate over several hours moves
-    when something changes.
+    ``village.fallback_share``, ``village.quarantine_share``) and the fallbacks
+    (``village.fallbacks_6h``), computed from the stored counts, yesterday's included.
+    An answer counts in its visit's hour. An hour holds a handful of visits, so an hour's
+    own share swings between 0 and 1 by chance; a rate over several hours moves when
+    something changes.
     """
-    plays_of: dict[str, int] = {}
-    for event in events:
-        if event["event_type"] == "play":
-            plays_of[event["user_id"]] = plays_of.get(event["user_id"], 0) + 1
-    counts = np.zeros((24, 4))
+    from collections import Counter
+
+    def slate_of(event_id: str) -> str:
+        return event_id.rsplit("-", 2)[0]
+
+    plays = Counter(slate_of(e["event_id"]) for e in events if e["event_type"] == "play")
+    answers = Counter(slate_of(event["event_id"]) for event in events)
+    bad = Counter(slate_of(event_id) for event_id in refused)
+    counts = np.zeros((24, len(_COUNTS)))
     for slate, hour, fallback in zip(slates, hours, fell_back, strict=True):
-        counts[hour] += (1, fallback, len(slate.items), plays_of.get(slate.user_id, 0))
+        counts[hour] += (
+            1,
+            fallback,
+            len(slate.items),
+            plays[slate.slate_id],
+            answers[slate.slate_id],
+            bad[slate.slate_id],
+        )
     stamps = pd.date_range(today, periods=24, freq="h", tz="UTC")
     hourly = pd.DataFrame(counts, index=stamps, columns=list(_COUNTS))
     earlier = (
@@ -582,6 +613,8 @@ def _write_kpis(
             "village.ctr": totals["plays"] / totals["shown"].where(totals["shown"] > 0),
             "village.fallback_share": totals["fallbacks"]
             / totals["slates"].where(totals["slates"] > 0),
+            "village.quarantine_share": totals["quarantined"]
+            / totals["answers"].where(totals["answers"] > 0),
             TRAILING_FALLBACKS: totals["fallbacks"],
         }
     )
