@@ -128,15 +128,12 @@ def simulate(
     incident_day
         A day on which the stored lists fail for half the visitors, who get the
         popularity fallback instead (a planted incident). The loop's KPIs are written as
-        hourly observations every day: counts (``village.slates``,
-        ``village.fallbacks``, ``village.items_shown``, ``village.plays``) and rates
-        over the trailing :data:`~workbench.simulate.jobs.KPI_HOURS` hours (``village.ctr``,
-        ``village.fallback_share``) and the fallbacks over the same hours
-        (:data:`~workbench.simulate.jobs.TRAILING_FALLBACKS`). From the third day (two
-        days of history) the scan job, at the day's end, scans them: the counts
-        detector the slates and the trailing fallbacks, the windowed Gaussian the
-        click-through rate; the day's ``kpi_alerts`` counts the alerts on the trailing
-        fallbacks. An incident on day 1 or 2 is in every scan's history instead.
+        hourly observations every day (see :func:`_write_kpis`): counts, rates over the
+        trailing :data:`~workbench.simulate.jobs.KPI_HOURS` hours and the fallbacks
+        over the same hours (:data:`~workbench.simulate.jobs.TRAILING_FALLBACKS`). From
+        the third day (two days of history) the scan job, at the day's end, scans them
+        (:data:`~workbench.simulate.jobs.SCANNED`); the day's ``kpi_alerts`` counts the
+        alerts on the trailing fallbacks. An incident on day 1 or 2 is in every scan's history instead.
     test_day
         The day a challenger is judged and then tested: the greedy policy (no
         exploration) over the champion's lists. It is first judged off-policy
