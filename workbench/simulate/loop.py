@@ -146,8 +146,8 @@ def simulate(
     new_users, new_items
         Listeners and tracks that arrive each day, never seen before (their planted
         tastes and genres come from the same world). A new listener gets the
-        popularity fallback (cold start) until a promoted champion has learnt from
-        their answers; a new track enters ``items`` and, until it is in the stored
+        popularity fallback (cold start) until the champion, refitted every night, has
+        learnt from their answers; a new track enters ``items`` and, until it is in the stored
         lists, the new-releases shelf every visitor's candidates end with, so
         exploration can show it.
     schedule
