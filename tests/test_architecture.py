@@ -201,3 +201,15 @@ def test_notebooks_import_only_the_public_face(name, source):
                     continue
                 wrong.append(submodule)
     assert not wrong, f"{name} imports what no package face offers: {wrong}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda path: path.name
+)
+def test_committed_notebooks_have_cell_ids_and_no_outputs(path):
+    # nbformat 4.5 wants an id on every cell (a missing one is a warning today, an error
+    # in later versions); a notebook is committed without outputs.
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    ids = [cell.get("id") for cell in cells]
+    assert all(ids) and len(set(ids)) == len(ids), ids
+    assert not any(cell.get("outputs") for cell in cells if cell["cell_type"] == "code")
