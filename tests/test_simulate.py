@@ -169,8 +169,24 @@ def test_the_command_prints_each_day_as_json_and_refuses_a_used_store(tmp_path):
     moved = subprocess.run(
         [*command, "--schedule", "train"], capture_output=True, text=True, timeout=600
     )
-    assert moved.returncode == 1 and "JOB=CRON, e.g. --schedule 'train=0 3 * * *'" in moved.stderr
-    assert len(moved.stderr.strip().splitlines()) == 1
+    assert moved.returncode == 2 and "JOB=CRON, e.g. --schedule 'train=0 3 * * *'" in moved.stderr
+    assert len(moved.stderr.strip().splitlines()) == 1 and "--help" in moved.stderr
+    # A job that is not one of the day's, or a cron that is not one, is refused before a
+    # store is created for it.
+    fresh = tmp_path / "never.duckdb"
+    for entry, said in (
+        ("retrain=0 2 * * *", "No simulated job retrain"),
+        ("train=61 2 * * *", ""),
+    ):
+        refused = subprocess.run(
+            [*command[:-2], "--store", f"duckdb://{fresh}", "--schedule", entry],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert not fresh.exists()
 
 
 def test_newcomers_start_cold_then_get_lists_and_new_tracks_are_shown_by_exploration():
@@ -232,19 +248,20 @@ def test_a_schedule_that_precomputes_before_it_trains_serves_a_day_late():
     store = Store.open("duckdb://:memory:")
     late = simulate(store, **{**SMALL, "incident_day": None}, schedule={"precompute": "0 1 * * *"})
     assert late.days[1].jobs == "00:00 scan · 01:00 precompute · 02:00 train · 05:00 health"
-    # Each day serves the champion promoted the day before, never the day's own.
+    # Each day serves the champion of the night before, never the day's own: the night's
+    # new champion (promoted or refreshed) only reaches the lists the next morning.
     from workbench.registry import resolve
 
     newest = resolve(store, "village@champion").ref
-    assert late.days[-1].promoted and late.days[-1].champion_version != newest
+    assert late.days[-1].champion_version != newest
 
 
 def test_a_schedule_naming_an_unknown_job_or_an_unreadable_cron_is_refused():
     store = Store.open("duckdb://:memory:")
-    with pytest.raises(InvalidArgument, match="jobs are scan, train, precompute, health"):
+    with pytest.raises(InvalidArgument, match="the day's jobs are scan, train, precompute, health"):
         simulate(store, days=1, schedule={"retrain": "0 2 * * *"})
     assert store.count_rows()["events"] == 0  # refused before anything was written
-    with pytest.raises(WorkbenchError, match="schedule\\['train'\\]"):
+    with pytest.raises(WorkbenchError, match="The simulated train job: schedule 'at two'"):
         simulate(Store.open("duckdb://:memory:"), days=1, schedule={"train": "at two"})
 
 

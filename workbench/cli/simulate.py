@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from workbench.cli._common import JsonOption, open_store, print_json
-from workbench.exceptions import InvalidArgument
 
 # A store of its own: the simulation writes a world, events, deliveries and versions.
 DEFAULT_STORE = "duckdb://data/village.duckdb"
@@ -71,16 +70,19 @@ def simulate(
 ) -> None:
     """Simulate days of the loop: deliver, capture feedback, retrain, gate, redeploy."""
     from workbench.config import in_project
+    from workbench.simulate import day_schedule
     from workbench.simulate import simulate as run_days
 
     crons = {}
     for entry in schedule or []:
         job, equals, cron = entry.partition("=")
         if not equals or not job.strip():
-            raise InvalidArgument(
-                f"--schedule {entry!r} must be JOB=CRON, e.g. --schedule 'train=0 3 * * *'."
+            raise typer.BadParameter(
+                f"{entry!r} must be JOB=CRON, e.g. --schedule 'train=0 3 * * *'.",
+                param_hint="--schedule",
             )
         crons[job.strip()] = cron.strip()
+    day_schedule(crons)  # refused before a store is created for it
     url = store or f"duckdb://{in_project(DEFAULT_STORE.removeprefix('duckdb://'))}"
     opened = open_store(url, create=True)
     run = run_days(

@@ -46,6 +46,8 @@ from workbench.lazy import exports
 
 # Public name -> the submodule that defines it, imported when the name is first used.
 _LAZY = {
+    "DAY_JOBS": "jobs",
+    "day_schedule": "jobs",
     "SimulatedDay": "days",
     "Simulation": "days",
     "plot_simulation": "days",

@@ -14,8 +14,8 @@ before it trains serves a day late: the loop shows it.
   register, gate against the champion measured on the same rows, refit the winner (the
   champion when the candidate loses: a refresh) on every event and promote the refit;
 - ``precompute`` (02:30): store the champion's lists for every user;
-- ``health`` (05:00): data health of the events, yesterday against the week before
-  (volume, freshness, nulls, quarantine).
+- ``health`` (05:00): data health of the answers (the event types the feedback
+  declares), yesterday against the week before (volume, freshness, nulls, quarantine).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from sklearn.base import clone
 
 from workbench.anomaly import scan
@@ -45,7 +44,14 @@ if TYPE_CHECKING:
     from workbench.simulate.days import Simulation
     from workbench.store import Store
 
-__all__ = ["DAY_JOBS", "KPI_HOURS", "REGISTRY_NAME", "SCANNED", "TRAILING_FALLBACKS"]
+__all__ = [
+    "DAY_JOBS",
+    "KPI_HOURS",
+    "REGISTRY_NAME",
+    "SCANNED",
+    "TRAILING_FALLBACKS",
+    "day_schedule",
+]
 
 #: The simulated day's jobs and their cron schedules (UTC), in the order a tick runs them.
 DAY_JOBS = {
@@ -72,6 +78,24 @@ SCANNED = (
 )
 
 
+def day_schedule(schedule: Mapping[str, str] | None) -> dict[str, str]:
+    """Every job of :data:`DAY_JOBS` with its cron: ``schedule``'s, else the default.
+
+    Refuses a name that is not a day's job and a cron croniter cannot read.
+    """
+    crons = dict(schedule or {})
+    unknown = sorted(set(crons) - set(DAY_JOBS))
+    if unknown:
+        raise InvalidArgument(
+            f"No simulated job {', '.join(unknown)}: the day's jobs are "
+            f"{', '.join(DAY_JOBS)} (e.g. train at '0 3 * * *')."
+        )
+    for name, cron in crons.items():
+        check_cron(cron, where=f"The simulated {name} job")
+    # Jobs left out keep their default slot: every job must run.
+    return {name: crons.get(name, DAY_JOBS[name]) for name in DAY_JOBS}
+
+
 class DayJobs:
     """The simulated clock, and the day's jobs the scheduler runs as it reaches their slots.
 
@@ -91,17 +115,7 @@ class DayJobs:
         seed: int,
         schedule: Mapping[str, str] | None = None,
     ) -> None:
-        crons = dict(DAY_JOBS if schedule is None else schedule)
-        unknown = sorted(set(crons) - set(DAY_JOBS))
-        if unknown or not crons:
-            raise InvalidArgument(
-                f"schedule names {', '.join(unknown) or 'no job'}: the simulated day's jobs "
-                f"are {', '.join(DAY_JOBS)}, e.g. {{'train': '0 2 * * *'}}."
-            )
-        for name, cron in crons.items():
-            check_cron(cron, where=f"schedule[{name!r}]")
-        # Jobs left out of ``schedule`` keep their default slot: every job must run.
-        crons = {name: crons.get(name, DAY_JOBS[name]) for name in DAY_JOBS}
+        crons = day_schedule(schedule)
         self.jobs = {
             name: Job(name=name, notebook=None, schedule=cron) for name, cron in crons.items()
         }
@@ -178,9 +192,18 @@ class DayJobs:
         precompute(self.store, model=champion, k=3 * self.k)
 
     def _health(self) -> None:
-        """Data health of the events as of now: yesterday against the week before."""
+        """Data health of the answers as of now: yesterday against the week before."""
+        # The answers the models learn from: the app's impressions begin on day 1, so
+        # counting them would show the first week's volume jump from the history's.
+        feedback = Feedback.from_config()
+        answers = sorted({*feedback.interactions, *feedback.negative})
         report = data_health(
-            self.store, as_of=self.now, recent_days=1, reference_days=7, features=[]
+            self.store,
+            as_of=self.now,
+            recent_days=1,
+            reference_days=7,
+            features=[],
+            scope={"event_types": answers},
         )
         failed = [name for name, check in report.checks.items() if not check["passed"]]
         self.health[self.day_of(self.now)] = (
@@ -275,7 +298,9 @@ def _train(store: Store, recommender: str, *, today: dt.datetime, k: int, seed: 
             f"{version.ref} did not beat the champion {serving.ref}; this is the champion "
             "refitted on every event, its holdout included (a refresh)"
         )
-    everything = pd.concat([train, test], ignore_index=True)
+    # Every event, yesterday's skips included: the split's test keeps only the rows with a
+    # positive weight (the targets), so train + test would leave them out.
+    everything = events.to_pandas()
     if not promotion.promoted and serving.signature["training_data"]["rows"] == len(everything):
         return False  # the champion already learnt from every event: nothing to refresh
     model = clone(recipe).fit(everything)

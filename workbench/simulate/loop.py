@@ -194,7 +194,7 @@ def simulate(
     if store.count_rows()["events"]:
         raise InvalidArgument(
             f"The store {store.location} already holds events; a simulation starts from an "
-            "empty store. Give it its own, e.g. --store duckdb://data/village.duckdb."
+            "empty store. Give it a new one, e.g. --store duckdb://data/village-2.duckdb."
         )
 
     run = Simulation(incident_day=incident_day, test_day=test_day)
