@@ -22,7 +22,9 @@ class SimulatedDay:
     ``new_users`` and ``new_items`` arrived that day; ``cold_visitors`` got the fallback
     because no stored list held them yet (newcomers, outside the incident);
     ``new_items_shown`` counts the shows of tracks released during the simulation.
-    ``jobs`` lists what the scheduler ran that day and when (``"02:00 train · 02:30
+    ``promoted`` says the night's candidate passed the gate (when it did not, the
+    champion was refreshed; ``champion_version`` is what served after the night's
+    precompute). ``jobs`` lists what the scheduler ran that day and when (``"02:00 train · 02:30
     precompute"``); ``kpi_alerts`` are the scan's alerts on the day's fallback KPI, from
     the scan at its end (midnight); ``health`` is what the day's data health check
     (05:00: yesterday's events against the week before) found.
