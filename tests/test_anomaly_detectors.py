@@ -185,8 +185,9 @@ def test_thresholds_may_be_given_as_text(observations):
         SeasonalDetector(threshold="often").fit(observations)
 
 
-def test_default_thresholds_are_a_daily_budget_for_series_and_a_rate_for_tables():
-    assert SeasonalDetector().threshold == AlertBudget(1, "1d")
+def test_default_thresholds_are_a_daily_or_24_point_budget_for_series_and_a_rate_for_tables():
+    assert SeasonalDetector().threshold == AlertBudget(1, "1d", points=24)
+    assert str(SeasonalDetector().threshold) == "1/1d or 24 points"
     assert make_detector("iforest").threshold == FalseAlarmRate(0.01)
 
 

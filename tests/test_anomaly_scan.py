@@ -86,11 +86,11 @@ def test_a_scan_writes_one_alert_per_flagged_point_and_a_scan_record(store):
     assert len(row) == 1
     assert row[0]["alerts"] == len(stored) and row[0]["status"] == "complete"
     assert row[0]["points"] == report.points and json.loads(row[0]["series_skipped"]) == []
-    assert json.loads(row[0]["params"])["threshold"] == "1/1d"
+    assert json.loads(row[0]["params"])["threshold"] == "1/1d or 24 points"
     assert report.summary().startswith(f"Scan {report.scan_id} (seasonal, complete)")
     # The alerts are set against the budget: the threshold came from the history.
     rate = len(report.alerts) / SERIES  # one day scanned
-    assert f"{rate:.2g} per series per 1d; budget 1/1d" in report.summary()
+    assert f"{rate:.2g} per series per 1d; budget 1/1d or 24 points" in report.summary()
     # Each flagged series comes with its scored window, ready to chart, most alerts first.
     assert set(report.flagged) == set(stored["series_id"])
     counts = [int(points["alert"].sum()) for points in report.flagged.values()]

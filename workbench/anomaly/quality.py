@@ -18,6 +18,7 @@ import pandas as pd
 
 from workbench.anomaly.observations import load_observations
 from workbench.anomaly.scans import score_series
+from workbench.anomaly.thresholds import SERIES_DEFAULT
 from workbench.arguments import parse_duration, parse_time
 from workbench.exceptions import InvalidArgument
 
@@ -70,7 +71,7 @@ def detector_quality(
     *,
     since: Any = None,
     until: Any = None,
-    threshold: Any = "1/1d",
+    threshold: Any = SERIES_DEFAULT,
     history: Any = "14d",
     detectors: Sequence[str] = SERIES_DETECTORS,
 ) -> pd.DataFrame:

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from workbench.anomaly.detectors.cadence import LEAST_HISTORY, default_history, spread_cadence
 from workbench.anomaly.observations import check_series, load_observations
+from workbench.anomaly.thresholds import SERIES_DEFAULT
 from workbench.arguments import looks_like_duration, parse_duration, parse_time
 from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.scope import Scope
@@ -265,8 +267,8 @@ def scan(
     *,
     since: Any = None,
     until: Any = None,
-    threshold: Any = "1/1d",
-    history: Any = "14d",
+    threshold: Any = SERIES_DEFAULT,
+    history: Any = None,
     time_budget: float = 60.0,
     series: Iterable[str] | str | None = None,
     scope: Scope | str | None = None,
@@ -293,10 +295,14 @@ def scan(
         The window to score, ``[since, until)`` in UTC. ``since`` may also be a span
         before ``until`` (``"7d"``). Default: the last day of data.
     threshold
-        Alert budget or false-alarm rate: ``"1/1d"`` (at most about one alert per
-        series per day), ``"fpr:0.001"``, or a threshold object.
+        Alert budget or false-alarm rate: ``"1/1d or 24 points"`` (the default: at most
+        about one alert per series per day, or per 24 of its points for series slower
+        than hourly), ``"1/1d"``, ``"fpr:0.001"``, or a threshold object.
     history
-        How much data before ``since`` each series' detector is fitted on.
+        How much data before ``since`` each series' detector is fitted on. None (the
+        default) fits each series' cadence (:func:`~workbench.anomaly.detectors.cadence.
+        default_history`): 14 days for hourly series, 60 points of a daily one, three
+        years of a weekly one.
     time_budget
         Seconds the scan may spend before it skips the remaining series.
     series
@@ -315,7 +321,7 @@ def scan(
     started = _now()
     clock = time.monotonic()
     rule = parse_threshold(threshold)
-    lookback = parse_duration(history, name="history")
+    lookback = None if history is None else parse_duration(history, name="history")
     if not isinstance(time_budget, int | float) or not time_budget > 0:
         raise InvalidArgument(f"time_budget={time_budget!r} must be a positive number of seconds.")
     if not isinstance(detector, str):
@@ -346,7 +352,11 @@ def scan(
     # The window's detector learns only from labels of points before the window, so a
     # replay of this scan later, with more labels in the store, flags the same points.
     chosen, reason, trained = _choose_detector(
-        store, detector, rule=rule, history=lookback, before=window_start
+        store,
+        detector,
+        rule=rule,
+        history=pd.Timedelta(LEAST_HISTORY) if lookback is None else lookback,
+        before=window_start,
     )
     order = _scan_order(store, chosen, names)
     scan_id = f"scan-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -359,9 +369,12 @@ def scan(
         if position and time.monotonic() - clock >= time_budget:
             skipped = order[position:]
             break
-        frame = load_observations(
-            store, since=window_start - lookback.to_pytimedelta(), until=window_end, series=[name]
+        span = (
+            default_history(spread_cadence(*bounds.loc[name, ["first", "last", "points"]]))
+            if lookback is None
+            else lookback.to_pytimedelta()
         )
+        frame = load_observations(store, since=window_start - span, until=window_end, series=[name])
         scored, problem = score_series(frame, chosen, trained, rule=rule, since=window_start)
         if problem is not None:
             notes.append(f"{name}: not scored ({problem})")
@@ -405,7 +418,7 @@ def scan(
         "detector": detector,
         "detector_reason": reason,
         "threshold": str(threshold),
-        "history": str(history),
+        "history": "by cadence" if history is None else str(history),
         "time_budget": float(time_budget),
         "series": None if series is None else names,
         "not_scored": not_scored,

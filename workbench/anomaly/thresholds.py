@@ -32,7 +32,11 @@ __all__ = [
     "parse_threshold",
 ]
 
-_BUDGET = re.compile(r"^\s*(?P<alerts>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*/\s*(?P<per>.+?)\s*$")
+_BUDGET = re.compile(
+    r"^\s*(?P<alerts>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*/\s*(?P<per>.+?)"
+    r"(?:\s+or\s+(?P<points>[0-9]+)\s+points?)?\s*$",
+    re.IGNORECASE,
+)
 _RATE = re.compile(r"^\s*fpr\s*:\s*(?P<rate>.+?)\s*$", re.IGNORECASE)
 
 
@@ -58,8 +62,12 @@ def _describe_period(period: dt.timedelta) -> str:
     return f"{period.total_seconds()}s"
 
 
-def _series_periods(frame: pd.DataFrame, period: dt.timedelta) -> float:
-    """How many series x periods ``frame`` covers: each point stands for one sampling step."""
+def _series_periods(frame: pd.DataFrame, period: dt.timedelta, points: int = 0) -> float:
+    """How many series x periods ``frame`` covers: each point stands for one sampling step.
+
+    With ``points``, each series' period is widened to hold at least that many of its
+    steps, so a weekly series is not allowed an alert a day.
+    """
     missing = [c for c in ("series_id", "ts") if c not in frame.columns]
     if missing:
         raise InvalidArgument(
@@ -74,7 +82,10 @@ def _series_periods(frame: pd.DataFrame, period: dt.timedelta) -> float:
     # A single-point series covers one step of the typical spacing of the others.
     step = step.fillna(steps.median() if steps.notna().any() else pd.Timedelta(0))
     covered = (spans["max"] - spans["min"]) + step
-    return float((covered / pd.Timedelta(period)).sum())
+    per = np.maximum(
+        pd.Timedelta(period).total_seconds(), (step * points).dt.total_seconds().to_numpy()
+    )
+    return float((covered.dt.total_seconds().to_numpy() / per).sum())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +98,11 @@ class AlertBudget:
         Alerts allowed per series per period, >= 0 (0.5 means one every two periods).
     per : str or datetime.timedelta
         The period: ``"1d"``, ``"12h"``, ``"1w"``, or a timedelta.
+    points : int
+        If above 0, each series' period is widened to hold at least this many of its
+        points: ``"1/1d or 24 points"`` allows an hourly series an alert a day and a
+        weekly one an alert every 24 weeks, where ``"1/1d"`` would let every weekly
+        point alert.
 
     Examples
     --------
@@ -103,8 +119,17 @@ class AlertBudget:
 
     alerts: float = 1.0
     per: str | dt.timedelta = "1d"
+    points: int = 0
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.points, bool)
+            or not isinstance(self.points, int | np.integer)
+            or self.points < 0
+        ):
+            raise InvalidArgument(
+                f"points must be a whole number of points >= 0, got {self.points!r}."
+            )
         if (
             isinstance(self.alerts, bool)
             or not isinstance(self.alerts, int | float | np.integer | np.floating)
@@ -124,7 +149,7 @@ class AlertBudget:
 
     def allowed(self, frame: pd.DataFrame) -> int:
         """How many alerts the budget allows over the series and time span of ``frame``."""
-        return round(self.alerts * _series_periods(frame, self.period))
+        return round(self.alerts * _series_periods(frame, self.period, self.points))
 
     def threshold(
         self, scores: np.ndarray, frame: pd.DataFrame, labels: np.ndarray | None = None
@@ -167,7 +192,8 @@ class AlertBudget:
     def __str__(self) -> str:
         alerts = f"{self.alerts:g}"
         per = self.per if isinstance(self.per, str) else _describe_period(self.per)
-        return f"{alerts}/{per}"
+        widened = f" or {self.points} points" if self.points else ""
+        return f"{alerts}/{per}{widened}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,8 +280,9 @@ class FalseAlarmRate:
 
 Threshold = AlertBudget | FalseAlarmRate
 
-#: Default of the series detectors: about one alert per series per day.
-SERIES_DEFAULT = AlertBudget(1, "1d")
+#: Default of the series detectors: about one alert per series per day, or per 24 of its
+#: points when they are further apart than an hour.
+SERIES_DEFAULT = AlertBudget(1, "1d", points=24)
 #: Default of the tabular detectors: 1% of normal cases may alert.
 TABULAR_DEFAULT = FalseAlarmRate(0.01)
 
@@ -267,7 +294,8 @@ def parse_threshold(spec: str | AlertBudget | FalseAlarmRate) -> AlertBudget | F
     ----------
     spec : str, AlertBudget or FalseAlarmRate
         ``"ALERTS/PERIOD"`` (``"2/1d"``, ``"1/7d"``, ``"0.5/12h"``) for an alert
-        budget, ``"fpr:RATE"`` (``"fpr:0.001"``) for a false-alarm rate; an
+        budget, ``"ALERTS/PERIOD or N points"`` (``"1/1d or 24 points"``) for one whose
+        period each series widens to N of its points, ``"fpr:RATE"`` (``"fpr:0.001"``) for a false-alarm rate; an
         object is returned as is.
 
     Returns
@@ -282,7 +310,9 @@ def parse_threshold(spec: str | AlertBudget | FalseAlarmRate) -> AlertBudget | F
     Examples
     --------
     >>> parse_threshold("2/1d")
-    AlertBudget(alerts=2.0, per='1d')
+    AlertBudget(alerts=2.0, per='1d', points=0)
+    >>> str(parse_threshold("1/1d or 24 points"))
+    '1/1d or 24 points'
     >>> parse_threshold("fpr:0.001")
     FalseAlarmRate(rate=0.001)
     """
@@ -304,7 +334,8 @@ def parse_threshold(spec: str | AlertBudget | FalseAlarmRate) -> AlertBudget | F
         return FalseAlarmRate(value)
     budget = _BUDGET.match(spec)
     if budget:
-        return AlertBudget(float(budget["alerts"]), budget["per"])
+        points = int(budget["points"]) if budget["points"] else 0
+        return AlertBudget(float(budget["alerts"]), budget["per"], points)
     raise InvalidArgument(
         f"A threshold is 'ALERTS/PERIOD' (e.g. '2/1d', '1/7d') or 'fpr:RATE' (e.g. "
         f"'fpr:0.001'), got {spec!r}."

@@ -47,9 +47,19 @@ def scan(
         str | None, typer.Option(help="Score points before this UTC time (default: all).")
     ] = None,
     threshold: Annotated[
-        str, typer.Option(help="Alert budget ALERTS/PERIOD per series (1/1d) or fpr:RATE.")
-    ] = "1/1d",
-    history: Annotated[str, typer.Option(help="Data before --since to fit on.")] = "14d",
+        str,
+        typer.Option(
+            help="Alert budget ALERTS/PERIOD per series (1/1d), widened to N of a series' "
+            "points with 'or N points', or fpr:RATE."
+        ),
+    ] = "1/1d or 24 points",
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="Data before --since to fit on (default: 14 days, or 60 points and three "
+            "cycles of a slower series)."
+        ),
+    ] = None,
     time_budget: Annotated[
         float, typer.Option(help="Seconds to spend; series not reached are listed as skipped.")
     ] = 60.0,

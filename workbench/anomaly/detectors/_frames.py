@@ -15,6 +15,7 @@ import functools
 import numpy as np
 import pandas as pd
 
+from workbench.anomaly.detectors.cadence import series_cadences
 from workbench.arguments import parse_duration
 from workbench.exceptions import InvalidArgument
 
@@ -192,23 +193,13 @@ def series_windows(
     a daily one gets ``points`` days, a weekly one ``points`` weeks. So one default
     scores minutes, days and weeks alike instead of leaving a slow series in warm-up.
     """
-    ids = frame["series_id"].unique()
     if window is not None:
         fixed = parse_window("window", window)
-        return dict.fromkeys(ids, fixed)
-    spacing = frame.groupby("series_id", sort=False)["ts"].agg(
-        lambda ts: ts.diff().median() if len(ts) > 1 else pd.NaT
-    )
-    out = {}
-    for series in ids:
-        step = spacing.get(series)
-        if step is None or pd.isna(step):
-            out[series] = least
-            continue
-        wanted = pd.Timedelta(step).to_pytimedelta() * points
-        # Whole seconds, as parse_window writes them (the column suffixes name them).
-        out[series] = max(least, dt.timedelta(seconds=int(wanted.total_seconds())))
-    return out
+        return dict.fromkeys(frame["series_id"].unique(), fixed)
+    return {
+        series: cadence.span(points, least=least)
+        for series, cadence in series_cadences(frame).items()
+    }
 
 
 def trailing_statistics(frame: pd.DataFrame, windows: dict[str, dt.timedelta]) -> pd.DataFrame:

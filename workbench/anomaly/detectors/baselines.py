@@ -19,12 +19,14 @@ from workbench.anomaly.detectors._frames import (
     trailing_statistics,
 )
 from workbench.anomaly.detectors.base import Judgement, SeriesDetector
+from workbench.anomaly.detectors.cadence import series_cadences
 from workbench.anomaly.thresholds import SERIES_DEFAULT
 from workbench.exceptions import InvalidArgument
 
 # Scales a median absolute deviation to a standard deviation under normal noise.
 MAD_TO_SD = 1.4826
 _US = np.timedelta64(1, "us")
+_DAY = dt.timedelta(days=1)
 
 
 def _positive_int(name: str, value: object, low: int) -> int:
@@ -224,16 +226,28 @@ class SeasonalDetector(SeriesDetector):
     ``|value - expected| / spread``: robust standard deviations. Points see
     only the history before their block, so the score is causal.
 
+    A cycle longer than ``min_points`` steps takes long to come in (three years of a
+    weekly series). Until it has, each point with at least ``min_points`` points
+    before it is judged against a robust level instead (the median and MAD of those
+    points, no cycle): a weekly series is scored after 30 weeks.
+
     Parameters
     ----------
-    period : str or datetime.timedelta
-        The seasonal cycle, e.g. ``"1d"``. A series sampled fewer than two
-        times per period gets a robust level instead (median and MAD of the history).
+    period : str, datetime.timedelta or None
+        The seasonal cycle, e.g. ``"1d"``. None (the default) fits each series'
+        cadence (:mod:`~workbench.anomaly.detectors.cadence`): hourly series follow
+        a daily cycle, daily series a weekly one, weekly and monthly series a yearly
+        one; a series with none of these (a day of seconds is too long a cycle) is
+        judged against a robust level of its last day. A series sampled fewer than
+        two times per given period gets the robust level.
     history : int
         Periods of history decomposed for each block (>= 2).
     min_history : int
-        Fewest periods of history for a point to be scored (2 <= min_history
-        <= history); earlier points are the warm-up and score NaN.
+        Fewest periods of history for the seasonal decomposition (2 <= min_history
+        <= history).
+    min_points : int
+        Fewest points of history for the robust level of a long cycle's first cycles
+        (>= 2); earlier points are the warm-up and score NaN.
     level_window : str, datetime.timedelta or None
         If set (e.g. ``"6h"``), the level follows the median deseasonalized value
         of this trailing window instead of staying at the last cycle's level for
@@ -264,9 +278,10 @@ class SeasonalDetector(SeriesDetector):
     def __init__(
         self,
         *,
-        period="1d",
+        period=None,
         history=7,
         min_history=3,
+        min_points=30,
         level_window=None,
         threshold=SERIES_DEFAULT,
     ):
@@ -274,34 +289,56 @@ class SeasonalDetector(SeriesDetector):
         self.history = history
         self.level_window = level_window
         self.min_history = min_history
+        self.min_points = min_points
         self.threshold = threshold
 
     def _check_params(self) -> None:
-        parse_window("period", self.period)
+        if self.period is not None:
+            parse_window("period", self.period)
         if self.level_window is not None:
             parse_window("level_window", self.level_window)
         history = _positive_int("history", self.history, 2)
         minimum = _positive_int("min_history", self.min_history, 2)
+        _positive_int("min_points", self.min_points, 2)
         if minimum > history:
             raise InvalidArgument(
                 f"min_history ({minimum}) cannot exceed history ({history}) periods."
             )
 
+    def _periods(self, frame: pd.DataFrame) -> dict[str, tuple[dt.timedelta, bool]]:
+        """Each series' block length and whether it follows a cycle."""
+        if self.period is not None:
+            fixed = parse_window("period", self.period)
+            return dict.fromkeys(frame["series_id"].unique(), (fixed, True))
+        out = {}
+        for series, cadence in series_cadences(frame).items():
+            if cadence.cycle is not None:
+                out[series] = (cadence.cycle, True)
+            else:
+                # No cycle to follow: blocks of a day (or of one step, for slower series)
+                # judged against the robust level of the history before them.
+                step = cadence.step or _DAY
+                out[series] = (max(_DAY, dt.timedelta(seconds=int(step.total_seconds()))), False)
+        return out
+
     def _judge(self, frame: pd.DataFrame) -> Judgement:
         self._check_params()
-        period = int(parse_window("period", self.period).total_seconds() * 1_000_000)
+        periods = self._periods(frame)
         rows = len(frame)
         seasonal, level, scale = np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan)
         warmup = np.full(rows, "", dtype=object)
         times = frame["ts"].to_numpy().astype("datetime64[us]").astype(np.int64)
         values = frame["value"].to_numpy(dtype=float)
+        ids = frame["series_id"].to_numpy()
         recent = np.full(rows, np.nan)
         for start, stop in _series_bounds(frame):
             part = slice(start, stop)
+            period, cyclic = periods[ids[start]]
             step = self._judge_series(
                 times[part],
                 values[part],
                 period,
+                cyclic,
                 seasonal[part],
                 level[part],
                 scale[part],
@@ -318,8 +355,11 @@ class SeasonalDetector(SeriesDetector):
         score = np.abs(values - expected) / scale
         return Judgement(score=score, expected=expected, scale=scale, warmup=warmup)
 
-    def _judge_series(self, ts, values, period, seasonal_out, level, scale, warmup) -> int:
+    def _judge_series(
+        self, ts, values, period_span, cyclic, seasonal_out, level, scale, warmup
+    ) -> int:
         """Fill the per-point seasonal part, block level, spread and warm-up of one series."""
+        period = int(period_span.total_seconds() * 1_000_000)
         steps = np.diff(ts)
         # Only the level window reads this whole-series spacing; blocks use their history's.
         overall_step = int(np.median(steps)) if steps.size else period
@@ -331,39 +371,64 @@ class SeasonalDetector(SeriesDetector):
             lo = np.searchsorted(ts, begin - self.history * period, side="left")
             hist_ts, hist_values = ts[lo:first], values[lo:first]
             # The sampling step comes from the history, so later points cannot change it.
-            step = int(np.median(np.diff(hist_ts))) if hist_ts.size >= 2 else period
-            per_period = max(round(period / step), 1)
-            needed = max(self.min_history * per_period, 2)
-            if hist_values.size < needed:
-                when = np.datetime64(int(ts[first]), "us").astype("datetime64[s]")
-                have = (
-                    "no history"
-                    if hist_values.size == 0
-                    else (f"only {hist_values.size} point(s) of history")
+            # (A series too young for that takes its overall spacing.)
+            step = int(np.median(np.diff(hist_ts))) if hist_ts.size >= 2 else overall_step
+            per_period = max(round(period / step), 1) if cyclic else 1
+            if per_period >= 2 and hist_values.size >= self.min_history * per_period:
+                block_level, profile, residual = _decompose(
+                    hist_ts, hist_values, begin, step, per_period
                 )
-                warmup[first:last] = (
-                    f"{have} before {when} (needs {self.min_history} periods of "
-                    f"{suffix(parse_window('period', self.period))})"
-                )
+                # Each point takes the seasonal value at its phase in the last decomposed cycle.
+                offset = np.rint((ts[first:last] - begin) / step).astype(np.int64)
+                seasonal_out[first:last] = profile[
+                    profile.size - per_period + (offset % per_period)
+                ]
+                level[first:last] = block_level
+                center = np.median(residual)
+                spread = MAD_TO_SD * np.median(np.abs(residual - center))
+                scale[first:last] = floor_scale(np.array([spread]), np.array([block_level]))[0]
                 continue
-            if per_period < 2:
-                center = np.median(hist_values)
-                spread = MAD_TO_SD * np.median(np.abs(hist_values - center))
-                seasonal_out[first:last] = 0.0
-                level[first:last] = center
-                scale[first:last] = floor_scale(np.array([spread]), np.array([center]))[0]
+            # A series sampled less than twice a given period has no cycle inside it: its
+            # level is judged after min_history periods, as the cycle would have been.
+            needed = max(self.min_history, 2) if per_period < 2 and cyclic else self.min_points
+            if hist_values.size >= needed:
+                _robust_level(hist_values, slice(first, last), seasonal_out, level, scale)
                 continue
-            block_level, profile, residual = _decompose(
-                hist_ts, hist_values, begin, step, per_period
+            if cyclic and per_period > self.min_points:
+                # Too young for a cycle longer than min_points steps (a weekly series'
+                # year): each point of the block is judged against the level of every
+                # point before it, once there are min_points of them. A shorter cycle
+                # (an hourly series' day) is soon in, and a level would flag its peaks.
+                ready = max(first, lo + needed)
+                for i in range(ready, last):
+                    _robust_level(values[lo:i], slice(i, i + 1), seasonal_out, level, scale)
+                last = min(ready, last)
+            when = np.datetime64(int(ts[first]), "us").astype("datetime64[s]")
+            have = (
+                "no history"
+                if hist_values.size == 0
+                else f"only {hist_values.size} point(s) of history"
             )
-            # Each point takes the seasonal value at its phase in the last decomposed cycle.
-            offset = np.rint((ts[first:last] - begin) / step).astype(np.int64)
-            seasonal_out[first:last] = profile[profile.size - per_period + (offset % per_period)]
-            level[first:last] = block_level
-            center = np.median(residual)
-            spread = MAD_TO_SD * np.median(np.abs(residual - center))
-            scale[first:last] = floor_scale(np.array([spread]), np.array([block_level]))[0]
+            if not cyclic:
+                need = f"needs {self.min_points} points for a level"
+            elif per_period <= self.min_points:
+                need = f"needs {self.min_history} periods of {suffix(period_span)}"
+            else:
+                need = (
+                    f"needs {self.min_history} periods of {suffix(period_span)}, or "
+                    f"{self.min_points} points for a level"
+                )
+            warmup[first:last] = f"{have} before {when} ({need})"
         return overall_step
+
+
+def _robust_level(history, rows, seasonal_out, level, scale) -> None:
+    """Judge ``rows`` against the median and MAD of ``history``, with no seasonal part."""
+    center = np.median(history)
+    spread = MAD_TO_SD * np.median(np.abs(history - center))
+    seasonal_out[rows] = 0.0
+    level[rows] = center
+    scale[rows] = floor_scale(np.array([spread]), np.array([center]))[0]
 
 
 def _recent_level(ts, deseasonalized, window, step) -> np.ndarray:

@@ -27,6 +27,7 @@ from workbench.anomaly.detectors.baselines import (
     SeasonalDetector,
     _positive_int,
 )
+from workbench.anomaly.detectors.cadence import Cadence, series_cadences
 from workbench.anomaly.thresholds import SERIES_DEFAULT
 from workbench.exceptions import InvalidArgument
 
@@ -38,6 +39,25 @@ def _windows(windows) -> tuple:
     if not parsed:
         raise InvalidArgument("windows must hold at least one window, e.g. ('1d', '7d').")
     return parsed
+
+
+def cadence_windows(frame: pd.DataFrame) -> tuple:
+    """The feature windows that fit a frame's cadence: a day widened to 24 of its points,
+    and seven times that.
+
+    An hourly frame gets a day and a week (:data:`DEFAULT_WINDOWS`), a daily one 24 and
+    168 days, a weekly one 24 and 168 weeks. Series of several cadences share the
+    windows of their typical (median) spacing, since one model reads them all.
+    """
+    steps = [c.step for c in series_cadences(frame).values() if c.step is not None]
+    typical = Cadence(
+        step=pd.Series(steps).median().to_pytimedelta() if steps else None,
+        cycle=None,
+        points=len(frame),
+        gaps=0,
+    )
+    short = typical.span(24, least=parse_window("window", DEFAULT_WINDOWS[0]))
+    return (short, short * 7)
 
 
 def scale_free_columns(windows: tuple) -> list[str]:
@@ -134,8 +154,16 @@ def _fingerprint(frame: pd.DataFrame) -> tuple:
 class _WindowModel(SeriesDetector):
     """Shared plumbing: window features, the warm-up rule and feature summaries."""
 
+    def _windows_for(self, frame: pd.DataFrame) -> tuple:
+        """The windows given, else those fitted, else the ones that fit ``frame``'s cadence."""
+        if self.windows is not None:
+            return _windows(self.windows)
+        if hasattr(self, "windows_"):
+            return self.windows_
+        return cadence_windows(frame)
+
     def _features(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-        windows = _windows(self.windows)
+        windows = self._windows_for(frame)
         features = sorted_window_features(frame, windows)
         shortest, longest = suffix(windows[0]), suffix(windows[-1])
         count = features[f"count_{shortest}"].to_numpy()
@@ -143,8 +171,8 @@ class _WindowModel(SeriesDetector):
         model_input = features[scale_free_columns(windows)]
         return features, model_input, ready
 
-    def _warmup(self, features: pd.DataFrame, ready: np.ndarray) -> np.ndarray:
-        name = suffix(_windows(self.windows)[0])
+    def _warmup(self, features: pd.DataFrame, ready: np.ndarray, frame: pd.DataFrame):
+        name = suffix(self._windows_for(frame)[0])
         counts = features[f"count_{name}"].to_numpy(dtype=int)
         return np.where(
             ready,
@@ -159,7 +187,8 @@ class _WindowModel(SeriesDetector):
         self.feature_spread_ = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
 
     def _check_params(self) -> None:
-        _windows(self.windows)
+        if self.windows is not None:
+            _windows(self.windows)
         _positive_int("min_points", self.min_points, 2)
 
 
@@ -173,8 +202,10 @@ class WindowIsolationForest(_WindowModel):
 
     Parameters
     ----------
-    windows : sequence of str
+    windows : sequence of str or None
         Trailing windows of the features, shortest first matters for the warm-up.
+        None (the default) fits the fit data's cadence (:func:`cadence_windows`): a
+        day and a week for hourly series, 24 and 168 points for slower ones.
     min_points : int
         Fewest points in the shortest window for a point to be scored.
     n_estimators : int
@@ -187,13 +218,15 @@ class WindowIsolationForest(_WindowModel):
     Attributes
     ----------
     model_ : sklearn.ensemble.IsolationForest
+    windows_ : tuple of datetime.timedelta
+        The windows it learnt with (and scores with).
     threshold_ : float
     """
 
     def __init__(
         self,
         *,
-        windows=DEFAULT_WINDOWS,
+        windows=None,
         min_points=12,
         n_estimators=200,
         random_state=0,
@@ -209,6 +242,9 @@ class WindowIsolationForest(_WindowModel):
         from sklearn.ensemble import IsolationForest
 
         _positive_int("n_estimators", self.n_estimators, 1)
+        self.windows_ = (
+            _windows(self.windows) if self.windows is not None else cadence_windows(frame)
+        )
         _, model_input, ready = self._features(frame)
         train = ready if labels is None else ready & (labels != 1)
         if not train.any():
@@ -226,7 +262,7 @@ class WindowIsolationForest(_WindowModel):
         score = np.full(len(frame), np.nan)
         if ready.any():
             score[ready] = -self.model_.score_samples(model_input.fillna(0.0).to_numpy()[ready])
-        expected = features[f"mean_{suffix(_windows(self.windows)[0])}"].to_numpy(dtype=float)
+        expected = features[f"mean_{suffix(self.windows_[0])}"].to_numpy(dtype=float)
         detail = np.array(
             _describe_outliers(model_input, self.feature_center_, self.feature_spread_),
             dtype=object,
@@ -235,7 +271,7 @@ class WindowIsolationForest(_WindowModel):
             score=score,
             expected=np.where(ready, expected, np.nan),
             scale=np.full(len(frame), np.nan),
-            warmup=self._warmup(features, ready),
+            warmup=self._warmup(features, ready, frame),
             detail=detail,
         )
 
@@ -251,8 +287,9 @@ class SupervisedDetector(_WindowModel):
 
     Parameters
     ----------
-    windows : sequence of str
-        Trailing windows of the features.
+    windows : sequence of str or None
+        Trailing windows of the features; None fits the fit data's cadence
+        (:func:`cadence_windows`).
     min_points : int
         Fewest points in the shortest window for a point to be scored.
     min_labels : int
@@ -269,6 +306,8 @@ class SupervisedDetector(_WindowModel):
     Attributes
     ----------
     model_ : sklearn.ensemble.HistGradientBoostingClassifier
+    windows_ : tuple of datetime.timedelta
+        The windows it learnt with (and scores with).
     threshold_ : float
     n_labels_ : dict
         Labelled points it learned from: ``{"anomalous": n, "normal": n}``.
@@ -280,7 +319,7 @@ class SupervisedDetector(_WindowModel):
     def __init__(
         self,
         *,
-        windows=DEFAULT_WINDOWS,
+        windows=None,
         min_points=12,
         min_labels=5,
         max_iter=200,
@@ -302,7 +341,7 @@ class SupervisedDetector(_WindowModel):
         labeling queue asked again after a vote, which trains on the labelled span and
         scores every point) compute the features once.
         """
-        key = (_fingerprint(frame), _windows(self.windows), self.min_points)
+        key = (_fingerprint(frame), self._windows_for(frame), self.min_points)
         if key in _RECENT_INPUTS:
             _RECENT_INPUTS.move_to_end(key)
         else:
@@ -313,7 +352,7 @@ class SupervisedDetector(_WindowModel):
 
     def _compute_inputs(self, frame: pd.DataFrame):
         features, model_input, ready = self._features(frame)
-        shortest = _windows(self.windows)[0]
+        shortest = self._windows_for(frame)[0]
         baselines = model_input.copy()
         gaussian = GaussianDetector(window=shortest, min_points=self.min_points)
         baselines["gaussian_score"] = gaussian._judge(frame).score
@@ -327,6 +366,9 @@ class SupervisedDetector(_WindowModel):
 
         minimum = _positive_int("min_labels", self.min_labels, 1)
         _positive_int("max_iter", self.max_iter, 1)
+        self.windows_ = (
+            _windows(self.windows) if self.windows is not None else cadence_windows(frame)
+        )
         _features, inputs, ready, _expected = self._inputs(frame)
         known = np.zeros(len(frame), dtype=bool) if labels is None else ~np.isnan(labels)
         usable = known & ready
@@ -378,6 +420,6 @@ class SupervisedDetector(_WindowModel):
             score=score,
             expected=np.where(ready, expected, np.nan),
             scale=np.full(len(frame), np.nan),
-            warmup=self._warmup(features, ready),
+            warmup=self._warmup(features, ready, frame),
             detail=detail,
         )

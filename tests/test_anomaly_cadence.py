@@ -1,0 +1,119 @@
+"""Detector defaults that fit each series' cadence: hourly, daily and weekly series alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.anomaly.detectors import DETECTORS, make_detector
+from workbench.anomaly.detectors.cadence import default_history, infer_cadence
+from workbench.anomaly.thresholds import AlertBudget, parse_threshold
+from workbench.capture import ingest
+from workbench.exceptions import InvalidArgument
+
+# (pandas frequency, points, points per cycle): three cycles of each cadence.
+CADENCES = {"hourly": ("h", 72, 24), "daily": ("D", 42, 7), "weekly": ("7D", 156, 52)}
+SPIKE_AT = -3  # the planted anomaly: three points before the end
+
+
+def _series(freq: str, points: int, per_cycle: int, spikes=(SPIKE_AT,)) -> pd.DataFrame:
+    """Seasonal counts with noise and planted spikes."""
+    rng = np.random.default_rng(0)
+    phase = np.arange(points) % per_cycle
+    level = 20 + 8 * np.sin(2 * np.pi * phase / per_cycle)
+    values = rng.poisson(level).astype(float)
+    values[list(spikes)] += 40
+    ts = pd.date_range("2026-01-05", periods=points, freq=freq)
+    return pd.DataFrame({"series_id": "s", "ts": ts, "value": values})
+
+
+def test_the_cadence_is_read_from_the_timestamps():
+    weekly = infer_cadence(pd.date_range("2026-01-05", periods=60, freq="7D"))
+    assert weekly.step == dt.timedelta(weeks=1) and weekly.cycle == dt.timedelta(weeks=52)
+    assert weekly.describe() == "weekly (yearly cycle of 52 points)"
+    assert infer_cadence(pd.date_range("2026-01-01", periods=60, freq="D")).cycle == (
+        dt.timedelta(days=7)
+    )
+    assert infer_cadence(pd.date_range("2026-01-01", periods=60, freq="min")).cycle == (
+        dt.timedelta(days=1)
+    )
+    # A day of seconds is too long a cycle to decompose; a single point has no spacing.
+    assert infer_cadence(pd.date_range("2026-01-01", periods=60, freq="s")).cycle is None
+    lone = infer_cadence(pd.to_datetime(["2026-01-01"]))
+    assert lone.step is None and "too few" in lone.describe()
+    gappy = pd.date_range("2026-01-01", periods=48, freq="h").delete(range(10, 20))
+    assert infer_cadence(gappy).gaps == 1 and "1 gap(s)" in infer_cadence(gappy).describe()
+
+
+def test_a_scan_reads_history_in_the_series_own_cadence():
+    hourly, weekly = (
+        infer_cadence(pd.date_range("2026-01-01", periods=100, freq=f)) for f in ("h", "7D")
+    )
+    assert default_history(hourly) == dt.timedelta(days=14)
+    assert default_history(weekly) == dt.timedelta(weeks=156)
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+@pytest.mark.parametrize("name", [n for n, c in DETECTORS.items() if c.kind == "series"])
+def test_every_series_detector_scores_every_cadence_with_its_defaults(name, cadence):
+    freq, points, per_cycle = CADENCES[cadence]
+    frame = _series(freq, points, per_cycle)
+    labels = None
+    if getattr(DETECTORS[name], "needs_labels", False):
+        # Labelled spikes to learn from, over twice the history; the newest one unlabelled.
+        points *= 2
+        learnt = [-points + per_cycle * k for k in (2, 3, 4)] + [-30, -20]
+        frame = _series(freq, points, per_cycle, spikes=[*learnt, SPIKE_AT])
+        labels = np.zeros(points)
+        labels[learnt] = 1
+        labels[SPIKE_AT] = np.nan
+    detector = make_detector(name).fit(frame, labels)
+    scores = detector.score(frame)
+    # Three cycles of history: the last cycle is scored, and the spike stands out in it.
+    last_cycle = scores[-per_cycle:]
+    assert not np.isnan(last_cycle).any(), detector.explain(frame)["reason"].iloc[-per_cycle]
+    assert scores[SPIKE_AT] == np.nanmax(last_cycle)  # (a learnt spike in it may tie)
+    if labels is None:
+        assert detector.predict(frame)[SPIKE_AT] == 1
+    else:
+        # The budget allows fewer alerts than there are spikes, which tie: the model's
+        # own verdict is the probability.
+        assert scores[SPIKE_AT] > 0.5
+
+
+def test_a_young_weekly_series_is_judged_against_its_level_after_30_points():
+    frame = _series("7D", 60, 52)
+    explained = make_detector("seasonal").fit(frame).explain(frame)
+    assert explained["score"].iloc[:30].isna().all()
+    assert explained["score"].iloc[30:].notna().all()
+    assert "or 30 points for a level" in explained["reason"].iloc[0]
+
+
+def test_the_default_budget_allows_a_weekly_series_an_alert_per_24_points():
+    weekly = _series("7D", 156, 52)
+    hourly = _series("h", 72, 24)
+    default = parse_threshold("1/1d or 24 points")
+    assert default == AlertBudget(1, "1d", points=24)
+    # An hourly series: one a day, as "1/1d"; a weekly one: one per 24 weeks, not per day.
+    assert default.allowed(hourly) == AlertBudget(1, "1d").allowed(hourly) == 3
+    assert default.allowed(weekly) == round(156 / 24)
+    assert AlertBudget(1, "1d").allowed(weekly) == 156 * 7
+    detector = make_detector("gaussian").fit(weekly)
+    assert detector.predict(weekly).sum() <= round(156 / 24)
+    with pytest.raises(InvalidArgument, match="points must be a whole number"):
+        AlertBudget(1, "1d", points=-1)
+
+
+def test_a_scan_of_weekly_counts_with_the_defaults_scores_the_newest_week(file_store):
+    ingest(file_store, _series("7D", 156, 52), table="observations")
+    from workbench.anomaly import scan
+
+    report = scan(file_store, "seasonal", since="70d")
+    # Ten weeks scanned, three years of history before them: every week scored, the
+    # planted spike alerted, and about as many alerts as one per 24 weeks allows.
+    assert report.points == 10 and report.not_scored == 0
+    spike = pd.Timestamp("2026-01-05") + pd.Timedelta(weeks=156 + SPIKE_AT)
+    assert spike in set(report.alerts["ts"]) and len(report.alerts) <= 10 / 24 + 1
