@@ -89,7 +89,15 @@ AEON_WHEEL := benchmarks/data/aeon-1.6.0-py3-none-any.whl
 $(AEON_WHEEL):
 	python3 -m pip download --quiet --no-deps --only-binary=:all: --dest benchmarks/data aeon==1.6.0
 
-bench: sync $(AEON_WHEEL)
+# Real weekly counts with marked outbreaks ship in Debian's r-cran-surveillance: its package
+# file is fetched once with apt (R is not installed), checked by sha256 in bench_anomaly.py.
+SURVEILLANCE_DEB := benchmarks/data/r-cran-surveillance_1.20.3-1_amd64.deb
+$(SURVEILLANCE_DEB):
+	mkdir -p benchmarks/data
+	cd benchmarks/data && apt-get download r-cran-surveillance=1.20.3-1 \
+		|| { echo "Fetch $(SURVEILLANCE_DEB) with apt-get download (run apt-get update first)."; exit 1; }
+
+bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
 lint: sync
