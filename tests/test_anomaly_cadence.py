@@ -14,8 +14,9 @@ from workbench.anomaly.thresholds import AlertBudget, parse_threshold
 from workbench.capture import ingest
 from workbench.exceptions import InvalidArgument
 
-# (pandas frequency, points, points per cycle): three cycles of each cadence.
-CADENCES = {"hourly": ("h", 72, 24), "daily": ("D", 42, 7), "weekly": ("7D", 156, 52)}
+# (pandas frequency, points, points per cycle): three cycles of history before the last
+# one for hourly and daily series; three years of a weekly one.
+CADENCES = {"hourly": ("h", 96, 24), "daily": ("D", 42, 7), "weekly": ("7D", 156, 52)}
 SPIKE_AT = -3  # the planted anomaly: three points before the end
 
 
@@ -72,7 +73,7 @@ def test_every_series_detector_scores_every_cadence_with_its_defaults(name, cade
         labels[SPIKE_AT] = np.nan
     detector = make_detector(name).fit(frame, labels)
     scores = detector.score(frame)
-    # Three cycles of history: the last cycle is scored, and the spike stands out in it.
+    # The last cycle is scored, and the spike stands out in it.
     last_cycle = scores[-per_cycle:]
     assert not np.isnan(last_cycle).any(), detector.explain(frame)["reason"].iloc[-per_cycle]
     assert scores[SPIKE_AT] == np.nanmax(last_cycle)  # (a learnt spike in it may tie)
@@ -94,7 +95,7 @@ def test_a_young_weekly_series_is_judged_against_its_level_after_30_points():
 
 def test_the_default_budget_allows_a_weekly_series_an_alert_per_24_points():
     weekly = _series("7D", 156, 52)
-    hourly = _series("h", 72, 24)
+    hourly = _series("h", 72, 24)  # three days
     default = parse_threshold("1/1d or 24 points")
     assert default == AlertBudget(1, "1d", points=24)
     # An hourly series: one a day, as "1/1d"; a weekly one: one per 24 weeks, not per day.
@@ -117,3 +118,13 @@ def test_a_scan_of_weekly_counts_with_the_defaults_scores_the_newest_week(file_s
     assert report.points == 10 and report.not_scored == 0
     spike = pd.Timestamp("2026-01-05") + pd.Timedelta(weeks=156 + SPIKE_AT)
     assert spike in set(report.alerts["ts"]) and len(report.alerts) <= 10 / 24 + 1
+
+
+def test_the_budget_is_spent_over_the_scored_days_not_the_warm_up():
+    # Five hourly days: the seasonal baseline scores the last two (three cycles first).
+    frame = _series("h", 120, 24, spikes=())
+    detector = make_detector("seasonal").fit(frame)
+    scored = ~np.isnan(detector.score(frame))
+    assert scored.sum() == 48
+    # One alert a day over the two scored days, not five (the warm-up's share).
+    assert detector.predict(frame).sum() == 2

@@ -187,7 +187,10 @@ class AlertBudget:
                 f"None of the {len(frame)} points has a score (all are in the warm-up), so no "
                 "threshold can be set; fit on a longer history."
             )
-        return _cut(finite, self.allowed(frame))
+        # The budget is over the span that was scored: a warm-up has no alerts to spend,
+        # and counting it would let the scored days take its share.
+        scored = np.isfinite(np.asarray(scores, dtype=float).ravel())
+        return _cut(finite, self.allowed(frame[scored]))
 
     def __str__(self) -> str:
         alerts = f"{self.alerts:g}"

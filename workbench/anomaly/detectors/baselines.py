@@ -388,18 +388,20 @@ class SeasonalDetector(SeriesDetector):
                 spread = MAD_TO_SD * np.median(np.abs(residual - center))
                 scale[first:last] = floor_scale(np.array([spread]), np.array([block_level]))[0]
                 continue
-            # A series sampled less than twice a given period has no cycle inside it: its
-            # level is judged after min_history periods, as the cycle would have been.
-            needed = max(self.min_history, 2) if per_period < 2 and cyclic else self.min_points
-            if hist_values.size >= needed:
-                _robust_level(hist_values, slice(first, last), seasonal_out, level, scale)
-                continue
-            if cyclic and per_period > self.min_points:
+            if per_period < 2 or not cyclic:
+                # A series sampled less than twice a given period has no cycle inside it:
+                # its level is judged after min_history periods, as the cycle would have
+                # been; a series with no cycle to follow, after min_points points.
+                needed = max(self.min_history, 2) if cyclic else self.min_points
+                if hist_values.size >= needed:
+                    _robust_level(hist_values, slice(first, last), seasonal_out, level, scale)
+                    continue
+            elif per_period > self.min_points:
                 # Too young for a cycle longer than min_points steps (a weekly series'
                 # year): each point of the block is judged against the level of every
                 # point before it, once there are min_points of them. A shorter cycle
                 # (an hourly series' day) is soon in, and a level would flag its peaks.
-                ready = max(first, lo + needed)
+                ready = max(first, lo + self.min_points)
                 for i in range(ready, last):
                     _robust_level(values[lo:i], slice(i, i + 1), seasonal_out, level, scale)
                 last = min(ready, last)
