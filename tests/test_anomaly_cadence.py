@@ -128,3 +128,46 @@ def test_the_budget_is_spent_over_the_scored_days_not_the_warm_up():
     assert scored.sum() == 48
     # One alert a day over the two scored days, not five (the warm-up's share).
     assert detector.predict(frame).sum() == 2
+
+
+def test_auto_chooses_per_series_by_its_values_and_says_why(file_store):
+    import json
+
+    from workbench.anomaly import scan
+
+    rng = np.random.default_rng(1)
+    hours = pd.date_range("2026-01-01", periods=24 * 20, freq="h")
+    errors = rng.poisson(0.8, hours.size).astype(float)
+    errors[-5] = 9  # a burst of errors: rare at a rate below one an hour
+    latency = 100 + 10 * np.sin(2 * np.pi * np.arange(hours.size) / 24) + rng.normal(0, 1, 480)
+    latency[-3] += 25
+    ingest(
+        file_store,
+        pd.concat(
+            [
+                pd.DataFrame({"series_id": "api.errors", "ts": hours, "value": errors}),
+                pd.DataFrame({"series_id": "api.latency_ms", "ts": hours, "value": latency}),
+            ]
+        ),
+        table="observations",
+    )
+    report = scan(file_store)  # detector="auto", the default
+    assert report.detector == "auto"
+    assert "counts for 1 series, seasonal for 1 series" in report.detector_reason
+    params = json.loads(
+        file_store.sql("SELECT params FROM scans WHERE scan_id = ?", [report.scan_id]).to_pylist()[
+            0
+        ]["params"]
+    )
+    assert params["detectors"]["api.errors"].startswith("counts: small counts")
+    assert params["detectors"]["api.latency_ms"] == (
+        "seasonal: measurements, hourly (daily cycle of 24 points)"
+    )
+    # Each alert names the detector its series got; both planted points alerted.
+    alerted = dict(zip(report.alerts["series_id"], report.alerts["detector"], strict=False))
+    assert alerted == {"api.errors": "counts", "api.latency_ms": "seasonal"}
+    assert hours[-5] in set(report.alerts["ts"]) and hours[-3] in set(report.alerts["ts"])
+    # A rescan of the window replaces its alerts rather than adding to them.
+    again = scan(file_store)
+    stored = file_store.sql("SELECT count(*) AS n FROM alerts").to_pylist()[0]["n"]
+    assert stored == len(again.alerts) == len(report.alerts)

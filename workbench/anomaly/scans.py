@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from workbench.anomaly.detectors import choose_detector
 from workbench.anomaly.detectors.cadence import LEAST_HISTORY, default_history, spread_cadence
 from workbench.anomaly.observations import check_series, load_observations
 from workbench.anomaly.thresholds import SERIES_DEFAULT
@@ -69,7 +70,8 @@ class ScanReport:
     scan_id : str
         Id of the ``scans`` row (and of its alerts).
     detector : str
-        Detector that scored the points (the one ``"auto"`` chose).
+        Detector that scored the points (the one ``"auto"`` chose; ``"auto"`` when it
+        chose differently for different series).
     detector_reason : str
         Why that detector was used.
     since, until : datetime.datetime
@@ -290,7 +292,10 @@ def scan(
     detector
         A series detector name (``seasonal``, ``gaussian``, ``counts``, ``window_iforest``,
         ``supervised``), or ``"auto"``: the supervised detector trained on the stored
-        labels when the reconciled labels hold enough of both classes, else ``seasonal``.
+        labels when the reconciled labels hold enough of both classes, else a detector
+        per series (:func:`~workbench.anomaly.detectors.choose_detector`: ``counts`` for
+        small counts, ``seasonal`` for the rest), each series' choice and why in the scan
+        record's ``params["detectors"]``.
     since, until
         The window to score, ``[since, until)`` in UTC. ``since`` may also be a span
         before ``until`` (``"7d"``). Default: the last day of data.
@@ -363,6 +368,8 @@ def scan(
     alerts, scanned, skipped, points, not_scored = [], [], [], 0, 0
     notes: list[str] = []
     shown: dict[str, pd.DataFrame] = {}
+    # With "auto" and too few labels, each series' detector and why: {series: "name: why"}.
+    choices: dict[str, str] = {}
     for position, name in enumerate(order):
         # The first series always runs, so even a budget too small for one series makes
         # progress: the skipped ones go first next time.
@@ -375,7 +382,11 @@ def scan(
             else lookback.to_pytimedelta()
         )
         frame = load_observations(store, since=window_start - span, until=window_end, series=[name])
-        scored, problem = score_series(frame, chosen, trained, rule=rule, since=window_start)
+        own = chosen
+        if chosen == "auto":
+            own, why = choose_detector(frame[frame["ts"] < window_start])
+            choices[name] = f"{own}: {why}"
+        scored, problem = score_series(frame, own, trained, rule=rule, since=window_start)
         if problem is not None:
             notes.append(f"{name}: not scored ({problem})")
         scanned.append(name)
@@ -383,8 +394,10 @@ def scan(
         not_scored += int(scored["score"].isna().sum())
         flagged = scored[scored["alert"] == 1]
         if not flagged.empty:
-            alerts.append(flagged)
+            alerts.append(flagged.assign(detector=own))
             shown[name] = scored[BAND_COLUMNS].reset_index(drop=True)
+    if chosen == "auto":
+        chosen, reason = _summarize_choices(choices, reason)
     created = _now()
     written = _alert_rows(
         alerts,
@@ -417,6 +430,7 @@ def scan(
     params = {
         "detector": detector,
         "detector_reason": reason,
+        "detectors": choices,
         "threshold": str(threshold),
         "history": "by cadence" if history is None else str(history),
         "time_budget": float(time_budget),
@@ -424,7 +438,8 @@ def scan(
         "not_scored": not_scored,
         "notes": notes,
     }
-    _write(store, report, params=params, scanned=scanned)
+    used = {name: choices.get(name, chosen).split(":")[0] for name in scanned}
+    _write(store, report, params=params, scanned=used)
     return report
 
 
@@ -469,10 +484,10 @@ def _choose_detector(
                 trained,
             )
         return (
-            "seasonal",
-            f"auto: seasonal, because the settled labels before the window hold {positives:,} "
-            f"anomalous and {negatives:,} normal points (the supervised detector needs at least "
-            f"{MIN_LABELS_PER_CLASS} of each)",
+            "auto",
+            f"auto: chosen per series by its values, because the settled labels before the "
+            f"window hold {positives:,} anomalous and {negatives:,} normal points (the "
+            f"supervised detector needs at least {MIN_LABELS_PER_CLASS} of each)",
             None,
         )
     if name not in DETECTORS:
@@ -496,11 +511,25 @@ def _choose_detector(
     return name, f"asked for: {name}", None
 
 
+def _summarize_choices(choices: dict[str, str], reason: str) -> tuple[str, str]:
+    """The scan's detector and reason when "auto" chose per series: the one detector all
+    series got, else ``"auto"``; the reason counts the series of each."""
+    from collections import Counter
+
+    used = Counter(choice.split(":")[0] for choice in choices.values())
+    if not used:
+        return "seasonal", reason
+    counted = ", ".join(f"{name} for {count:,} series" for name, count in used.most_common())
+    return (next(iter(used)) if len(used) == 1 else "auto"), f"{reason}: {counted}"
+
+
 def _scan_order(store: Store, detector: str, names: list[str]) -> list[str]:
     """Series the previous scan of this detector skipped first, then the rest by id."""
+    # A scan is known by the detector asked for ("auto" may have resolved to another).
     previous = store.sql(
-        "SELECT series_skipped FROM scans WHERE detector = ? ORDER BY started_at DESC LIMIT 1",
-        [detector],
+        "SELECT series_skipped FROM scans WHERE detector = ? "
+        "OR json_extract_string(params, '$.detector') = ? ORDER BY started_at DESC LIMIT 1",
+        [detector, detector],
     ).to_pylist()
     wanted = set(names)
     first = []
@@ -583,7 +612,7 @@ def _alert_rows(
         {
             "alert_id": [f"{scan_id}-{i:05d}" for i in range(len(flagged))],
             "scan_id": scan_id,
-            "detector": detector,
+            "detector": flagged["detector"].astype(str) if "detector" in flagged else detector,
             "series_id": flagged["series_id"].astype(str),
             "ts": flagged["ts"].astype("datetime64[us]"),
             "window_start": pd.Timestamp(since),
@@ -601,17 +630,21 @@ def _alert_rows(
     return frame
 
 
-def _write(store: Store, report: ScanReport, *, params: dict, scanned: list[str]) -> None:
-    """Replace the scanned series' alerts in the window and record the scan, all at once."""
+def _write(store: Store, report: ScanReport, *, params: dict, scanned: dict[str, str]) -> None:
+    """Replace the scanned series' alerts in the window (those of the detector each series
+    was scanned with) and record the scan, all at once."""
     columns = ", ".join(ALERT_COLUMNS)
     with store.transaction() as raw:
         if scanned:
-            raw.register("__wb_scanned", pd.DataFrame({"series_id": scanned}))
+            raw.register(
+                "__wb_scanned",
+                pd.DataFrame({"series_id": list(scanned), "detector": list(scanned.values())}),
+            )
             try:
                 raw.execute(
-                    "DELETE FROM alerts WHERE detector = ? AND ts >= ? AND ts < ? "
-                    "AND series_id IN (SELECT series_id FROM __wb_scanned)",
-                    [report.detector, report.since, report.until],
+                    "DELETE FROM alerts WHERE ts >= ? AND ts < ? AND (series_id, detector) IN "
+                    "(SELECT (series_id, detector) FROM __wb_scanned)",
+                    [report.since, report.until],
                 )
             finally:
                 raw.unregister("__wb_scanned")

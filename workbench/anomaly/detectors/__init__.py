@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
+import pandas as pd
+
 from workbench.anomaly.detectors._frames import window_features
 from workbench.anomaly.detectors.base import SeriesDetector
 from workbench.anomaly.detectors.baselines import (
@@ -29,6 +32,7 @@ from workbench.anomaly.detectors.baselines import (
     GaussianDetector,
     SeasonalDetector,
 )
+from workbench.anomaly.detectors.cadence import infer_cadence
 from workbench.anomaly.detectors.learned import SupervisedDetector, WindowIsolationForest
 from workbench.anomaly.detectors.tabular import (
     IsolationForestDetector,
@@ -50,6 +54,7 @@ __all__ = [
     "TabularDetector",
     "TabularSupervisedDetector",
     "WindowIsolationForest",
+    "choose_detector",
     "make_detector",
     "window_features",
 ]
@@ -109,3 +114,33 @@ def make_detector(name: str, **params):
             f"{', '.join(allowed)}."
         )
     return cls(**params)
+
+
+#: A series of whole numbers >= 0 averaging at most this holds small counts: a Gaussian
+#: or robust band collapses on them (a mostly-zero history has no spread).
+SMALL_COUNTS = 20.0
+
+
+def choose_detector(history: pd.DataFrame) -> tuple[str, str]:
+    """The series detector that suits one series, judged from its history, and why.
+
+    Small counts (whole numbers >= 0 averaging at most :data:`SMALL_COUNTS`) get
+    ``"counts"``; everything else gets ``"seasonal"``, which follows the cycle of the
+    series' cadence. The reason names the values and the cadence.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> weekly = pd.DataFrame({"ts": pd.date_range("2026-01-05", periods=60, freq="7D"),
+    ...                        "value": [0, 1, 3, 0, 2, 1] * 10})
+    >>> choose_detector(weekly)
+    ('counts', 'small counts (whole numbers averaging 1.2), weekly (yearly cycle of 52 points)')
+    """
+    values = history["value"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    pace = infer_cadence(history["ts"]).describe()
+    whole = values.size > 0 and bool(((values >= 0) & (values == np.round(values))).all())
+    if whole and values.mean() <= SMALL_COUNTS:
+        return "counts", f"small counts (whole numbers averaging {values.mean():.2g}), {pace}"
+    kind = f"counts averaging {values.mean():,.0f}" if whole else "measurements"
+    return "seasonal", f"{kind}, {pace}"
