@@ -167,8 +167,13 @@ def test_the_queue_spreads_over_series_and_skips_settled_points(file_store):
         "why",
         "votes",
         "agreement",
+        "span_start",
+        "span_end",
+        "span_target",
     ]
     assert len(queue) == 12 and queue["score"].notna().all()
+    # Each question comes with the span the detector proposes around it, to judge whole.
+    assert (queue["span_start"] <= queue["ts"]).all() and (queue["ts"] <= queue["span_end"]).all()
     assert queue["p_anomalous"].between(0, 1).all()
     # Cold start (no labels): the alerting points first, highest score first.
     above = queue[queue["why"].str.startswith("above the alert threshold")]

@@ -94,7 +94,7 @@ def test_opening_a_version_2_store_adds_run_digests_alias_log_and_online_state(t
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     with store.reading() as raw:
         for name, spec in TABLES.items():
             assert _columns(raw, name) == spec.columns, name
@@ -116,7 +116,7 @@ def test_opening_a_version_3_store_adds_anomaly_scans_alerts_and_run_code_digest
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     with store.reading() as raw:
         for name in ("alerts", "scans", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name
@@ -144,7 +144,7 @@ def test_opening_a_version_5_store_renames_each_digest_for_what_it_covers(tmp_pa
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     with store.reading() as raw:
         for name in ("model_versions", "runs"):
             assert _columns(raw, name) == TABLES[name].columns, name
@@ -176,7 +176,7 @@ def test_opening_a_version_6_store_spells_recorded_metrics_the_current_way(tmp_p
 
     store = Store.open(f"duckdb://{path}")
 
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     (version,) = store.sql("SELECT metrics FROM model_versions").to_pylist()
     assert json.loads(version["metrics"]) == {
         "values": {
@@ -310,3 +310,25 @@ def test_a_store_missing_declared_columns_is_refused_with_advice(tmp_path):
         raw.execute("ALTER TABLE batches DROP COLUMN options")
     with pytest.raises(SchemaVersionError, match=r"batches: options.*new store"):
         Store.open(url)
+
+
+def test_opening_a_version_7_store_lets_labels_cover_spans(tmp_path):
+    path = tmp_path / "v7.duckdb"
+    Store.open(f"duckdb://{path}")
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE labels DROP COLUMN ts_end")
+    con.execute(
+        "INSERT INTO labels (target, series_id, ts, label, source, labeled_at) VALUES "
+        "('a@2026-01-01T00:00:00+00:00', 'a', '2026-01-01', 1, 'ann', '2026-01-02')"
+    )
+    con.execute("UPDATE _workbench_meta SET value = '7' WHERE key = 'schema_version'")
+    con.close()
+
+    store = Store.open(f"duckdb://{path}")
+
+    assert store.schema_version() == SCHEMA_VERSION == 8
+    with store.reading() as raw:
+        assert _columns(raw, "labels") == TABLES["labels"].columns
+    assert store.sql("SELECT target, ts_end FROM labels").to_pylist() == [
+        {"target": "a@2026-01-01T00:00:00+00:00", "ts_end": None}
+    ]

@@ -32,7 +32,7 @@ __all__ = [
     "ingestable_tables",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: Catalog alias under which the store file is attached to the in-process engine.
 CATALOG = "wb"
@@ -69,7 +69,8 @@ class TableSpec:
         Column -> how it is filled when the input has no such column at all:
         ``"now"`` (ingest time), ``"batch"`` (the batch id), ``"source"`` (the
         input's name), ``"content_hash"`` (a digest of the row's declared
-        values, so identical rows dedup), ``"series_point"`` (``series_id@ts``).
+        values, so identical rows dedup), ``"series_point"`` (``series_id@ts``, or
+        ``series_id@ts/ts_end`` for a span).
     ingestable
         Whether ``workbench ingest --table NAME`` accepts it.
     """
@@ -213,6 +214,8 @@ TABLES: dict[str, TableSpec] = {
                 "labeled_at": "TIMESTAMP",
                 "context": "JSON",
                 **_BATCH,
+                # Last: version 8 added it to stores that had the rest.
+                "ts_end": "TIMESTAMP",
             },
             required=("target", "label", "source", "labeled_at"),
             key=("target", "source", "labeled_at"),
@@ -224,7 +227,10 @@ TABLES: dict[str, TableSpec] = {
                 "batch_id": "batch",
             },
             ingestable=True,
-            description="Judgements: 1 anomalous / 0 normal, for an event id or a series point.",
+            description=(
+                "Judgements: 1 anomalous / 0 normal, for an event id, a series point, or a "
+                "span of a series (ts to ts_end, both included)."
+            ),
         ),
         TableSpec(
             "assignments",
@@ -619,6 +625,11 @@ def _rename_column(con: duckdb.DuckDBPyConnection, table: str, old: str, new: st
         con.execute(f"ALTER TABLE {CATALOG}.main.{table} RENAME COLUMN {old} TO {new}")
 
 
+def _migrate_7_to_8(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 8 lets a label cover a span of a series: ``labels.ts_end``."""
+    con.execute(f"ALTER TABLE {CATALOG}.main.labels ADD COLUMN IF NOT EXISTS ts_end TIMESTAMP")
+
+
 #: from_version -> function that brings a store from that version to the next.
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _migrate_1_to_2,
@@ -627,4 +638,5 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     4: _migrate_4_to_5,
     5: _migrate_5_to_6,
     6: _migrate_6_to_7,
+    7: _migrate_7_to_8,
 }

@@ -1,7 +1,9 @@
 """The labeling loop: a queue ordered by active learning, labels, reconciliation, retraining.
 
-People (several of them, "sources") label series points as anomalous (1) or normal
-(0). Their labels go through the capture path, so a bad label is quarantined with
+People (several of them, "sources") label series points, or spans of a series (an
+incident from its start to its end), as anomalous (1) or normal (0). A settled span
+labels every observed point inside it; a point's own label wins over a span's. Labels
+go through the capture path, so a bad label is quarantined with
 its reason like any other bad row. Each source's latest label of a target counts
 once; :func:`reconcile` takes the majority and says how far the sources agree.
 Targets they disagree on are not settled: they go back to the front of the queue.
@@ -31,12 +33,14 @@ __all__ = [
     "MIN_AGREEMENT",
     "MIN_LABELS_PER_CLASS",
     "agreement_rate",
+    "export_labels",
     "label",
     "label_counts",
     "labeling_queue",
     "point_target",
     "point_targets",
     "reconcile",
+    "span_target",
     "train_from_labels",
 ]
 
@@ -60,7 +64,12 @@ QUEUE_COLUMNS = [
     "why",
     "votes",
     "agreement",
+    "span_start",
+    "span_end",
+    "span_target",
 ]
+#: The columns of a label file, as :func:`export_labels` writes and ``ingest`` reads them.
+LABEL_FILE_COLUMNS = ["target", "series_id", "ts", "ts_end", "label", "source", "labeled_at"]
 
 
 def point_target(series_id: str, ts: Any) -> str:
@@ -76,6 +85,19 @@ def point_target(series_id: str, ts: Any) -> str:
     return f"{series_id}@{stamp:%Y-%m-%dT%H:%M:%S}{fraction}+00:00"
 
 
+def span_target(series_id: str, start: Any, end: Any) -> str:
+    """The label target of a span of a series, ``series_id@START/END`` (both included).
+
+    >>> span_target("host_00.cpu", "2026-01-02 03:00", "2026-01-02 07:00")
+    'host_00.cpu@2026-01-02T03:00:00+00:00/2026-01-02T07:00:00+00:00'
+    """
+    first = parse_time(start, name="start")
+    last = parse_time(end, name="end")
+    if last < first:
+        raise InvalidArgument(f"The span ends ({last}) before it starts ({first}).")
+    return f"{point_target(series_id, first)}/{point_target('', last)[1:]}"
+
+
 def point_targets(series_id: pd.Series, ts: pd.Series) -> pd.Series:
     """:func:`point_target` for whole columns at once."""
     stamps = pd.to_datetime(ts)
@@ -86,12 +108,15 @@ def point_targets(series_id: pd.Series, ts: pd.Series) -> pd.Series:
     )
 
 
-def _split_target(target: str) -> tuple[str, dt.datetime] | None:
+def _split_target(target: str) -> tuple[str, dt.datetime, dt.datetime | None] | None:
+    """``series_id@time`` or ``series_id@start/end`` as (series, start, end or None)."""
     series_id, sep, when = target.rpartition("@")
     if not sep or not series_id:
         return None
+    start, slash, end = when.partition("/")
     try:
-        return series_id, parse_time(when, name="target")
+        first = parse_time(start, name="target")
+        return series_id, first, parse_time(end, name="target") if slash else None
     except InvalidArgument:
         return None
 
@@ -104,6 +129,7 @@ def label(
     source: str,
     series_id: str | None = None,
     ts: Any = None,
+    ts_end: Any = None,
 ) -> IngestReport:
     """Record one judgement: ``label`` 1 (anomalous) or 0 (normal) for ``target`` by ``source``.
 
@@ -117,14 +143,15 @@ def label(
     store
         The store to write to.
     target
-        ``series_id@ISO-time`` for a series point (see :func:`point_target`), or an
-        event id.
+        ``series_id@ISO-time`` for a series point (see :func:`point_target`),
+        ``series_id@START/END`` for a span of it (:func:`span_target`), or an event id.
     label
         1 anomalous, 0 normal.
     source
         Who labels: a person's name, a rule, an import.
-    series_id, ts
-        The series point; derived from ``target`` when it is ``series_id@time``.
+    series_id, ts, ts_end
+        The series point, or span from ``ts`` to ``ts_end``; derived from ``target``
+        when it is ``series_id@time`` or ``series_id@start/end``.
 
     Returns
     -------
@@ -137,17 +164,21 @@ def label(
         raise InvalidArgument(f"target={target!r}: give series_id@ISO-time or an event id.")
     parsed = _split_target(target)
     if series_id is None and ts is None and parsed is not None:
-        series_id, ts = parsed
+        series_id, ts, ts_end = parsed
         # Written in the canonical form, so every labeler's vote lands on one target.
-        target = point_target(series_id, ts)
+        target = point_target(series_id, ts) if ts_end is None else span_target(*parsed)
     elif (series_id is None) != (ts is None):
         raise InvalidArgument("Give both series_id and ts for a series point, or neither.")
     when = None if ts is None else parse_time(ts, name="ts")
+    until = None if ts_end is None else parse_time(ts_end, name="ts_end")
+    if until is not None and when is not None and until < when:
+        raise InvalidArgument(f"The span of {target} ends ({until}) before it starts ({when}).")
     row = pd.DataFrame(
         {
             "target": [target],
             "series_id": pd.Series([series_id], dtype="object"),
             "ts": pd.Series([when], dtype="datetime64[us]"),
+            "ts_end": pd.Series([until], dtype="datetime64[us]"),
             "label": [label],
             "source": [source],
             # Stated rather than defaulted, so the same judgement given again later is a
@@ -181,7 +212,8 @@ def reconcile(store: Store, *, min_agreement: float = MIN_AGREEMENT) -> pd.DataF
     Returns
     -------
     pandas.DataFrame
-        ``target``, ``series_id``, ``ts``, ``label`` (majority; missing on a tie),
+        ``target``, ``series_id``, ``ts``, ``ts_end`` (a span's last time; missing for
+        a point), ``label`` (majority; missing on a tie),
         ``votes`` (sources), ``positives`` (sources saying anomalous), ``agreement``
         (share agreeing with the majority), ``settled`` (no tie and agreement at least
         ``min_agreement``), ``sources`` (comma-separated).
@@ -193,6 +225,7 @@ def reconcile(store: Store, *, min_agreement: float = MIN_AGREEMENT) -> pd.DataF
         "  SELECT *, row_number() OVER (PARTITION BY target, source ORDER BY labeled_at DESC) AS n"
         "  FROM labels) "
         "SELECT target, any_value(series_id) AS series_id, any_value(ts) AS ts, "
+        "any_value(ts_end) AS ts_end, "
         "count(*) AS votes, CAST(sum(label) AS BIGINT) AS positives, "
         "string_agg(source, ',' ORDER BY source) AS sources "
         "FROM latest WHERE n = 1 GROUP BY target ORDER BY target"
@@ -206,11 +239,13 @@ def reconcile(store: Store, *, min_agreement: float = MIN_AGREEMENT) -> pd.DataF
     frame["agreement"] = (majority / votes).astype("float64")
     frame["settled"] = ~tie & (frame["agreement"] >= min_agreement)
     frame["ts"] = frame["ts"].astype("datetime64[us]")
+    frame["ts_end"] = frame["ts_end"].astype("datetime64[us]")
     return frame[
         [
             "target",
             "series_id",
             "ts",
+            "ts_end",
             "label",
             "votes",
             "positives",
@@ -219,6 +254,34 @@ def reconcile(store: Store, *, min_agreement: float = MIN_AGREEMENT) -> pd.DataF
             "sources",
         ]
     ]
+
+
+def export_labels(store: Store, path: Any) -> int:
+    """Write every label (each source's every vote) to a CSV file that ``ingest`` reads back.
+
+    The file has the columns ``target``, ``series_id``, ``ts``, ``ts_end``, ``label``,
+    ``source`` and ``labeled_at``, times in ISO form with ``Z`` (UTC). Importing it
+    elsewhere with ``workbench ingest FILE --table labels`` recreates the same votes,
+    so both stores reconcile alike; the capture path recognizes a file it already read,
+    and a vote already stored is a duplicate.
+
+    Returns
+    -------
+    int
+        Labels written.
+    """
+    from pathlib import Path
+
+    frame = store.sql(
+        f"SELECT {', '.join(LABEL_FILE_COLUMNS)} FROM labels ORDER BY labeled_at, target, source"
+    ).to_pandas()
+    for column in ("ts", "ts_end", "labeled_at"):
+        stamps = pd.to_datetime(frame[column])
+        frame[column] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").where(stamps.notna(), "")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(target, index=False)
+    return len(frame)
 
 
 def agreement_rate(store: Store) -> float:
@@ -241,22 +304,43 @@ def settled_point_labels(
 ) -> pd.DataFrame:
     """Settled series-point labels whose point is in ``observations`` (the usable ones).
 
-    ``before``: only points before this time, so a model for a window learns only from
-    what precedes it.
+    A settled span labels each observed point of its series from ``ts`` to ``ts_end``
+    (both included); a point's own settled label wins over a span's, and where spans
+    overlap, an anomalous one wins over a normal one. ``before``: only points before
+    this time, so a model for a window learns only from what precedes it.
     """
     table = reconcile(store, min_agreement=min_agreement)
     table = table[table["settled"] & table["series_id"].notna() & table["ts"].notna()]
-    if before is not None:
-        table = table[table["ts"] < parse_time(before, name="before")]
     if table.empty:
         return table.assign(label=pd.Series(dtype="int64"))
+    points = table[table["ts_end"].isna()].drop(columns="ts_end")
     found = store.sql(
         "SELECT DISTINCT o.series_id, o.ts FROM observations o "
         "JOIN labels l ON o.series_id = l.series_id AND o.ts = l.ts"
     ).to_pandas()
     found["ts"] = found["ts"].astype("datetime64[us]")
-    table = table.merge(found, on=["series_id", "ts"], how="inner")
-    return table.assign(label=table["label"].astype("int64"))
+    points = points.merge(found, on=["series_id", "ts"], how="inner")
+    spans = table[table["ts_end"].notna()]
+    if len(spans):
+        with store.reading() as raw:
+            raw.register("__wb_spans", spans[["target", "series_id", "ts", "ts_end"]])
+            try:
+                inside = raw.execute(
+                    "SELECT s.target, o.series_id, o.ts FROM observations o JOIN __wb_spans s "
+                    "ON o.series_id = s.series_id AND o.ts BETWEEN s.ts AND s.ts_end"
+                ).df()
+            finally:
+                raw.unregister("__wb_spans")
+        inside["ts"] = inside["ts"].astype("datetime64[us]")
+        covered = inside.merge(spans.drop(columns=["series_id", "ts", "ts_end"]), on="target")
+        covered = covered.sort_values("label", ascending=False).drop_duplicates(["series_id", "ts"])
+        own = pd.MultiIndex.from_frame(points[["series_id", "ts"]])
+        covered = covered[~pd.MultiIndex.from_frame(covered[["series_id", "ts"]]).isin(own)]
+        points = pd.concat([points, covered[points.columns]], ignore_index=True)
+    if before is not None:
+        points = points[points["ts"] < parse_time(before, name="before")]
+    points = points.sort_values(["series_id", "ts"], ignore_index=True)
+    return points.assign(label=points["label"].astype("int64"))
 
 
 def label_counts(store: Store, *, before: Any = None) -> tuple[int, int]:
@@ -407,7 +491,10 @@ def labeling_queue(
     -------
     pandas.DataFrame
         ``series_id``, ``ts``, ``target``, ``value``, ``score``, ``p_anomalous``, ``why``,
-        ``votes`` (labels so far), ``agreement`` (NaN when unlabelled).
+        ``votes`` (labels so far), ``agreement`` (NaN when unlabelled), and the span the
+        detector proposes around the point: ``span_start``, ``span_end`` (the run of
+        alerting points of its series around it; the point alone when it does not alert)
+        and ``span_target``, which labels the whole span at once.
     """
     if not isinstance(size, int | np.integer) or isinstance(size, bool) or size < 1:
         raise InvalidArgument(f"size={size!r} must be a whole number of points, 1 or more.")
@@ -437,23 +524,58 @@ def labeling_queue(
     wanted = size - len(first)
     rest = pd.DataFrame(columns=QUEUE_COLUMNS)
     if wanted > 0:
-        scored, supervised = _point_scores(store, detector, since=since, until=until, series=series)
-        scored["target"] = point_targets(scored["series_id"], scored["ts"])
-        # Labelled targets are either settled (nothing to ask) or already queued above.
-        scored = scored[~scored["target"].isin(table["target"]) & scored["score"].notna()]
+        everything, supervised = _point_scores(
+            store, detector, since=since, until=until, series=series
+        )
+        scored = everything.assign(target=point_targets(everything["series_id"], everything["ts"]))
+        # Labelled targets are either settled (nothing to ask) or already queued above; a
+        # point inside a settled span is labelled too.
+        covered = settled_point_labels(store)
+        inside = pd.MultiIndex.from_frame(scored[["series_id", "ts"]]).isin(
+            pd.MultiIndex.from_frame(covered[["series_id", "ts"]])
+        )
+        scored = scored[~scored["target"].isin(table["target"]) & ~inside & scored["score"].notna()]
         if strategy == "random":
             rng = np.random.default_rng(seed)
             picked = scored.iloc[rng.permutation(len(scored))[:wanted]]
             picked = picked.assign(why="random sample, for comparison")
         else:
             picked = _uncertain_and_spread(scored, wanted, gap, supervised=supervised)
-        rest = picked.assign(votes=0, agreement=float("nan"))
+        rest = _proposed_spans(picked.assign(votes=0, agreement=float("nan")), everything)
     queue = pd.concat([first, rest], ignore_index=True) if len(first) else rest
     queue = queue.reindex(columns=QUEUE_COLUMNS)
     queue["votes"] = queue["votes"].astype("int64")
     for column in ("value", "score", "p_anomalous", "agreement"):
         queue[column] = queue[column].astype("float64")
     return queue.reset_index(drop=True)
+
+
+def _proposed_spans(queue: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """Each queued point's span as the detector sees it: the run of alerting points of its
+    series around it (just the point when it does not alert), to accept or reject whole."""
+    starts, ends = [], []
+    for row in queue.itertuples():
+        points = scored[scored["series_id"] == row.series_id].sort_values("ts")
+        alerting = (points["score"] > points["threshold"]).to_numpy()
+        times = points["ts"].to_numpy()
+        at = int(np.searchsorted(times, np.datetime64(row.ts)))
+        first = last = at
+        if at < len(times) and alerting[at]:
+            while first > 0 and alerting[first - 1]:
+                first -= 1
+            while last + 1 < len(times) and alerting[last + 1]:
+                last += 1
+        starts.append(pd.Timestamp(times[first]) if at < len(times) else row.ts)
+        ends.append(pd.Timestamp(times[last]) if at < len(times) else row.ts)
+    out = queue.assign(
+        span_start=pd.Series(starts, index=queue.index, dtype="datetime64[us]"),
+        span_end=pd.Series(ends, index=queue.index, dtype="datetime64[us]"),
+    )
+    out["span_target"] = [
+        span_target(s, a, b) if a != b else point_target(s, a)
+        for s, a, b in zip(out["series_id"], out["span_start"], out["span_end"], strict=True)
+    ]
+    return out
 
 
 def _uncertain_and_spread(

@@ -154,9 +154,15 @@ def build_plan(
     for column, (condition, message) in _checks(spec).items():
         if column in provided:
             final = columns[column].final
+            # A rule may compare with the row's ts (a span's end is not before its start).
+            ts = (
+                f"({_fill(columns['ts'].final, 'ts', columns['ts'])})"
+                if "ts" in columns
+                else "NULL"
+            )
             columns[column].reasons.append(
                 Reason(
-                    f"({final}) IS NOT NULL AND NOT ({condition.format(v=f'({final})')})",
+                    f"({final}) IS NOT NULL AND NOT ({condition.format(v=f'({final})', ts=ts)})",
                     f"'{column} ' || {_shown(identifier(provided[column]))} || ' {message}'",
                 )
             )
@@ -188,7 +194,12 @@ def build_plan(
             ]
             finals[column] = f"md5(concat_ws(chr(31), {', '.join(parts)}))"
         elif kind == "series_point":
-            finals[column] = _series_point(finals["series_id"], finals["ts"])
+            point = _series_point(finals["series_id"], finals["ts"])
+            if "ts_end" in provided:
+                # A span's target: series_id@start/end.
+                end = _iso_utc(finals["ts_end"])
+                point = f"CASE WHEN {finals['ts_end']} IS NULL THEN {point} ELSE {point} || '/' || {end} END"
+            finals[column] = point
     rules = [
         Reason(_fill(r.condition, name_, col), _fill(r.message, name_, col))
         for name_, col in columns.items()
@@ -311,7 +322,10 @@ def _is_empty(source: str, source_type: str, target_type: str) -> str:
 def _checks(spec: TableSpec) -> dict[str, tuple[str, str]]:
     """Rules beyond types: column -> (SQL condition on ``{v}``, what the value must be)."""
     if spec.name == "labels":
-        return {"label": ("{v} IN (0, 1)", "must be 1 (anomalous) or 0 (normal)")}
+        return {
+            "label": ("{v} IN (0, 1)", "must be 1 (anomalous) or 0 (normal)"),
+            "ts_end": ("{ts} IS NULL OR {v} >= {ts}", "is before ts: a span ends after it starts"),
+        }
     if spec.name == "deliveries":
         return {
             "propensity": ("{v} > 0 AND {v} <= 1", "must be a probability in (0, 1]"),
@@ -549,9 +563,14 @@ def _jsonl_extras(used: list[str]) -> str:
 
 def _series_point(series_id: str, ts: str) -> str:
     """SQL for a series point's label target, ``series_id@ISO-time`` in UTC."""
+    return f"{series_id} || '@' || {_iso_utc(ts)}"
+
+
+def _iso_utc(ts: str) -> str:
+    """SQL for a UTC time as a label target writes it, ``YYYY-MM-DDTHH:MM:SS+00:00``."""
     micros = f"microsecond({ts}) % 1000000"
     return (
-        f"{series_id} || '@' || strftime({ts}, '%Y-%m-%dT%H:%M:%S') || "
+        f"strftime({ts}, '%Y-%m-%dT%H:%M:%S') || "
         f"CASE WHEN {micros} <> 0 THEN '.' || lpad(CAST({micros} AS VARCHAR), 6, '0') ELSE '' END "
         f"|| '+00:00'"
     )

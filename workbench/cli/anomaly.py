@@ -27,8 +27,9 @@ app = App(
 DetectorOption = Annotated[
     str,
     typer.Option(
-        help="auto (supervised once labels allow, else seasonal), seasonal, gaussian, "
-        "counts (series of whole-number counts), window_iforest or supervised."
+        help="auto (supervised once labels allow, else counts for small counts and "
+        "seasonal for the rest, per series), seasonal, gaussian, counts (series of "
+        "whole-number counts), window_iforest or supervised."
     ),
 ]
 
@@ -150,13 +151,22 @@ def queue(
     if not records:
         typer.echo("Nothing to label: every scored point is settled.")
     for row in records:
-        typer.echo(f"{row['target']}  value {_number(row['value'])}  {row['why']}")
+        span = (
+            f"  (whole span: {row['span_target']})"
+            if row.get("span_target") and row["span_target"] != row["target"]
+            else ""
+        )
+        typer.echo(f"{row['target']}  value {_number(row['value'])}  {row['why']}{span}")
 
 
 @app.command("label")
 def label_command(
     target: Annotated[
-        str, typer.Argument(help="series_id@ISO-time (from `queue`) or an event id.")
+        str,
+        typer.Argument(
+            help="series_id@ISO-time (from `queue`), series_id@START/END for a span "
+            "(both included), or an event id."
+        ),
     ],
     label: Annotated[str, typer.Argument(help="1 anomalous, 0 normal.")],
     source: Annotated[str, typer.Option("--source", help="Who is labelling.")],
@@ -177,11 +187,31 @@ def label_command(
 
 
 @app.command()
-def labels(store: StoreOption = None, json_output: JsonOption = False) -> None:
+def labels(
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            help="Write every label (each labeler's every vote) to this CSV file; "
+            "`workbench ingest FILE --table labels` reads it back elsewhere."
+        ),
+    ] = None,
+) -> None:
     """Show the reconciled labels (majority of each source's latest) and the agreement rate."""
-    from workbench.anomaly.labeling import agreement_rate, reconcile
+    from workbench.anomaly.labeling import agreement_rate, export_labels, reconcile
 
     opened = open_store(store)
+    if export is not None:
+        written = export_labels(opened, export)
+        if json_output:
+            print_json({"exported": written, "path": export})
+        else:
+            typer.echo(
+                f"Wrote {written:,} labels to {export}; read them into another store with "
+                f"`workbench ingest {export} --table labels`."
+            )
+        return
     table = reconcile(opened)
     rate = agreement_rate(opened)
     if json_output:
