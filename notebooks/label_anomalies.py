@@ -91,7 +91,19 @@ def _(get_version, labeling_queue, mo, size, store, strategy):
     queue = labeling_queue(store, size=size.value, strategy=strategy.value)
     mo.stop(queue.empty, mo.md("**The queue is empty**: every queued point is settled."))
     picked = mo.ui.table(
-        queue[["target", "value", "score", "p_anomalous", "why", "votes", "agreement"]],
+        queue[
+            [
+                "target",
+                "value",
+                "score",
+                "p_anomalous",
+                "why",
+                "votes",
+                "agreement",
+                "span_start",
+                "span_end",
+            ]
+        ],
         selection="single",
         label="Queue: pick a point (default: the first)",
     )
@@ -101,7 +113,9 @@ def _(get_version, labeling_queue, mo, size, store, strategy):
 
 @app.cell
 def _(investigate, mo, picked, plot_series_band, queue, store):
-    picked_target = queue["target"].iloc[0] if picked.value.empty else picked.value["target"].iloc[0]
+    picked_target = (
+        queue["target"].iloc[0] if picked.value.empty else picked.value["target"].iloc[0]
+    )
     chosen = queue[queue["target"] == picked_target].iloc[0]
     around = investigate(
         store, chosen["series_id"], around=chosen["ts"], window="2d", neighbours=3, incidents=3
@@ -113,7 +127,9 @@ def _(investigate, mo, picked, plot_series_band, queue, store):
                 f"{chosen['score']:.3g}; in the queue because: {chosen['why']}.\n\n"
                 f"{around.summary()}"
             ),
-            plot_series_band(around.observations, title=f"{chosen['series_id']}, two days each side"),
+            plot_series_band(
+                around.observations, title=f"{chosen['series_id']}, two days each side"
+            ),
             mo.md("Series that moved with it, and the most similar past incidents:"),
             mo.hstack([around.neighbours, around.similar_incidents], justify="start"),
         ]
@@ -123,20 +139,39 @@ def _(investigate, mo, picked, plot_series_band, queue, store):
 
 @app.cell
 def _(InvalidArgument, chosen, get_version, label, labeler, mo, set_version, store):
-    def _vote(value):
+    def _vote(target, value):
         def record_vote(_):
-            label(store, chosen["target"], value, source=labeler.value.strip())
+            label(store, target, value, source=labeler.value.strip())
             set_version(get_version() + 1)
 
         return record_vote
 
-    anomalous = mo.ui.button(label="Anomalous (1)", kind="danger", on_click=_vote(1))
-    normal = mo.ui.button(label="Normal (0)", kind="success", on_click=_vote(0))
+    anomalous = mo.ui.button(
+        label="Anomalous (1)", kind="danger", on_click=_vote(chosen["target"], 1)
+    )
+    normal = mo.ui.button(label="Normal (0)", kind="success", on_click=_vote(chosen["target"], 0))
+    buttons = [anomalous, normal]
+    # The detector's proposed span (the run of alerting points around this one), judged whole.
+    spanned = chosen["span_target"] != chosen["target"] and isinstance(chosen["span_target"], str)
+    if spanned:
+        buttons += [
+            mo.ui.button(
+                label=f"Accept the span {chosen['span_start']:%m-%d %H:%M} to "
+                f"{chosen['span_end']:%m-%d %H:%M} (1)",
+                kind="danger",
+                on_click=_vote(chosen["span_target"], 1),
+            ),
+            mo.ui.button(
+                label="Reject the span (0)",
+                kind="success",
+                on_click=_vote(chosen["span_target"], 0),
+            ),
+        ]
     mo.stop(
         not labeler.value.strip(),
         mo.md("Type your name as **Labeler** to label: every vote says who gave it."),
     )
-    mo.hstack([anomalous, normal], justify="start")
+    mo.hstack(buttons, justify="start")
     return anomalous, normal
 
 
@@ -216,6 +251,24 @@ def _(chosen, labeling_queue, queue, reconcile, store):
         vote(scratch, target, 1, source="in-app test")
         assert target in set(reconcile(scratch)["target"])
         assert target not in set(labeling_queue(scratch, size=len(queue))["target"])
+
+    def test_accepting_a_proposed_span_labels_its_points_and_they_leave_the_queue():
+        from workbench.anomaly import label as vote
+        from workbench.anomaly.labeling import settled_point_labels
+        from workbench.capture import ingest
+        from workbench.store import Store
+
+        scratch = Store.open("duckdb://:memory:")
+        observations = store.table("observations")
+        rows = observations.filter(observations["series_id"] == chosen["series_id"])
+        ingest(scratch, rows.select("series_id", "ts", "value").to_pyarrow(), table="observations")
+        asked = labeling_queue(scratch, size=len(queue)).iloc[0]
+        vote(scratch, asked["span_target"], 1, source="in-app test")
+        labelled = settled_point_labels(scratch)
+        assert labelled["ts"].min() == asked["span_start"]
+        assert labelled["ts"].max() == asked["span_end"]
+        later = labeling_queue(scratch, size=len(queue))
+        assert not later["ts"].between(asked["span_start"], asked["span_end"]).any()
 
     return
 
