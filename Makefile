@@ -97,7 +97,12 @@ $(SURVEILLANCE_DEB):
 	cd benchmarks/data && apt-get download r-cran-surveillance=1.20.3-1 \
 		|| { echo "Fetch $(SURVEILLANCE_DEB) with apt-get download (run apt-get update first)."; exit 1; }
 
-bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB)
+# VUS-PR is computed by the vus package's own code, imported from its wheel (not installed).
+VUS_WHEEL := benchmarks/data/vus-0.0.6-py3-none-any.whl
+$(VUS_WHEEL):
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --dest benchmarks/data vus==0.0.6
+
+bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB) $(VUS_WHEEL)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
 lint: sync
