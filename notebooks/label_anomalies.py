@@ -252,9 +252,8 @@ def _(chosen, labeling_queue, queue, reconcile, store):
         assert target in set(reconcile(scratch)["target"])
         assert target not in set(labeling_queue(scratch, size=len(queue))["target"])
 
-    def test_accepting_a_proposed_span_labels_its_points_and_they_leave_the_queue():
+    def test_accepting_a_proposed_span_settles_it_and_its_points_leave_the_queue():
         from workbench.anomaly import label as vote
-        from workbench.anomaly.labeling import settled_point_labels
         from workbench.capture import ingest
         from workbench.store import Store
 
@@ -264,9 +263,8 @@ def _(chosen, labeling_queue, queue, reconcile, store):
         ingest(scratch, rows.select("series_id", "ts", "value").to_pyarrow(), table="observations")
         asked = labeling_queue(scratch, size=len(queue)).iloc[0]
         vote(scratch, asked["span_target"], 1, source="in-app test")
-        labelled = settled_point_labels(scratch)
-        assert labelled["ts"].min() == asked["span_start"]
-        assert labelled["ts"].max() == asked["span_end"]
+        settled = reconcile(scratch).set_index("target").loc[asked["span_target"]]
+        assert settled["settled"] and settled["ts"] == asked["span_start"]
         later = labeling_queue(scratch, size=len(queue))
         assert not later["ts"].between(asked["span_start"], asked["span_end"]).any()
 
