@@ -118,6 +118,11 @@ def test_a_scan_of_weekly_counts_with_the_defaults_scores_the_newest_week(file_s
     assert report.points == 10 and report.not_scored == 0
     spike = pd.Timestamp("2026-01-05") + pd.Timedelta(weeks=156 + SPIKE_AT)
     assert spike in set(report.alerts["ts"]) and len(report.alerts) <= 10 / 24 + 1
+    # The summary measures the alerts in each series' own budget period (24 weeks here).
+    rate = len(report.alerts) / (10 / 24)
+    assert f"{rate:.2g} per series per budget period; budget 1/1d or 24 points" in (
+        report.summary()
+    )
 
 
 def test_the_budget_is_spent_over_the_scored_days_not_the_warm_up():

@@ -100,6 +100,9 @@ class ScanReport:
         When the scan ran, naive UTC.
     notes : list of str
         Series whose points could not be scored, and why.
+    steps : dict of str to float
+        Each scanned series' sampling step in seconds, so a budget widened to N points
+        is compared per series in its own periods.
     """
 
     scan_id: str
@@ -119,6 +122,7 @@ class ScanReport:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     notes: list[str] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict, repr=False)
 
     def summary(self) -> str:
         """One line about the scan, for people."""
@@ -236,8 +240,14 @@ class ScanReport:
             return ""
         if not isinstance(rule, AlertBudget) or not self.series_scanned:
             return ""
-        periods = self.series_scanned * ((self.until - self.since) / rule.period)
-        return f" ({len(self.alerts) / periods:.2g} per series per {rule.per}; budget {rule})"
+        window = (self.until - self.since).total_seconds()
+        period = rule.period.total_seconds()
+        # Each series' period, widened to the budget's points of its own spacing.
+        lengths = [max(period, rule.points * self.steps.get(name, 0.0)) for name in self.steps]
+        lengths += [period] * (self.series_scanned - len(lengths))
+        periods = sum(window / length for length in lengths)
+        per = rule.per if all(length == period for length in lengths) else "budget period"
+        return f" ({len(self.alerts) / periods:.2g} per series per {per}; budget {rule})"
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (times as ISO text, alerts as a list of rows)."""
@@ -426,6 +436,11 @@ def scan(
         started_at=started,
         finished_at=created,
         notes=notes,
+        steps={
+            name: cadence.step.total_seconds()
+            for name in scanned
+            if (cadence := spread_cadence(*bounds.loc[name, ["first", "last", "points"]])).step
+        },
     )
     params = {
         "detector": detector,
