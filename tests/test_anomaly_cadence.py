@@ -165,6 +165,7 @@ def test_auto_chooses_per_series_by_its_values_and_says_why(file_store):
         ]["params"]
     )
     assert params["detectors"]["api.errors"].startswith("counts: small counts")
+    assert report.detectors == params["detectors"] == report.to_dict()["detectors"]
     assert params["detectors"]["api.latency_ms"] == (
         "seasonal: measurements, hourly (daily cycle of 24 points)"
     )

@@ -126,3 +126,33 @@ def test_the_queue_proposes_the_alerting_span_and_one_label_settles_it(file_stor
     later = labeling_queue(file_store, size=20, detector="seasonal")
     mine = later[later["series_id"] == first["series_id"]]
     assert not mine["ts"].between(first["span_start"], first["span_end"]).any()
+
+
+def test_a_span_without_a_readable_end_is_refused_and_a_one_instant_span_is_a_point(store):
+    for bad in ("api.latency_ms@2026-01-01T03:00:00Z/xyz", "api.latency_ms@2026-01-01T03:00:00Z/"):
+        with pytest.raises(InvalidArgument, match="no readable end"):
+            label(store, bad, 1, source="ann")
+    assert store.sql("SELECT count(*) AS n FROM labels").to_pylist()[0]["n"] == 0
+    label(store, "api.latency_ms@2026-01-01T03:00:00Z/2026-01-01T03:00:00Z", 1, source="ann")
+    assert list(reconcile(store)["target"]) == ["api.latency_ms@2026-01-01T03:00:00+00:00"]
+
+
+def test_the_queue_judges_each_series_with_the_detector_a_scan_would_choose(file_store):
+    rng = pd.Series(range(24 * 10))
+    hours = pd.date_range("2026-01-01", periods=len(rng), freq="h")
+    errors = (rng % 7 == 0).astype(float)  # small counts: the counts detector's
+    errors.iloc[-2] = 9
+    ingest(
+        file_store,
+        pd.DataFrame({"series_id": "api.errors", "ts": hours, "value": errors}),
+        table="observations",
+    )
+    from workbench.anomaly import make_detector
+
+    queue = labeling_queue(file_store, size=3)
+    counts = make_detector("counts").fit(
+        pd.DataFrame({"series_id": "api.errors", "ts": hours, "value": errors})
+    )
+    # The first question is the burst, judged against the counts detector's own threshold.
+    assert queue["ts"].iloc[0] == hours[-2]
+    assert f"against {counts.threshold_:.2f}" in queue["why"].iloc[0]

@@ -116,9 +116,22 @@ def _split_target(target: str) -> tuple[str, dt.datetime, dt.datetime | None] | 
     start, slash, end = when.partition("/")
     try:
         first = parse_time(start, name="target")
-        return series_id, first, parse_time(end, name="target") if slash else None
     except InvalidArgument:
-        return None
+        return None  # not a series point: an event id that holds an "@"
+    if not slash:
+        return series_id, first, None
+    try:
+        last = parse_time(end, name="target") if end.strip() else None
+    except InvalidArgument:
+        last = None
+    if last is None:
+        raise InvalidArgument(
+            f"The span {target!r} has no readable end after '/'; write "
+            "series_id@START/END with both as ISO times, e.g. "
+            "host_00.cpu@2026-01-02T03:00:00Z/2026-01-02T07:00:00Z."
+        )
+    # A span of one instant is that point.
+    return series_id, first, None if last == first else last
 
 
 def label(
@@ -171,6 +184,8 @@ def label(
         raise InvalidArgument("Give both series_id and ts for a series point, or neither.")
     when = None if ts is None else parse_time(ts, name="ts")
     until = None if ts_end is None else parse_time(ts_end, name="ts_end")
+    if until is not None and until == when:
+        until = None  # a span of one instant is that point
     if until is not None and when is not None and until < when:
         raise InvalidArgument(f"The span of {target} ends ({until}) before it starts ({when}).")
     row = pd.DataFrame(
@@ -647,7 +662,7 @@ def _point_scores(
     Also says whether that probability comes from a model trained on labels (True)
     or is the unsupervised score's distance from its threshold (False).
     """
-    from workbench.anomaly.detectors import make_detector
+    from workbench.anomaly.detectors import choose_detector, make_detector
 
     frame = load_observations(store, series=series)
     if frame.empty:
@@ -663,11 +678,23 @@ def _point_scores(
         positives, negatives = label_counts(store)
         if detector == "supervised" or min(positives, negatives) >= MIN_LABELS_PER_CLASS:
             model, supervised = train_from_labels(store, detector="supervised"), True
-    if model is None:
-        name = "seasonal" if detector == "auto" else detector
-        model = make_detector(name).fit(frame)
-    scores = np.asarray(model.score(frame), dtype="float64")
-    threshold = float(model.threshold_)
+    if model is not None:
+        scores = np.asarray(model.score(frame), dtype="float64")
+        threshold = np.full(len(frame), float(model.threshold_))
+    else:
+        # Each series is judged as a scan judges it: by its own detector ("auto" chooses
+        # one per series, as scan does) with its own threshold.
+        scores = np.full(len(frame), np.nan)
+        threshold = np.full(len(frame), np.nan)
+        for _, rows in frame.groupby("series_id", sort=False).indices.items():
+            part = frame.iloc[rows]
+            name = choose_detector(part)[0] if detector == "auto" else detector
+            try:
+                fitted = make_detector(name).fit(part)
+            except InvalidArgument:
+                continue  # too short to score (all warm-up): nothing to ask about yet
+            scores[rows] = fitted.score(part)
+            threshold[rows] = fitted.threshold_
     # The supervised detector's score is its predicted probability of an anomaly.
     proba = scores if supervised else _probability(scores, threshold)
     out = frame.assign(score=scores, p_anomalous=proba, threshold=threshold)

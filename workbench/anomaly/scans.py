@@ -100,6 +100,9 @@ class ScanReport:
         When the scan ran, naive UTC.
     notes : list of str
         Series whose points could not be scored, and why.
+    detectors : dict of str to str
+        When ``"auto"`` chose per series: each series' detector and why
+        (``"counts: small counts (...), hourly (...)"``); empty otherwise.
     steps : dict of str to float
         Each scanned series' sampling step in seconds, so a budget widened to N points
         is compared per series in its own periods.
@@ -123,6 +126,7 @@ class ScanReport:
     finished_at: dt.datetime | None = None
     notes: list[str] = field(default_factory=list)
     steps: dict[str, float] = field(default_factory=dict, repr=False)
+    detectors: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line about the scan, for people."""
@@ -137,7 +141,8 @@ class ScanReport:
         return (
             f"Scan {self.scan_id} ({self.detector}, {self.status}): {self.series_scanned:,} of "
             f"{self.series_total:,} series, {self.points:,} points from {self.since:%Y-%m-%d %H:%M} "
-            f"to {self.until:%Y-%m-%d %H:%M} UTC{unscored}, {len(self.alerts):,} alerts"
+            f"to {self.until:%Y-%m-%d %H:%M} UTC{unscored}, {len(self.alerts):,} "
+            f"alert{'' if len(self.alerts) == 1 else 's'}"
             f"{self._against_budget()}{skipped}."
         )
 
@@ -270,6 +275,7 @@ class ScanReport:
             "started_at": None if self.started_at is None else self.started_at.isoformat(),
             "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
             "notes": list(self.notes),
+            "detectors": dict(self.detectors),
         }
 
 
@@ -436,6 +442,7 @@ def scan(
         started_at=started,
         finished_at=created,
         notes=notes,
+        detectors=dict(sorted(choices.items())),
         steps={
             name: cadence.step.total_seconds()
             for name in scanned

@@ -336,6 +336,11 @@ def parse_threshold(spec: str | AlertBudget | FalseAlarmRate) -> AlertBudget | F
             ) from None
         return FalseAlarmRate(value)
     budget = _BUDGET.match(spec)
+    if re.search(r"\sor\s", spec, re.IGNORECASE) and (budget is None or not budget["points"]):
+        raise InvalidArgument(
+            f"{spec!r}: after 'or' a budget takes a whole number of points, e.g. "
+            "'1/1d or 24 points'."
+        )
     if budget:
         points = int(budget["points"]) if budget["points"] else 0
         return AlertBudget(float(budget["alerts"]), budget["per"], points)

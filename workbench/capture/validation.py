@@ -198,7 +198,10 @@ def build_plan(
             if "ts_end" in provided:
                 # A span's target: series_id@start/end.
                 end = _iso_utc(finals["ts_end"])
-                point = f"CASE WHEN {finals['ts_end']} IS NULL THEN {point} ELSE {point} || '/' || {end} END"
+                point = (
+                    f"CASE WHEN {finals['ts_end']} IS NULL OR {finals['ts_end']} = {finals['ts']} "
+                    f"THEN {point} ELSE {point} || '/' || {end} END"
+                )
             finals[column] = point
     rules = [
         Reason(_fill(r.condition, name_, col), _fill(r.message, name_, col))

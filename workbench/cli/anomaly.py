@@ -93,6 +93,10 @@ def scan(
         return
     print_summary(report.summary())
     typer.echo(f"Detector: {report.detector_reason}.")
+    for name, choice in list(report.detectors.items())[:20]:
+        typer.echo(f"  {name}: {choice}")
+    if len(report.detectors) > 20:
+        typer.echo(f"  ... and {len(report.detectors) - 20:,} more (--json lists every one)")
     if report.series_skipped:
         typer.echo(
             "Skipped (they go first next scan): "

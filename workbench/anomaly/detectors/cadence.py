@@ -121,7 +121,8 @@ def infer_cadence(ts: pd.Series | np.ndarray) -> Cadence:
     >>> infer_cadence(pd.date_range("2026-01-01", periods=48, freq="h")).cycle
     datetime.timedelta(days=1)
     """
-    times = np.sort(pd.to_datetime(pd.Series(np.asarray(ts))).to_numpy().astype("datetime64[us]"))
+    stamps = pd.to_datetime(pd.Series(ts), utc=True).dt.tz_localize(None)
+    times = np.sort(stamps.to_numpy().astype("datetime64[us]"))
     spacing = np.diff(times)
     spacing = spacing[spacing > np.timedelta64(0, "us")]
     if spacing.size == 0:
