@@ -90,11 +90,19 @@ def test_the_labeling_loop_from_the_command_line(cli, url):
         result = cli("label", target, value, "--source", source, "--store", url)
         assert result.exit_code == 0, result.output
         assert f"Recorded {target} = {value} by {source}" in result.output
+        assert "it covers 1 observed point." in result.output
+    # A span, and a typo that covers nothing: the command says how much each covers.
+    span = "host_00.cpu@2026-01-03T00:00:00Z/2026-01-03T05:00:00Z"
+    result = cli("label", span, "1", "--source", "ann", "--store", url)
+    assert "it covers 6 observed points." in result.output, result.output
+    result = cli("label", span.replace("host_00", "host_0"), "1", "--source", "ann", "--store", url)
+    assert "it covers no observed point of host_0.cpu (yet)." in result.output, result.output
     result = cli("labels", "--json", "--store", url)
     table = json.loads(result.output)
-    assert table["targets"] == 1 and table["settled"] == 0
+    assert table["targets"] == 3 and table["settled"] == 2
     assert table["agreement_rate"] == pytest.approx(1 / 3)
-    assert table["labels"][0]["label"] == 1 and table["labels"][0]["votes"] == 3
+    point = next(row for row in table["labels"] if row["target"] == target)
+    assert point["label"] == 1 and point["votes"] == 3
     result = cli("labels", "--store", url)
     assert "agreement rate between labelers 33.3%" in result.output
     assert "back in the queue" in result.output

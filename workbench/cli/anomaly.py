@@ -183,11 +183,31 @@ def label_command(
     # Passed on as typed: the capture path judges it, so "2" or "yes" is quarantined
     # with its reason instead of being coerced here.
     value: int | str = int(label) if label.strip().lstrip("-").isdigit() else label
-    report = write_label(open_store(store), target, value, source=source)
+    opened = open_store(store)
+    report = write_label(opened, target, value, source=source)
     if json_output:
         print_json(report.to_dict())
         return
-    typer.echo(f"Recorded {target} = {value} by {source} (batch {report.batch_id}).")
+    typer.echo(
+        f"Recorded {target} = {value} by {source} (batch {report.batch_id})"
+        f"{_coverage(opened, report.batch_id)}."
+    )
+
+
+def _coverage(store, batch_id: str) -> str:
+    """How many observed points a series label covers, so a typo'd series or time shows."""
+    row = store.sql(
+        "SELECT l.series_id, count(o.ts) AS points FROM labels l LEFT JOIN observations o "
+        "ON o.series_id = l.series_id AND o.ts BETWEEN l.ts AND coalesce(l.ts_end, l.ts) "
+        "WHERE l.batch_id = ? GROUP BY l.series_id",
+        [batch_id],
+    ).to_pylist()
+    if not row or row[0]["series_id"] is None:
+        return ""
+    points = row[0]["points"]
+    if points == 0:
+        return f"; it covers no observed point of {row[0]['series_id']} (yet)"
+    return f"; it covers {points:,} observed point{'' if points == 1 else 's'}"
 
 
 @app.command()
