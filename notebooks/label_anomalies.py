@@ -91,19 +91,8 @@ def _(get_version, labeling_queue, mo, size, store, strategy):
     queue = labeling_queue(store, size=size.value, strategy=strategy.value)
     mo.stop(queue.empty, mo.md("**The queue is empty**: every queued point is settled."))
     picked = mo.ui.table(
-        queue[
-            [
-                "target",
-                "value",
-                "score",
-                "p_anomalous",
-                "why",
-                "votes",
-                "agreement",
-                "span_start",
-                "span_end",
-            ]
-        ],
+        # What a labeler reads: the target names the series and time, and the span its own.
+        queue.drop(columns=["series_id", "ts", "span_target"]),
         selection="single",
         label="Queue: pick a point (default: the first)",
     )

@@ -384,24 +384,25 @@ def scan(
     alerts, scanned, skipped, points, not_scored = [], [], [], 0, 0
     notes: list[str] = []
     shown: dict[str, pd.DataFrame] = {}
-    # With "auto" and too few labels, each series' detector and why: {series: "name: why"}.
+    # Each scanned series' detector; with "auto" and too few labels, also why it was chosen.
+    used: dict[str, str] = {}
     choices: dict[str, str] = {}
+    cadences = {
+        name: spread_cadence(*bounds.loc[name, ["first", "last", "points"]]) for name in order
+    }
     for position, name in enumerate(order):
         # The first series always runs, so even a budget too small for one series makes
         # progress: the skipped ones go first next time.
         if position and time.monotonic() - clock >= time_budget:
             skipped = order[position:]
             break
-        span = (
-            default_history(spread_cadence(*bounds.loc[name, ["first", "last", "points"]]))
-            if lookback is None
-            else lookback.to_pytimedelta()
-        )
+        span = default_history(cadences[name]) if lookback is None else lookback.to_pytimedelta()
         frame = load_observations(store, since=window_start - span, until=window_end, series=[name])
         own = chosen
         if chosen == "auto":
             own, why = choose_detector(frame[frame["ts"] < window_start])
             choices[name] = f"{own}: {why}"
+        used[name] = own
         scored, problem = score_series(frame, own, trained, rule=rule, since=window_start)
         if problem is not None:
             notes.append(f"{name}: not scored ({problem})")
@@ -413,7 +414,7 @@ def scan(
             alerts.append(flagged.assign(detector=own))
             shown[name] = scored[BAND_COLUMNS].reset_index(drop=True)
     if chosen == "auto":
-        chosen, reason = _summarize_choices(choices, reason)
+        chosen, reason = _summarize_choices(used, reason)
     created = _now()
     written = _alert_rows(
         alerts,
@@ -444,9 +445,7 @@ def scan(
         notes=notes,
         detectors=dict(sorted(choices.items())),
         steps={
-            name: cadence.step.total_seconds()
-            for name in scanned
-            if (cadence := spread_cadence(*bounds.loc[name, ["first", "last", "points"]])).step
+            name: cadences[name].step.total_seconds() for name in scanned if cadences[name].step
         },
     )
     params = {
@@ -460,7 +459,6 @@ def scan(
         "not_scored": not_scored,
         "notes": notes,
     }
-    used = {name: choices.get(name, chosen).split(":")[0] for name in scanned}
     _write(store, report, params=params, scanned=used)
     return report
 
@@ -533,16 +531,16 @@ def _choose_detector(
     return name, f"asked for: {name}", None
 
 
-def _summarize_choices(choices: dict[str, str], reason: str) -> tuple[str, str]:
+def _summarize_choices(used: dict[str, str], reason: str) -> tuple[str, str]:
     """The scan's detector and reason when "auto" chose per series: the one detector all
     series got, else ``"auto"``; the reason counts the series of each."""
     from collections import Counter
 
-    used = Counter(choice.split(":")[0] for choice in choices.values())
-    if not used:
+    counts = Counter(used.values())
+    if not counts:
         return "seasonal", reason
-    counted = ", ".join(f"{name} for {count:,} series" for name, count in used.most_common())
-    return (next(iter(used)) if len(used) == 1 else "auto"), f"{reason}: {counted}"
+    counted = ", ".join(f"{name} for {count:,} series" for name, count in counts.most_common())
+    return (next(iter(counts)) if len(counts) == 1 else "auto"), f"{reason}: {counted}"
 
 
 def _scan_order(store: Store, detector: str, names: list[str]) -> list[str]:

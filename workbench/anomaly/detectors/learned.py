@@ -154,6 +154,12 @@ def _fingerprint(frame: pd.DataFrame) -> tuple:
 class _WindowModel(SeriesDetector):
     """Shared plumbing: window features, the warm-up rule and feature summaries."""
 
+    def _fit_windows(self, frame: pd.DataFrame) -> None:
+        """Set ``windows_``: the windows given, else those that fit the fit data's cadence."""
+        self.windows_ = (
+            _windows(self.windows) if self.windows is not None else cadence_windows(frame)
+        )
+
     def _windows_for(self, frame: pd.DataFrame) -> tuple:
         """The windows given, else those fitted, else the ones that fit ``frame``'s cadence."""
         if self.windows is not None:
@@ -242,9 +248,7 @@ class WindowIsolationForest(_WindowModel):
         from sklearn.ensemble import IsolationForest
 
         _positive_int("n_estimators", self.n_estimators, 1)
-        self.windows_ = (
-            _windows(self.windows) if self.windows is not None else cadence_windows(frame)
-        )
+        self._fit_windows(frame)
         _, model_input, ready = self._features(frame)
         train = ready if labels is None else ready & (labels != 1)
         if not train.any():
@@ -366,9 +370,7 @@ class SupervisedDetector(_WindowModel):
 
         minimum = _positive_int("min_labels", self.min_labels, 1)
         _positive_int("max_iter", self.max_iter, 1)
-        self.windows_ = (
-            _windows(self.windows) if self.windows is not None else cadence_windows(frame)
-        )
+        self._fit_windows(frame)
         _features, inputs, ready, _expected = self._inputs(frame)
         known = np.zeros(len(frame), dtype=bool) if labels is None else ~np.isnan(labels)
         usable = known & ready
