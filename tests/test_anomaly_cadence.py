@@ -93,6 +93,39 @@ def test_a_young_weekly_series_is_judged_against_its_level_after_30_points():
     assert "or 30 points for a level" in explained["reason"].iloc[0]
 
 
+@pytest.mark.parametrize("name", [n for n, c in DETECTORS.items() if c.kind == "series"])
+@pytest.mark.parametrize("cadence", ["hourly", "daily"])
+def test_a_series_of_two_cycles_is_scored_with_the_defaults(name, cadence):
+    # Two days of an hourly series, two weeks of a daily one: too young for the
+    # seasonal decomposition, old enough to be judged.
+    freq, _, per_cycle = CADENCES[cadence]
+    frame = _series(freq, 2 * per_cycle + 6, per_cycle)
+    labels, params = None, {}
+    if getattr(DETECTORS[name], "needs_labels", False):
+        # So short a series holds few labels: two are enough for this check.
+        learnt = [len(frame) - 6, len(frame) - 8]
+        labels = np.zeros(len(frame))
+        labels[learnt] = 1
+        frame.loc[learnt, "value"] += 40
+        params = {"min_labels": 2}
+    detector = make_detector(name, **params).fit(frame, labels)
+    explained = detector.explain(frame)
+    scored = explained["score"].notna()
+    assert scored.iloc[-6:].all(), explained["reason"].iloc[-1]
+    assert explained["score"].iloc[SPIKE_AT] == explained["score"][scored].max()
+
+
+def test_a_young_hourly_series_waits_for_30_points_and_says_so():
+    frame = _series("h", 40, 24)
+    explained = make_detector("seasonal").fit(frame).explain(frame)
+    assert explained["score"].iloc[:30].isna().all()
+    assert explained["score"].iloc[30:].notna().all()
+    assert "needs 3 periods of 1d, or 30 points for a level" in explained["reason"].iloc[0]
+    # Once three days are in, the daily cycle is followed and the first three days wait.
+    older = make_detector("seasonal").fit(_series("h", 96, 24)).explain(_series("h", 96, 24))
+    assert older["score"].iloc[:72].isna().all() and older["score"].iloc[72:].notna().all()
+
+
 def test_the_default_budget_allows_a_weekly_series_an_alert_per_24_points():
     weekly = _series("7D", 156, 52)
     hourly = _series("h", 72, 24)  # three days
@@ -177,3 +210,24 @@ def test_auto_chooses_per_series_by_its_values_and_says_why(file_store):
     again = scan(file_store)
     stored = file_store.sql("SELECT count(*) AS n FROM alerts").to_pylist()[0]["n"]
     assert stored == len(again.alerts) == len(report.alerts)
+
+
+def test_a_count_band_stops_at_zero_and_reads_in_whole_numbers():
+    rng = np.random.default_rng(0)
+    ts = pd.date_range("2026-01-01", periods=200, freq="h")
+    frame = pd.DataFrame({"series_id": "s", "ts": ts, "value": rng.poisson(2, 200).astype(float)})
+    explained = make_detector("counts").fit(frame).explain(frame)
+    assert explained["low"].min() == 0.0
+    whole = explained.loc[explained["score"].notna()].iloc[-1]
+    assert f"value {whole['reason'].split()[1]}" == f"value {int(frame['value'].iloc[-1])}"
+
+
+def test_a_budget_of_none_never_alerts_not_even_on_a_tie():
+    # Every scored point ties: "0/1d" must still mean no alert at all.
+    frame = _series("h", 96, 24)
+    frame["value"] = 5.0
+    frame.loc[frame.index[-1], "value"] = 50.0
+    for name in ("gaussian", "counts", "seasonal"):
+        detector = make_detector(name, threshold="0/1d").fit(frame)
+        assert detector.predict(frame).sum() == 0
+        assert "the alert budget allows no alerts" in detector.explain(frame)["reason"].iloc[-1]

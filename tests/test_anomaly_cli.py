@@ -43,7 +43,9 @@ def test_scan_prints_a_summary_and_json(cli, url, file_store):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["detector"] == "seasonal" and "0 anomalous" in report["detector_reason"]
-    assert report["since"] == "2026-01-05T00:00:00" and report["status"] == "complete"
+    assert report["since"] == "2026-01-05T00:00:00+00:00" and report["status"] == "complete"
+    # Every time says its zone, as the targets do.
+    assert all(alert["ts"].endswith("+00:00") for alert in report["alerts"])
     assert report["points"] == 4 * 24 * 6  # 5 to 10 January, the newest day included
     assert len(report["alerts"]) == file_store.count_rows()["alerts"] > 0
     assert file_store.count_rows()["scans"] == 2
@@ -85,6 +87,7 @@ def test_the_labeling_loop_from_the_command_line(cli, url):
     queue = json.loads(result.output)
     assert len(queue) == 5
     assert set(queue[0]) >= {"series_id", "ts", "target", "value", "score", "p_anomalous", "why"}
+    assert queue[0]["ts"].endswith("+00:00") and queue[0]["target"].endswith("+00:00")
     target = queue[0]["target"]
     for source, value in (("ann", "1"), ("bob", "1"), ("cid", "0")):
         result = cli("label", target, value, "--source", source, "--store", url)

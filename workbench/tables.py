@@ -19,7 +19,7 @@ from workbench.exceptions import InvalidArgument
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["to_frame"]
+__all__ = ["json_records", "to_frame"]
 
 
 def to_frame(data: Any, *, name: str) -> pd.DataFrame:
@@ -38,3 +38,22 @@ def to_frame(data: Any, *, name: str) -> pd.DataFrame:
         f"{name} must be a table (a pandas DataFrame, a pyarrow Table or an Ibis table), "
         f"got {type(data).__name__}."
     )
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts: times as ISO text with their zone, missing values as None.
+
+    The store keeps times in UTC without a zone; they are written with ``+00:00`` so a
+    reader never has to guess.
+    """
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            times = out[column]
+            if times.dt.tz is None:
+                times = times.dt.tz_localize("UTC")
+            out[column] = times.map(lambda t: None if pd.isna(t) else t.isoformat())
+    out = out.astype(object)
+    return out.where(out.notna(), None).to_dict("records")

@@ -31,6 +31,7 @@ from workbench.anomaly.thresholds import SERIES_DEFAULT
 from workbench.arguments import looks_like_duration, parse_duration, parse_time
 from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.scope import Scope
+from workbench.tables import json_records
 
 if TYPE_CHECKING:
     from workbench.headline import Headline
@@ -256,15 +257,14 @@ class ScanReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (times as ISO text, alerts as a list of rows)."""
-        alerts = self.alerts.astype({c: str for c in ("ts", "window_start", "window_end")})
-        alerts = alerts.drop(columns=["created_at"]).to_dict("records")
+        alerts = json_records(self.alerts.drop(columns=["created_at"]))
         return {
             "scan_id": self.scan_id,
             "detector": self.detector,
             "detector_reason": self.detector_reason,
             "threshold": self.threshold,
-            "since": self.since.isoformat(),
-            "until": self.until.isoformat(),
+            "since": _zoned(self.since),
+            "until": _zoned(self.until),
             "series_total": self.series_total,
             "series_scanned": self.series_scanned,
             "series_skipped": list(self.series_skipped),
@@ -277,6 +277,11 @@ class ScanReport:
             "notes": list(self.notes),
             "detectors": dict(self.detectors),
         }
+
+
+def _zoned(when: dt.datetime) -> str:
+    """A stored (UTC, zone-less) time as ISO text that says it is UTC."""
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def scan(

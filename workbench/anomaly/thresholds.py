@@ -189,6 +189,9 @@ class AlertBudget:
             )
         # The budget is over the span that was scored: a warm-up has no alerts to spend,
         # and counting it would let the scored days take its share.
+        if self.alerts == 0:
+            # A budget of none means no alert at all, not even a tie with the top score.
+            return float("inf")
         scored = np.isfinite(np.asarray(scores, dtype=float).ravel())
         return _cut(finite, self.allowed(frame[scored]))
 

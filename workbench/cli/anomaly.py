@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,7 @@ from workbench.cli._common import (
     print_json,
     print_summary,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
+from workbench.tables import json_records
 
 app = App(
     help="Anomaly detection: broad scans, deep dives, and the labeling loop.",
@@ -148,7 +146,7 @@ def queue(
     table = labeling_queue(
         open_store(store), size=size, detector=detector, strategy=strategy, since=since
     )
-    records = _records(table)
+    records = json_records(table)
     if json_output:
         print_json(records)
         return
@@ -244,7 +242,7 @@ def labels(
                 "agreement_rate": None if math.isnan(rate) else rate,
                 "targets": len(table),
                 "settled": int(table["settled"].sum()),
-                "labels": _records(table),
+                "labels": json_records(table),
             }
         )
         return
@@ -256,25 +254,13 @@ def labels(
         f"{len(table):,} labelled targets, {int(table['settled'].sum()):,} settled; "
         f"agreement rate between labelers {shown}."
     )
-    for row in _records(table):
+    for row in json_records(table):
         verdict = "tie" if row["label"] is None else int(row["label"])
         state = "settled" if row["settled"] else "back in the queue"
         typer.echo(
             f"  {row['target']}: {verdict} ({row['positives']}/{row['votes']} say anomalous, "
             f"agreement {row['agreement']:.0%}, {state}; {row['sources']})"
         )
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as JSON-ready dicts: times as ISO text, missing values as None."""
-    import pandas as pd
-
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = out[column].map(lambda t: None if pd.isna(t) else t.isoformat())
-    out = out.astype(object)
-    return out.where(out.notna(), None).to_dict("records")
 
 
 def _number(value) -> str:

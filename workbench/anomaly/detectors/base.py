@@ -63,7 +63,8 @@ def _number(value: float) -> str:
     if not np.isfinite(value):
         return str(value)
     magnitude = abs(value)
-    if magnitude >= 100 or magnitude == 0:
+    if magnitude >= 100 or value == round(value):
+        # Whole numbers (counts) read as such: "13", not "13.0" beside "8".
         return f"{value:.0f}"
     if magnitude >= 1:
         return f"{value:.3g}" if magnitude < 10 else f"{value:.1f}"
@@ -78,6 +79,8 @@ class SeriesDetector(BaseEstimator, ABC):
     needs_labels = False
     #: Words for the baseline in reasons, e.g. "the seasonal baseline".
     baseline_name = "the baseline"
+    #: The lowest value a series can take (None: no limit); the band stops there.
+    floor: float | None = None
 
     @abstractmethod
     def _judge(self, frame: pd.DataFrame) -> Judgement:
@@ -160,8 +163,11 @@ class SeriesDetector(BaseEstimator, ABC):
         frame, order = check_observations(X)
         judgement = self._judge(frame)
         score, expected, scale = judgement.score, judgement.expected, judgement.scale
-        low = expected - self.threshold_ * scale
-        high = expected + self.threshold_ * scale
+        with np.errstate(invalid="ignore"):  # an infinite threshold (a budget of 0)
+            low = expected - self.threshold_ * scale
+            high = expected + self.threshold_ * scale
+        if self.floor is not None:
+            low = np.where(np.isnan(low), low, np.maximum(low, self.floor))
         reasons = [
             self._reason(
                 frame["value"].iat[i],
@@ -182,13 +188,18 @@ class SeriesDetector(BaseEstimator, ABC):
     def _reason(self, value, score, expected, low, high, warmup, detail) -> str:
         if np.isnan(score):
             return f"not scored: {warmup}"
-        if np.isfinite(expected) and np.isfinite(low):
+        if np.isfinite(expected) and not np.isnan(low):
             side = "above" if value >= expected else "below"
             verdict = "over" if score > self.threshold_ else "within"
+            limit = (
+                f"band {_number(low)} to {_number(high)}; {verdict} the threshold "
+                f"{self.threshold_:.2f}"
+                if np.isfinite(self.threshold_)
+                else "the alert budget allows no alerts"
+            )
             return (
                 f"value {_number(value)} is {score:.1f} {self.unit} {side} {self.baseline_name} "
-                f"{_number(expected)} (band {_number(low)} to {_number(high)}; {verdict} the "
-                f"threshold {self.threshold_:.2f})"
+                f"{_number(expected)} ({limit})"
             )
         text = self._score_text(score)
         return f"{text}; {detail}" if detail else text

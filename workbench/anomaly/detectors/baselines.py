@@ -173,6 +173,8 @@ class CountDetector(_TrailingWindowDetector):
 
     baseline_name = "the trailing rate"
     unit = "SDs"
+    #: A count is never negative: the band stops at 0.
+    floor = 0.0
 
     def _judge(self, frame: pd.DataFrame) -> Judgement:
         from scipy import stats
@@ -229,7 +231,9 @@ class SeasonalDetector(SeriesDetector):
     A cycle longer than ``min_points`` steps takes long to come in (three years of a
     weekly series). Until it has, each point with at least ``min_points`` points
     before it is judged against a robust level instead (the median and MAD of those
-    points, no cycle): a weekly series is scored after 30 weeks.
+    points, no cycle): a weekly series is scored after 30 weeks. A series with fewer
+    than ``min_history`` cycles in all (two days of an hourly series) is judged the
+    same way, from two cycles or ``min_points`` points, whichever comes first.
 
     Parameters
     ----------
@@ -246,8 +250,8 @@ class SeasonalDetector(SeriesDetector):
         Fewest periods of history for the seasonal decomposition (2 <= min_history
         <= history).
     min_points : int
-        Fewest points of history for the robust level of a long cycle's first cycles
-        (>= 2); earlier points are the warm-up and score NaN.
+        Fewest points of history for the robust level of a long cycle's first cycles,
+        or of a young series (>= 2); earlier points are the warm-up and score NaN.
     level_window : str, datetime.timedelta or None
         If set (e.g. ``"6h"``), the level follows the median deseasonalized value
         of this trailing window instead of staying at the last cycle's level for
@@ -364,6 +368,9 @@ class SeasonalDetector(SeriesDetector):
         # Only the level window reads this whole-series spacing; blocks use their history's.
         overall_step = int(np.median(steps)) if steps.size else period
         blocks = ts // period
+        # A young series (fewer than min_history cycles in all) would otherwise score
+        # nothing: it is judged against a level until its cycles are in.
+        young = cyclic and ts.size < self.min_history * max(round(period / overall_step), 1)
         block_starts = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])
         block_stops = np.r_[block_starts[1:], ts.size]
         for first, last in zip(block_starts, block_stops, strict=True):
@@ -396,12 +403,14 @@ class SeasonalDetector(SeriesDetector):
                 if hist_values.size >= needed:
                     _robust_level(hist_values, slice(first, last), seasonal_out, level, scale)
                     continue
-            elif per_period > self.min_points:
+            elif per_period > self.min_points or young:
                 # Too young for a cycle longer than min_points steps (a weekly series'
-                # year): each point of the block is judged against the level of every
-                # point before it, once there are min_points of them. A shorter cycle
-                # (an hourly series' day) is soon in, and a level would flag its peaks.
-                ready = max(first, lo + self.min_points)
+                # year), or a series with fewer cycles in all than the decomposition
+                # needs: each point of the block is judged against the level of every
+                # point before it, once there are two cycles or min_points of them. In an
+                # older series a short cycle (an hourly series' day) is soon in, and a
+                # level would flag its peaks.
+                ready = max(first, lo + min(self.min_points, 2 * per_period))
                 for i in range(ready, last):
                     _robust_level(values[lo:i], slice(i, i + 1), seasonal_out, level, scale)
                 last = min(ready, last)
@@ -413,12 +422,12 @@ class SeasonalDetector(SeriesDetector):
             )
             if not cyclic:
                 need = f"needs {self.min_points} points for a level"
-            elif per_period <= self.min_points:
+            elif per_period <= self.min_points and not young:
                 need = f"needs {self.min_history} periods of {suffix(period_span)}"
             else:
                 need = (
                     f"needs {self.min_history} periods of {suffix(period_span)}, or "
-                    f"{self.min_points} points for a level"
+                    f"{min(self.min_points, 2 * per_period)} points for a level"
                 )
             warmup[first:last] = f"{have} before {when} ({need})"
         return overall_step

@@ -9,6 +9,7 @@ and name the features that deviate most instead.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -188,8 +189,12 @@ class _WindowModel(SeriesDetector):
 
     def _summarize(self, model_input: pd.DataFrame, ready: np.ndarray) -> None:
         known = model_input.to_numpy(dtype=float)[ready]
-        self.feature_center_ = np.nanmedian(known, axis=0)
-        spread = MAD_TO_SD * np.nanmedian(np.abs(known - self.feature_center_), axis=0)
+        with warnings.catch_warnings():
+            # A window longer than a young series has no value yet: it reads as typical.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            center = np.nanmedian(known, axis=0)
+            self.feature_center_ = np.where(np.isfinite(center), center, 0.0)
+            spread = MAD_TO_SD * np.nanmedian(np.abs(known - self.feature_center_), axis=0)
         self.feature_spread_ = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
 
     def _check_params(self) -> None:
@@ -387,11 +392,13 @@ class SupervisedDetector(_WindowModel):
         model = HistGradientBoostingClassifier(
             max_iter=self.max_iter, class_weight="balanced", random_state=self.random_state
         )
+        train = inputs.to_numpy(dtype=float)[usable]
+        # A feature with no value on any labelled point (a window longer than a young
+        # series) teaches nothing, and the gradient boosting refuses an all-missing column.
+        train[:, np.isnan(train).all(axis=0)] = 0.0
         # One OpenMP thread: on small label sets, more threads only fight over the cores.
         with threadpool_limits(1, "openmp"):
-            self.model_ = model.fit(
-                inputs.to_numpy(dtype=float)[usable], labels[usable].astype(int)
-            )
+            self.model_ = model.fit(train, labels[usable].astype(int))
         self.n_labels_ = {"anomalous": positives, "normal": negatives}
 
     def _lowest_threshold(self) -> float:
