@@ -16,6 +16,7 @@ from service_server import REPO, TOKEN, Server
 
 from workbench.capture import ingest
 from workbench.datasets import make_music
+from workbench.delivery import precompute
 from workbench.recommend import MODELS
 from workbench.registry import promote, register
 from workbench.service.security import token_problem
@@ -365,6 +366,49 @@ def test_another_process_ingests_while_the_server_runs(server, store, tmp_path):
     assert (answer["accepted"], answer["duplicates"]) == (1, 1)
 
 
+def test_answers_follow_the_events_as_they_are_acknowledged(server, store):
+    # Lists computed before the events below: the newest lists, so they are served.
+    with store.transaction() as raw:
+        for rank, item in enumerate(["x", "y", "z"], start=1):
+            raw.execute(
+                "INSERT INTO recommendations VALUES ('live', 1, 'nu1', ?, ?, ?, ?)",
+                [rank, item, 1.0 - rank / 10, datetime(2026, 3, 4)],
+            )
+
+    def listed(user, k, expected):
+        def check():
+            # (Until the new lists are served, k may exceed the old ones' length: a 422.)
+            answer = httpx.get(server.url + f"/recommendations/{user}", params={"k": k}).json()
+            items = [i["item_id"] for i in answer.get("items", [])]
+            return answer if items == expected else None
+
+        return wait_for(check)
+
+    assert listed("nu1", 2, ["x", "y"]) is not None, "the new lists were never served"
+    # A brand-new item that many users play becomes the top item of users without a list.
+    plays = [
+        event(f"new-{i}", user_id=f"fan{i}", item_id="brand-new", ts="2026-03-09T12:00:00Z")
+        for i in range(30)
+    ]
+    assert post_events(server, plays).json()["accepted"] == 30
+    answer = listed("nobody-yet", 1, ["brand-new"])
+    assert answer is not None, "the new item never topped the fallback"
+    assert answer["fallback"] is True and answer["as_of"] is not None
+    assert answer["blended"] == ["trending: feedback weight halved every 6 hours"]
+    # A user's fresh play changes their next answer: what they met leaves their list.
+    assert post_events(
+        server, [event("nu1-plays-x", user_id="nu1", item_id="x", ts="2026-03-09T12:01:00Z")]
+    ).json()["accepted"] == 1
+    answer = listed("nu1", 3, ["y", "z", "brand-new"])
+    assert answer is not None, "the user's play never changed their answer"
+    assert answer["source"] == "precomputed" and answer["blended"][1:] == [
+        "1 item(s) the user met since the list was computed left out",
+        "1 trending item(s) added (trending: feedback weight halved every 6 hours)",
+    ]
+    health = httpx.get(server.url + "/health").json()["snapshot"]
+    assert health["events_folded"] >= 31 and health["users_with_fresh_items"] >= 1
+
+
 @pytest.fixture(scope="module")
 def model_store(tmp_path_factory):
     """A store with a registered, promoted recommender, served on its own server."""
@@ -381,6 +425,7 @@ def model_store(tmp_path_factory):
         holdout="none",
     )
     promote(store, "recs", 1)
+    precompute(store, "recs@champion", k=5)
     user = train["user_id"].iloc[0]
     with Server(folder, folder / "store.duckdb") as server:
         yield server, store, user
@@ -397,7 +442,8 @@ def test_recommend_scores_now_and_a_policy_logs_what_it_showed(model_store):
         server.url + "/recommend", json={"user_id": "stranger", "k": 3}, headers=server.headers
     ).json()
     assert stranger["source"] == "popularity" and stranger["fallback"] is True
-    # One fallback: the stored-list endpoint answers a stranger with the same items.
+    # One fallback: the stored-list endpoint answers a stranger with the same items
+    # (trending, in the scope of the model whose lists it serves).
     served = httpx.get(server.url + "/recommendations/stranger", params={"k": 3}).json()
     assert served["source"] == "popularity"
     assert [i["item_id"] for i in served["items"]] == [i["item_id"] for i in stranger["items"]]

@@ -102,21 +102,104 @@ def test_the_snapshot_opens_the_store_only_when_the_file_changed(file_store, mon
     assert answer["source"] == "precomputed" and answer["items"][0]["item_id"] == "a"
 
 
-def test_the_fallback_is_recounted_at_most_every_popularity_seconds(file_store):
-    from workbench.capture import ingest
-
-    snapshot = ListSnapshot(file_store, popularity_seconds=3600)
-    snapshot.refresh()
+def _plays(store, rows, event_type="play"):
+    """Ingest events given as ``(event_id, user, item, ts)``: one committed batch."""
     import pyarrow as pa
 
-    rows = [json.loads(line(f"p{i}", item_id="hit")[1]) for i in range(3)]
-    ingest(file_store, pa.Table.from_pylist(rows))
+    from workbench.capture import ingest
+
+    events = [
+        json.loads(line(event_id, user_id=user, item_id=item, ts=ts, event_type=event_type)[1])
+        for event_id, user, item, ts in rows
+    ]
+    ingest(store, pa.Table.from_pylist(events))
+
+
+def test_a_new_hit_tops_the_fallback_after_the_next_fold(file_store):
+    snapshot = ListSnapshot(file_store)
+    _plays(file_store, [(f"o{i}", f"u{i}", "old", "2026-03-01T08:00:00Z") for i in range(5)])
     snapshot.refresh()
-    assert snapshot.lookup("nobody", 1)["items"] == []  # counted before; not due again yet
-    snapshot.popularity_seconds = 0.0
-    ingest(file_store, pa.Table.from_pylist([json.loads(line("p9", item_id="hit")[1])]))
+    before = snapshot.lookup("nobody", 2)
+    assert [i["item_id"] for i in before["items"]] == ["old"]
+    assert before["fallback"] is True and before["as_of"] is not None
+    assert before["blended"] == ["trending: feedback weight halved every 6 hours"]
+    # Eight users play a brand-new item two hours later: it outweighs five older plays.
+    _plays(file_store, [(f"h{i}", f"v{i}", "hit", "2026-03-01T10:00:00Z") for i in range(8)])
+    assert snapshot.refresh() is True
+    after = snapshot.lookup("nobody", 2)
+    assert [i["item_id"] for i in after["items"]] == ["hit", "old"]
+    assert after["items"][0]["score"] == 8.0  # the newest events, not decayed
+    assert after["items"][1]["score"] == pytest.approx(5 * 2 ** (-2 / 6))
+    assert after["as_of"] > before["as_of"]
+    # Skips are no votes: many skips of "old" do not move it.
+    _plays(
+        file_store,
+        [(f"s{i}", f"x{i}", "old", "2026-03-01T10:00:00Z") for i in range(9)],
+        event_type="skip",
+    )
     snapshot.refresh()
-    assert snapshot.lookup("nobody", 1)["items"] == [{"item_id": "hit", "rank": 1, "score": 4.0}]
+    assert snapshot.lookup("nobody", 2)["items"] == after["items"]
+
+
+def test_what_a_user_met_since_their_list_leaves_it_and_trending_tops_it_up(file_store):
+    with file_store.transaction() as raw:
+        for rank, item in enumerate(["a", "b", "c"], start=1):
+            raw.execute(
+                "INSERT INTO recommendations VALUES ('m', 1, 'u1', ?, ?, ?, ?)",
+                [rank, item, 1.0 - rank / 10, datetime(2026, 3, 1)],
+            )
+    _plays(file_store, [(f"t{i}", f"w{i}", "top", "2026-03-02T08:00:00Z") for i in range(3)])
+    snapshot = ListSnapshot(file_store)
+    snapshot.refresh()
+    assert [i["item_id"] for i in snapshot.lookup("u1", 3)["items"]] == ["a", "b", "c"]
+    # u1 plays "a" (and skips "c"): both leave the list, and trending tops it up.
+    _plays(file_store, [("p1", "u1", "a", "2026-03-02T09:00:00Z")])
+    _plays(file_store, [("k1", "u1", "c", "2026-03-02T09:00:00Z")], event_type="skip")
+    snapshot.refresh()
+    answer = snapshot.lookup("u1", 2)
+    assert [i["item_id"] for i in answer["items"]] == ["b", "top"]
+    answer = snapshot.lookup("u1", 3)
+    assert [i["item_id"] for i in answer["items"]] == ["b", "top"]  # nothing else trends
+    assert [i["rank"] for i in answer["items"]] == [1, 2]
+    assert answer["source"] == "precomputed" and answer["fallback"] is False
+    assert answer["blended"] == [
+        "stored list",
+        "2 item(s) the user met since the list was computed left out",
+        "1 trending item(s) added (trending: feedback weight halved every 6 hours)",
+    ]
+    # A user without a list gets trending: three plays of "top" outweigh one of "a".
+    assert [i["item_id"] for i in snapshot.lookup("u2", 2)["items"]] == ["top", "a"]
+
+
+def test_folding_batch_by_batch_equals_computing_from_every_batch(file_store):
+    import numpy as np
+
+    from workbench.delivery.recent import RecentActivity
+
+    rng = np.random.default_rng(0)
+    since = datetime(2026, 1, 1)
+    folded = RecentActivity(since=since)
+    for batch in range(6):
+        rows = [
+            (
+                f"e{batch}-{i}",
+                f"u{rng.integers(20)}",
+                f"i{rng.integers(30)}",
+                f"2026-03-0{1 + batch}T{rng.integers(24):02d}:00:00Z",
+            )
+            for i in range(40)
+        ]
+        _plays(file_store, rows)
+        with file_store.reading() as raw:
+            assert folded.catch_up(raw) == 40
+            assert folded.catch_up(raw) == 0  # nothing new: nothing counted twice
+    with file_store.reading() as raw:
+        whole = RecentActivity.compute(raw, since=since)
+    assert (folded.batches, folded.events) == (whole.batches, whole.events) == (6, 240)
+    assert folded.trending()[0].tolist() == whole.trending()[0].tolist()
+    assert np.allclose(folded.trending()[1], whole.trending()[1], rtol=1e-9)
+    assert all(folded.fresh(f"u{u}") == whole.fresh(f"u{u}") for u in range(20))
+    assert folded.as_of == whole.as_of
 
 
 def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path, monkeypatch):
@@ -130,6 +213,7 @@ def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path,
         9001,
         "127.0.0.1",
     )
+    assert settings["trending_half_life"].total_seconds() == 6 * 3600
     monkeypatch.setenv("WORKBENCH_TOKEN", "from-env")
     assert resolve_service_settings({"port": 9002})["token"] == "from-env"
     assert resolve_service_settings({"port": 9002})["port"] == 9002
@@ -142,6 +226,8 @@ def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path,
         ('[service]\ndurability = "maybe"\n', "durability must be one of commit, buffer"),
         ("[service]\nmax_body_bytes = 0\n", "max_body_bytes must be a whole number"),
         ('[service]\ntoken = " "\n', "must be non-empty text"),
+        ("[service]\npopularity_seconds = 60\n", "popularity_seconds is no longer used"),
+        ('[service]\ntrending_half_life = "soon"\n', "trending_half_life"),
     ],
 )
 def test_bad_service_settings_say_which_and_why(tmp_path, monkeypatch, toml, words):

@@ -163,8 +163,9 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "max_connections": 256,
     # How often the read snapshot checks whether the store file changed, in seconds.
     "refresh_seconds": 1.0,
-    # How often, at most, the fallback popularity list is recounted from events.
-    "popularity_seconds": 60.0,
+    # How fast the trending list (the fallback, and what tops up a list) forgets: an
+    # event counts half as much after this long. Every commit is folded in at once.
+    "trending_half_life": "6h",
     # Whose stored lists GET /recommendations serves: "name@alias", "name@version",
     # or None for the most recently precomputed lists.
     "model": None,
@@ -183,6 +184,11 @@ def resolve_service_settings(
     section = load_config(path).get("service", {})
     if not isinstance(section, dict):
         raise ConfigError("[service] in workbench.toml must be a table of settings.")
+    if "popularity_seconds" in section:
+        raise ConfigError(
+            "[service] popularity_seconds is no longer used: the fallback follows every "
+            'commit. Remove it; trending_half_life (default "6h") sets how fast it forgets.'
+        )
     unknown = sorted(set(section) - set(SERVICE_DEFAULTS))
     if unknown:
         raise ConfigError(
@@ -214,11 +220,21 @@ def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(
                 f"[service] {key} must be a whole number >= 1 (port: >= 0, any free port), got {value!r}."
             )
-    for key in ("refresh_seconds", "popularity_seconds", "read_timeout_seconds"):
+    for key in ("refresh_seconds", "read_timeout_seconds"):
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"[service] {key} must be a number of seconds > 0, got {value!r}.")
         settings[key] = float(value)
+    from workbench.arguments import parse_duration
+    from workbench.exceptions import InvalidArgument
+
+    half_life = settings["trending_half_life"]
+    try:
+        settings["trending_half_life"] = parse_duration(
+            half_life, name="[service] trending_half_life"
+        ).to_pytimedelta()
+    except InvalidArgument as error:
+        raise ConfigError(str(error)) from None
     if settings["durability"] not in DURABILITY_MODES:
         raise ConfigError(
             f"[service] durability must be one of {', '.join(DURABILITY_MODES)}, "

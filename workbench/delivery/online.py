@@ -78,7 +78,7 @@ def _entry(store: Store, model: str | None) -> _Loaded:
         return entry
     fitted = load_version(store, version)
     with store.reading() as raw:
-        # The same fallback as the version's stored lists and the HTTP service.
+        # The same fallback as the version's stored lists.
         popular = count_fallback(raw, version.name, version.version)
     entry = _Loaded(state, version, fitted, popular)
     with _lock:

@@ -243,7 +243,8 @@ def count_fallback(raw, name: str | None, version: int | None) -> tuple[np.ndarr
 
     Counted in the version's scope with its feedback semantics
     (:func:`~workbench.delivery.semantics.count_popular`), so stored lists, scoring
-    now and the HTTP service all fall back to the same list.
+    now fall back to the same list; the HTTP service blends recent events into it
+    (:mod:`workbench.delivery.recent`).
     """
     items, counts = count_popular(raw, *served_semantics(raw, name, version))
     return np.array(items, dtype=object), np.array(counts, dtype=np.float64)

@@ -4,8 +4,10 @@ Endpoints (the OpenAPI description is at ``/openapi.json``):
 
 - ``POST /events``: one or more events, ingested exactly as ``workbench ingest``
   ingests a JSON-lines file; answers where each went. Needs the bearer token.
-- ``GET /recommendations/{user_id}?k=``: the user's stored list (delivery A),
-  or the popularity fallback, flagged. Open; served from memory.
+- ``GET /recommendations/{user_id}?k=``: the user's stored list (delivery A)
+  blended with what happened since (delivery C: items they met since are left out,
+  trending tops it up), or trending as the fallback, flagged. Open; served from
+  memory, which follows every commit.
 - ``POST /recommend``: score one user now (delivery B), optionally through an
   explore/exploit policy whose shown items are logged to ``deliveries`` with
   their propensities. Needs the bearer token.
@@ -83,17 +85,20 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         from workbench.store import Store
 
         opened = store if hasattr(store, "writing") else Store.open(store)
+        snapshot = ListSnapshot(
+            opened,
+            model=settings["model"],
+            refresh_seconds=settings["refresh_seconds"],
+            half_life=settings["trending_half_life"],
+        )
         writer = EventWriter(
             opened,
             durability=settings["durability"],
             max_group_events=settings["max_group_events"],
             max_queued_events=settings["max_queued_events"],
-        )
-        snapshot = ListSnapshot(
-            opened,
-            model=settings["model"],
-            refresh_seconds=settings["refresh_seconds"],
-            popularity_seconds=settings["popularity_seconds"],
+            # What the writer commits is folded into the answers at once, in its own
+            # session on the store, not at the snapshot's next tick.
+            on_commit=snapshot.fold,
         )
         await run_in_threadpool(snapshot.start)
         writer.start()
@@ -165,8 +170,10 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         user_id: Annotated[str, Path(min_length=1, max_length=ID_MAX)],
         k: Annotated[int, Query(ge=1, le=1000, description="Items wanted.")] = 10,
     ) -> JSONResponse:
-        """The user's precomputed list, or the popularity list when they have none
-        (``fallback`` true, ``reason`` says why). Served from memory."""
+        """The user's precomputed list without the items they met since it was
+        computed, topped up from trending; or trending when they have none (``fallback``
+        true, ``reason`` says why). ``as_of`` says when the newest events folded in were
+        committed, ``blended`` what went into the answer. Served from memory."""
         return JSONResponse(state["snapshot"].lookup(user_id, k))
 
     @app.post(
@@ -181,7 +188,7 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         explore/exploit slate and log every shown item to ``deliveries`` with its
         propensity (answered after the log is committed)."""
         if body.policy is None:
-            answer = await run_in_threadpool(_recommend_now, state["store"], body)
+            answer = await run_in_threadpool(_recommend_now, state, body)
             return JSONResponse(answer)
         slate = await run_in_threadpool(_draw_slate, state, body)
         ids = await asyncio.wrap_future(
@@ -301,16 +308,27 @@ def _as_line(index: int, event: Event, columns: int) -> tuple[str, str]:
 # --- delivery B ------------------------------------------------------------------------
 
 
-def _recommend_now(store: "Store", body: RecommendRequest) -> dict[str, Any]:
+def _recommend_now(state: dict[str, Any], body: RecommendRequest) -> dict[str, Any]:
     from workbench.delivery import recommend_now
 
-    answer = recommend_now(store, body.user_id, context=body.context, k=body.k, model=body.model)
+    answer = recommend_now(
+        state["store"], body.user_id, context=body.context, k=body.k, model=body.model
+    )
+    items = [
+        {"item_id": str(row.item_id), "rank": int(row.rank), "score": float(row.score)}
+        for row in answer.items.itertuples()
+    ]
+    if answer.source == "popularity":
+        # A user the model does not know gets what GET /recommendations gives them when
+        # the served lists are this model's: trending, without what they met lately.
+        exclude = (body.context or {}).get("exclude") or ()
+        trending = state["snapshot"].fallback(
+            body.user_id, body.k, model=answer.model, exclude=exclude
+        )
+        items = trending if trending is not None else items
     return {
         "user_id": answer.user_id,
-        "items": [
-            {"item_id": str(row.item_id), "rank": int(row.rank), "score": float(row.score)}
-            for row in answer.items.itertuples()
-        ],
+        "items": items,
         "source": answer.source,
         "fallback": answer.source == "popularity",
         "model": answer.model,

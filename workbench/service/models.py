@@ -112,6 +112,13 @@ class RecommendationsAnswer(BaseModel):
     model: str | None
     reason: str
     computed_at: str | None
+    as_of: str | None = Field(
+        default=None,
+        description="When the newest event batch blended into the answer was committed.",
+    )
+    blended: list[str] = Field(
+        default_factory=list, description="What went into the answer, in words."
+    )
 
 
 class RecommendRequest(BaseModel):

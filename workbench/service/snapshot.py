@@ -1,42 +1,49 @@
-"""The read snapshot: stored lists and the fallback list, in memory, refreshed on change.
+"""The read snapshot: stored lists and what happened since, in memory, refreshed on change.
 
 ``GET /recommendations/{user_id}`` never opens the store: it answers from this
-snapshot. A background thread keeps it current with a cheap change signal:
+snapshot, which is kept current this way:
 
-1. every ``refresh_seconds`` (default 1 s) it ``stat``\\ s the store file and its
-   write-ahead log (:func:`workbench.delivery.stored.store_state`). Every write
-   session ends with a checkpoint, so any write anywhere (a precompute, an
-   alias move, an ingest, this service's own commits) changes size or mtime;
-   a quiet store costs two ``stat`` calls and nothing else;
-2. only when the file changed does it open the store, briefly, and read the
-   lists' fingerprint: ``model, version, count(*), max(computed_at)`` of the
-   lists served (after resolving the configured reference, so a moved alias is
-   seen) and ``count(*)`` of events;
-3. only when the lists' fingerprint changed does it reload them; the popularity
-   list (the fallback, top 1,000 items by events) is recounted when the events
-   changed and it is older than ``popularity_seconds`` (default 60 s), so a
-   stream of captured events does not recount it on every commit.
+1. the service's own writer folds what it commits right after each commit, in its
+   own store session (:meth:`ListSnapshot.fold`);
+2. every ``refresh_seconds`` (default 1 s) a background thread ``stat``\\ s the store
+   file and its write-ahead log (:func:`workbench.delivery.stored.store_state`).
+   Every write session ends with a checkpoint, so any write anywhere (a precompute,
+   an alias move, an ingest by another process, this service's own commits)
+   changes size or mtime; a quiet store costs two ``stat`` calls and nothing else;
+3. only when the file changed does it open the store, briefly, read the lists'
+   fingerprint (``model, version, count(*), max(computed_at)`` of the lists served,
+   after resolving the configured reference, so a moved alias is seen) and fold
+   the event batches committed since into the recent activity
+   (:class:`~workbench.delivery.recent.RecentActivity`): trending items and each
+   user's freshly met items, in the served model's scope and feedback semantics;
+4. only when the lists' fingerprint changed does it reload them, and recompute the
+   recent activity from every batch (its scope, feedback and "since" follow the
+   lists).
 
-The new snapshot replaces the old one in a single assignment: a request sees
-either the old lists or the new ones, never a mix. If a refresh fails (the store
-is busy past the lock timeout, the model reference names nothing), the previous
-snapshot keeps serving and ``GET /health`` shows the error.
+A user's answer is their stored list without the items they met since it was
+computed, topped up from trending when that leaves fewer than ``k``; a user without
+a list gets trending (the popularity fallback, recency-weighted). Each answer says
+how fresh it is (``as_of``: when the newest batch folded in was committed) and what
+it blended.
+
+The lists and the trending ranking are each replaced in a single assignment: a
+request sees the old ones or the new ones, never a mix. If a refresh fails (the
+store is busy past the lock timeout, the model reference names nothing), the
+previous snapshot keeps serving and ``GET /health`` shows the error.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from workbench.delivery.recent import DEFAULT_HALF_LIFE, RecentActivity
+from workbench.delivery.semantics import served_semantics
 from workbench.delivery.stored import (
     StoredLists,
-    count_fallback,
     lists_fingerprint,
     load_lists,
     store_state,
@@ -51,16 +58,8 @@ __all__ = ["ListSnapshot"]
 log = logging.getLogger("workbench.service")
 
 
-@dataclass(frozen=True)
-class _Popular:
-    events: int | None = None
-    counted_at: float = 0.0
-    items: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    counts: np.ndarray = field(default_factory=lambda: np.empty(0))
-
-
 class ListSnapshot:
-    """Stored top-k lists and the popularity fallback, served from memory.
+    """Stored top-k lists and the recent activity blended into them, served from memory.
 
     Parameters
     ----------
@@ -69,9 +68,9 @@ class ListSnapshot:
         ``"name@alias"`` or ``"name@version"`` whose lists to serve; default the
         most recently precomputed lists.
     refresh_seconds : float
-        How often to check whether the store file changed.
-    popularity_seconds : float
-        Least time between two recounts of the popularity list.
+        How often to check whether the store file changed (a poke checks at once).
+    half_life : datetime.timedelta
+        How fast trending forgets (:class:`~workbench.delivery.recent.RecentActivity`).
     """
 
     def __init__(
@@ -80,16 +79,19 @@ class ListSnapshot:
         *,
         model: str | None = None,
         refresh_seconds: float = 1.0,
-        popularity_seconds: float = 60.0,
+        half_life: dt.timedelta = DEFAULT_HALF_LIFE,
     ) -> None:
         self.store = store
         self.model = model
         self.refresh_seconds = refresh_seconds
-        self.popularity_seconds = popularity_seconds
+        self.half_life = half_life
         self._lists = StoredLists()
-        self._popular = _Popular()
+        self._recent = RecentActivity(half_life=half_life)
         self._state: tuple | None = ()
         self._stop = threading.Event()
+        # Folds come from this thread and from the writer's: one at a time. (Both hold a
+        # store session first, then this lock, so they cannot wait on each other.)
+        self._fold_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.refreshed_at: datetime | None = None
         self.reloads = 0
@@ -113,6 +115,14 @@ class ListSnapshot:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def fold(self, raw) -> int:
+        """Fold the batches committed since the last fold, over a store session the caller
+        holds: the service's writer calls it right after each commit, so what it wrote
+        is served at once without another session on the store. Returns the events folded.
+        """
+        with self._fold_lock:
+            return self._recent.catch_up(raw)
 
     def _run(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
@@ -138,100 +148,143 @@ class ListSnapshot:
         return changed
 
     def _reload(self) -> bool:
-        with self.store.reading() as raw:
+        with self.store.reading() as raw, self._fold_lock:
             fingerprint = lists_fingerprint(raw, self.store, self.model)
-            (events,) = raw.execute("SELECT count(*) FROM events").fetchone()
             reload_lists = fingerprint != self._lists.fingerprint
-            popular = self._popular
-            recount = popular.events != events and (
-                popular.events is None
-                or time.monotonic() - popular.counted_at >= self.popularity_seconds
-            )
-            lists = load_lists(raw, fingerprint) if reload_lists else self._lists
-            if recount or reload_lists:
-                items, counts = count_fallback(
+            if reload_lists:
+                lists = load_lists(raw, fingerprint)
+                scope, feedback = served_semantics(
                     raw, *(fingerprint[:2] if fingerprint else (None, None))
                 )
-                popular = _Popular(int(events), time.monotonic(), items, counts)
-        # One assignment each: a request sees the old object or the new one.
-        self._lists, self._popular = lists, popular
-        if reload_lists or recount:
+                # New lists: what is fresh is counted from their computing on, in their
+                # scope and feedback, so the recent activity is computed anew.
+                recent = RecentActivity.compute(
+                    raw, scope, feedback, half_life=self.half_life, since=lists.computed_at
+                )
+                folded = recent.events
+            else:
+                lists, recent = self._lists, self._recent
+                folded = recent.catch_up(raw)
+            # One assignment each: a request sees the old object or the new one.
+            self._lists, self._recent = lists, recent
+        if reload_lists or folded:
             self.reloads += 1
-        return reload_lists or recount
+        return reload_lists or bool(folded)
 
     # --- serving -------------------------------------------------------------------------
 
     def lookup(self, user_id: str, k: int) -> dict[str, Any]:
-        """A user's list (or the fallback) as the JSON the service answers with.
+        """A user's answer as the JSON the service answers with.
+
+        Their stored list without what they met since it was computed, topped up from
+        trending; or trending alone for a user without a list (the fallback).
 
         Raises
         ------
         InvalidArgument
             When ``k`` exceeds the length of the stored lists.
         """
-        lists = self._lists
+        lists, recent = self._lists, self._recent
         lists.check_k(k)
-        computed_at = (
-            lists.computed_at.replace(tzinfo=UTC).isoformat()
-            if lists.computed_at is not None
-            else None
-        )
-        where = lists.user_slice(user_id, k)
+        met = recent.fresh(user_id)
+        # Without fresh items the first k are the answer; with them, the whole list is read.
+        where = lists.user_slice(user_id, lists.max_k if met else k)
+        blended: list[str] = []
+        items: list[dict[str, Any]] = []
+        taken = set(met)
         if where is not None:
-            items = [
-                {"item_id": item, "rank": rank, "score": score}
-                for item, rank, score in zip(
-                    lists.item_ids[where].tolist(),
-                    lists.ranks[where].tolist(),
-                    lists.scores[where].tolist(),
-                    strict=True,
+            stored = lists.item_ids[where].tolist()
+            taken.update(stored)
+            kept = zip(stored, lists.scores[where].tolist(), strict=True)
+            items = [{"item_id": i, "score": s} for i, s in kept if i not in met][:k]
+            blended.append("stored list")
+            left_out = sum(item in met for item in stored)
+            if left_out:
+                blended.append(
+                    f"{left_out} item(s) the user met since the list was computed left out"
                 )
-            ]
-            return {
-                "user_id": user_id,
-                "items": items,
-                "source": "precomputed",
-                "fallback": False,
-                "model": lists.model,
-                "reason": "stored list",
-                "computed_at": computed_at,
-            }
-        popular = self._popular
-        items = [
-            {"item_id": item, "rank": rank, "score": score}
-            for rank, (item, score) in enumerate(
-                zip(popular.items[:k].tolist(), popular.counts[:k].tolist(), strict=True),
-                start=1,
-            )
-        ]
+            source, fallback, reason = "precomputed", False, "stored list"
+        else:
+            source, fallback, reason = "popularity", True, lists.fallback_reason()
+            blended.append(recent.describe())
+            if met:
+                blended.append(f"{len(met)} item(s) the user met lately left out")
+        added = _top_up(items, recent, k, taken)
+        if where is not None and added:
+            blended.append(f"{added} trending item(s) added ({recent.describe()})")
+        for rank, item in enumerate(items, start=1):
+            item["rank"] = rank
         return {
             "user_id": user_id,
-            "items": items,
-            "source": "popularity",
-            "fallback": True,
+            "items": [
+                {"item_id": i["item_id"], "rank": i["rank"], "score": i["score"]} for i in items
+            ],
+            "source": source,
+            "fallback": fallback,
             "model": lists.model,
-            "reason": lists.fallback_reason(),
-            "computed_at": computed_at,
+            "reason": reason,
+            "computed_at": _zoned(lists.computed_at),
+            "as_of": _zoned(recent.as_of),
+            "blended": blended,
         }
 
+    def fallback(self, user_id: str, k: int, *, model: str | None, exclude=()) -> list | None:
+        """Trending for a user a model does not know, as ``lookup`` answers one without a
+        list (without what they met lately, nor ``exclude``); None when the snapshot does
+        not serve ``model``'s lists (its trending is counted in another scope).
+        """
+        lists, recent = self._lists, self._recent
+        if lists.model is None or lists.model != model:
+            return None
+        items: list[dict[str, Any]] = []
+        _top_up(items, recent, k, set(recent.fresh(user_id)) | set(exclude))
+        return [
+            {"item_id": item["item_id"], "rank": rank, "score": item["score"]}
+            for rank, item in enumerate(items, start=1)
+        ]
+
     def popular_frame(self):
-        """The popularity list as a DataFrame of ``item_id, score`` (a policy's fallback)."""
+        """The trending list as a DataFrame of ``item_id, score`` (a policy's fallback)."""
         import pandas as pd
 
-        popular = self._popular
-        return pd.DataFrame({"item_id": popular.items, "score": popular.counts})
+        items, weights = self._recent.trending()
+        return pd.DataFrame({"item_id": items, "score": weights})
 
     def status(self) -> dict[str, Any]:
         """What the snapshot holds, for ``GET /health``."""
-        lists = self._lists
+        lists, recent = self._lists, self._recent
         return {
             "model": lists.model,
             "users": len(lists.spans),
-            "computed_at": lists.computed_at.replace(tzinfo=UTC).isoformat()
-            if lists.computed_at
-            else None,
-            "popular_items": len(self._popular.items),
+            "computed_at": _zoned(lists.computed_at),
+            "popular_items": len(recent.trending()[0]),
+            "trending": recent.describe(),
+            "as_of": _zoned(recent.as_of),
+            "batches_folded": recent.batches,
+            "events_folded": recent.events,
+            "users_with_fresh_items": recent.fresh_users,
             "refreshed_at": self.refreshed_at.isoformat() if self.refreshed_at else None,
             "refresh_seconds": self.refresh_seconds,
             "last_error": self.last_error,
         }
+
+
+def _top_up(items: list[dict[str, Any]], recent: RecentActivity, k: int, taken: set) -> int:
+    """Append trending items not in ``taken`` until ``items`` holds ``k``; returns how many."""
+    if len(items) >= k:
+        return 0
+    trending_items, trending_weights = recent.trending()
+    added = 0
+    for at in range(len(trending_items)):
+        item = trending_items[at]
+        if item not in taken:
+            items.append({"item_id": item, "score": float(trending_weights[at])})
+            added += 1
+            if len(items) >= k:
+                break
+    return added
+
+
+def _zoned(when: datetime | None) -> str | None:
+    """A stored (UTC, zone-less) time as ISO text with its zone."""
+    return None if when is None else when.replace(tzinfo=UTC).isoformat()

@@ -35,7 +35,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,6 +111,10 @@ class EventWriter:
         Most events waiting; :meth:`submit_events` raises :class:`QueueFull` beyond it.
     hold_seconds : float
         Longest time the writer keeps the store file while requests keep coming.
+    on_commit : callable, optional
+        Called after every commit, with the store session still held (its DuckDB
+        connection as the argument), once the requests are answered: the service folds
+        what was committed into what it serves. An error in it is logged, never raised.
     """
 
     def __init__(
@@ -121,8 +125,10 @@ class EventWriter:
         max_group_events: int = 20_000,
         max_queued_events: int = 100_000,
         hold_seconds: float = 0.25,
+        on_commit: Callable[[Any], Any] | None = None,
     ) -> None:
         self.store = store
+        self.on_commit = on_commit
         self.hold_seconds = hold_seconds
         self.durability = durability
         self.max_group_events = max_group_events
@@ -291,6 +297,13 @@ class EventWriter:
                 _settle(job.future, result=outcome)
         for job, ids in zip(slate_jobs, delivery_ids, strict=True):
             _settle(job.future, result=ids)
+        if self.on_commit is not None and event_jobs:
+            try:
+                # Within the session the group was written in: no new attach.
+                with self.store.writing() as raw:
+                    self.on_commit(raw)
+            except Exception:
+                log.exception("folding the committed events into what is served failed")
 
     def _failed(self, group: list[_Job], error: WorkbenchError) -> None:
         """Nothing of the group was committed: tell waiting requests, keep buffered ones."""

@@ -1,0 +1,285 @@
+"""Near-real-time delivery (C) in memory: what is trending, and what each user met lately.
+
+A stored list is as old as its precompute, and its popularity fallback as old as its
+count; events keep arriving. :class:`RecentActivity` folds every committed event batch
+of a served model's scope, read with its feedback semantics, into two things the
+service blends into each answer:
+
+- **trending**: each item's feedback weight (a play 1, a skip nothing: the model's
+  :class:`~workbench.feedback.Feedback`), each event's weight halved for every
+  ``half_life`` between its time and the newest event's. An item that many users
+  start playing now tops the list within one fold; yesterday's favourites fade
+  unless they keep being played. With no recent events it is the plain popularity
+  list, ordered by recency-weighted counts.
+- **fresh**: per user, the items they met (every event type the feedback counts:
+  plays, likes, skips) in batches committed after the lists were computed. The
+  service leaves them out of the user's answer: the precompute left out what they
+  had met before it, these are what they met since.
+
+A fold reads only the batches committed since the last one (by ``batches.finished_at``;
+a count over the last :data:`LOOKBACK` catches a transaction that committed late), so it
+costs the new events, not the history. Folding batch by batch gives what folding every batch at
+once gives (:meth:`RecentActivity.compute`), to rounding: the tests hold it to that,
+across restarts too, since a restarted service computes the state from the store.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from workbench.capture import ingest
+>>> from workbench.store import Store
+>>> store = Store.open("duckdb://:memory:")
+>>> events = pd.DataFrame({"event_id": ["1", "2", "3"], "ts": "2026-01-01T10:00:00Z",
+...                        "user_id": ["u1", "u2", "u2"], "item_id": ["a", "a", "b"],
+...                        "event_type": "play"})
+>>> _ = ingest(store, events)
+>>> with store.reading() as raw:
+...     recent = RecentActivity.compute(raw)
+>>> recent.trending()[0].tolist()
+['a', 'b']
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.feedback import Feedback
+from workbench.scope import Scope
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import duckdb
+
+__all__ = ["DEFAULT_HALF_LIFE", "LOOKBACK", "RecentActivity"]
+
+#: How fast trending forgets: an event counts half as much after this long.
+DEFAULT_HALF_LIFE = dt.timedelta(hours=6)
+#: How far before the newest batch seen a fold looks for batches that committed late.
+LOOKBACK = dt.timedelta(minutes=10)
+#: The most items a trending list keeps (as the popularity fallback does).
+TRENDING_ITEMS = 1000
+
+_EMPTY: frozenset[str] = frozenset()
+# Folded batches kept to recognise a late one; older ones are forgotten past twice this.
+_KEPT_BATCHES = 10_000
+
+
+class RecentActivity:
+    """Trending items and each user's freshly met items, folded from committed batches.
+
+    Parameters
+    ----------
+    scope : Scope, optional
+        Which events count (the served model's scope); default every event.
+    feedback : Feedback, optional
+        How each event type counts; default the configured feedback.
+    half_life : datetime.timedelta
+        Time after which an event's weight in trending has halved.
+    since : datetime.datetime, optional
+        When the served lists were computed (UTC, no zone, as the store keeps times):
+        items met in batches committed after it are a user's fresh items. None: none
+        are fresh (no lists to leave them out of).
+
+    Attributes
+    ----------
+    as_of : datetime.datetime or None
+        When the newest batch folded in was committed (UTC, no zone).
+    batches, events : int
+        Batches and events folded in so far.
+    """
+
+    def __init__(
+        self,
+        scope: Scope | None = None,
+        feedback: Feedback | None = None,
+        *,
+        half_life: dt.timedelta = DEFAULT_HALF_LIFE,
+        since: dt.datetime | None = None,
+    ) -> None:
+        if half_life <= dt.timedelta(0):
+            raise ValueError(f"half_life must be positive, not {half_life}.")
+        self.scope = scope or Scope()
+        self.feedback = feedback or Feedback.from_config()
+        self.half_life = half_life
+        self.since = since
+        self.as_of: dt.datetime | None = None
+        self.batches = 0
+        self.events = 0
+        self._seen_batches: dict[str, dt.datetime] = {}
+        self._finished: list[dt.datetime] = []  # when each seen batch committed, sorted
+        self._index: dict[str, int] = {}
+        self._items = np.empty(0, dtype=object)
+        self._weights = np.empty(0, dtype=np.float64)
+        self._reference: float | None = None  # seconds: the time weights are decayed to
+        self._ranking = (np.empty(0, dtype=object), np.empty(0, dtype=np.float64))
+        self._fresh: dict[str, frozenset[str]] = {}
+
+    @classmethod
+    def compute(
+        cls,
+        raw: duckdb.DuckDBPyConnection,
+        scope: Scope | None = None,
+        feedback: Feedback | None = None,
+        *,
+        half_life: dt.timedelta = DEFAULT_HALF_LIFE,
+        since: dt.datetime | None = None,
+    ) -> RecentActivity:
+        """The state from every committed batch at once (what folding arrives at)."""
+        recent = cls(scope, feedback, half_life=half_life, since=since)
+        recent.catch_up(raw)
+        return recent
+
+    # --- folding -----------------------------------------------------------------------
+
+    def catch_up(self, raw: duckdb.DuckDBPyConnection) -> int:
+        """Fold every committed event batch not folded yet; returns the events folded (those
+        of the types the feedback reads, in scope)."""
+        batches = self._new_batches(raw)
+        if not batches:
+            return 0
+        # Types the feedback does not read (weight NULL) neither trend nor count as met.
+        events = raw.execute(
+            "SELECT * FROM (SELECT user_id, item_id, ts, "
+            f"{self.feedback.weight_sql()} AS weight, batch_id FROM events "
+            "WHERE batch_id IN (SELECT unnest(?)) AND item_id IS NOT NULL "
+            f"AND {self.scope.events_sql()}) WHERE weight IS NOT NULL",
+            [list(batches)],
+        ).fetchnumpy()
+        self.fold(events, batches)
+        return len(events["weight"])
+
+    def _new_batches(self, raw: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime]:
+        """Committed event batches not folded yet, with when each was committed.
+
+        Cheap when nothing committed late: it reads the batches at or after the newest
+        one folded, and counts those of the look-back window; only when that count shows
+        a batch it has not seen (one that committed late) does it read the whole window.
+        """
+        committed = "table_name = 'events' AND status = 'committed'"
+        if self.as_of is None:
+            rows = raw.execute(f"SELECT batch_id, finished_at FROM batches WHERE {committed}")
+            return dict(rows.fetchall())
+        cutoff = self.as_of - LOOKBACK
+        # One query: the batches at or after the newest folded, and how many the window holds.
+        in_window, batch_ids, finished = raw.execute(
+            "SELECT count(*), coalesce(list(batch_id) FILTER (finished_at >= $1), []), "
+            "coalesce(list(finished_at) FILTER (finished_at >= $1), []) FROM batches "
+            f"WHERE {committed} AND finished_at >= $2",
+            [self.as_of, cutoff],
+        ).fetchone()
+        newer = {
+            batch: when
+            for batch, when in zip(batch_ids, finished, strict=True)
+            if batch not in self._seen_batches
+        }
+        known = len(self._finished) - bisect.bisect_left(self._finished, cutoff)
+        if in_window == known + len(newer):
+            return newer
+        return {
+            batch: finished
+            for batch, finished in raw.execute(
+                f"SELECT batch_id, finished_at FROM batches WHERE {committed} AND finished_at >= ?",
+                [cutoff],
+            ).fetchall()
+            if batch not in self._seen_batches
+        }
+
+    def fold(self, events: Mapping[str, Any], batches: dict[str, dt.datetime]) -> None:
+        """Fold ``events`` (columns ``user_id, item_id, ts, weight, batch_id``: a DataFrame
+        or a mapping of arrays) of ``batches``.
+
+        ``batches`` maps each batch id to when it was committed; a batch already folded
+        is refused, so nothing counts twice.
+        """
+        repeated = sorted(set(batches) & set(self._seen_batches))
+        if repeated:
+            raise ValueError(f"batches already folded: {repeated[:5]}")
+        columns = {
+            name: np.asarray(events[name])
+            for name in ("user_id", "item_id", "ts", "weight", "batch_id")
+        }
+        count = len(columns["weight"])
+        if count:
+            self._add_weights(columns)
+            self._add_fresh(columns, batches)
+        self._seen_batches.update(batches)
+        for finished in batches.values():
+            bisect.insort(self._finished, finished)
+        self.batches += len(batches)
+        self.events += count
+        self.as_of = self._finished[-1] if self._finished else None
+        # Batches older than the look-back are never read again: forget them.
+        if self.as_of is not None and len(self._finished) > 2 * _KEPT_BATCHES:
+            cutoff = self.as_of - LOOKBACK
+            self._seen_batches = {b: f for b, f in self._seen_batches.items() if f >= cutoff}
+            self._finished = sorted(self._seen_batches.values())
+
+    def _add_weights(self, events: dict[str, np.ndarray]) -> None:
+        seconds = events["ts"].astype("datetime64[us]").astype(np.int64) / 1e6
+        newest = float(seconds.max())
+        half_life = self.half_life.total_seconds()
+        if self._reference is None:
+            self._reference = newest
+        elif newest > self._reference:
+            # Everything folded so far ages to the newest event's time.
+            self._weights *= np.exp2(-(newest - self._reference) / half_life)
+            self._reference = newest
+        items = events["item_id"].astype(str).tolist()  # Python text, as answers carry it
+        new = [item for item in dict.fromkeys(items) if item not in self._index]
+        if new:
+            start = len(self._items)
+            self._index.update((item, start + i) for i, item in enumerate(new))
+            self._items = np.concatenate([self._items, np.array(new, dtype=object)])
+            self._weights = np.concatenate([self._weights, np.zeros(len(new))])
+        positions = np.fromiter((self._index[item] for item in items), np.int64, len(items))
+        decay = np.exp2(-(self._reference - seconds) / half_life)
+        np.add.at(self._weights, positions, events["weight"].astype(float) * decay)
+        self._ranking = self._rank()
+
+    def _rank(self) -> tuple[np.ndarray, np.ndarray]:
+        """Items with a positive weight, heaviest first; ties (to 9 decimals) by item id."""
+        kept = np.flatnonzero(self._weights > 1e-12)
+        rounded = np.round(self._weights[kept], 9)
+        order = np.lexsort((self._items[kept].astype(str), -rounded))[:TRENDING_ITEMS]
+        chosen = kept[order]
+        # Copies: a reader keeps the arrays it took while the next fold builds new ones.
+        return self._items[chosen].copy(), self._weights[chosen].copy()
+
+    def _add_fresh(self, events: dict[str, np.ndarray], batches: dict[str, dt.datetime]) -> None:
+        if self.since is None:
+            return
+        after = {batch for batch, finished in batches.items() if finished > self.since}
+        met: dict[str, set[str]] = {}
+        for user, item, batch in zip(
+            events["user_id"], events["item_id"], events["batch_id"], strict=True
+        ):
+            if batch in after and user is not None:
+                met.setdefault(str(user), set()).add(str(item))
+        for user, items in met.items():
+            # One assignment per user: a reader sees the old set or the new one.
+            self._fresh[user] = self._fresh.get(user, _EMPTY) | items
+
+    # --- reading -----------------------------------------------------------------------
+
+    def trending(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(items, weights)``: the trending list, heaviest first (at most 1,000 items)."""
+        return self._ranking
+
+    def fresh(self, user_id: str) -> frozenset[str]:
+        """The items ``user_id`` met in batches committed after the lists were computed."""
+        return self._fresh.get(user_id, _EMPTY)
+
+    @property
+    def fresh_users(self) -> int:
+        """How many users met an item since the lists were computed."""
+        return len(self._fresh)
+
+    def describe(self) -> str:
+        """What the trending list counts, in words (for answers and the health check)."""
+        hours = self.half_life.total_seconds() / 3600
+        span = f"{hours:g} hours" if hours != 1 else "an hour"
+        return f"trending: feedback weight halved every {span}"
