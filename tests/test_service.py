@@ -396,9 +396,12 @@ def test_answers_follow_the_events_as_they_are_acknowledged(server, store):
     assert answer["fallback"] is True and answer["as_of"] is not None
     assert answer["blended"] == ["trending: feedback weight halved every 6 hours"]
     # A user's fresh play changes their next answer: what they met leaves their list.
-    assert post_events(
-        server, [event("nu1-plays-x", user_id="nu1", item_id="x", ts="2026-03-09T12:01:00Z")]
-    ).json()["accepted"] == 1
+    assert (
+        post_events(
+            server, [event("nu1-plays-x", user_id="nu1", item_id="x", ts="2026-03-09T12:01:00Z")]
+        ).json()["accepted"]
+        == 1
+    )
     answer = listed("nu1", 3, ["y", "z", "brand-new"])
     assert answer is not None, "the user's play never changed their answer"
     assert answer["source"] == "precomputed" and answer["blended"][1:] == [
