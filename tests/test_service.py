@@ -487,8 +487,10 @@ def test_recommend_scores_now_and_a_policy_logs_what_it_showed(model_store):
 # --- durability modes and shutdown -----------------------------------------------------------
 
 
-def test_buffer_mode_acknowledges_early_and_sigterm_writes_everything(tmp_path):
-    server = Server(tmp_path, tmp_path / "store.duckdb", settings={"durability": "buffer"})
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_buffer_mode_acknowledges_early_and_sigterm_writes_everything(tmp_path, writer):
+    settings = {"durability": "buffer", "writer": writer}
+    server = Server(tmp_path, tmp_path / "store.duckdb", settings=settings)
     server.start()
     try:
         answers = [
@@ -503,3 +505,14 @@ def test_buffer_mode_acknowledges_early_and_sigterm_writes_everything(tmp_path):
     assert all(a.json()["status"] == "queued" and a.json()["durable"] is False for a in answers)
     stored = Store.open(f"duckdb://{tmp_path / 'store.duckdb'}").count_rows()["events"]
     assert stored == 200
+
+
+def test_a_writer_thread_serves_what_it_commits_at_once_too(tmp_path):
+    settings = {"writer": "thread", "refresh_seconds": 60.0}  # no tick: the commit folds
+    with Server(tmp_path, tmp_path / "store.duckdb", settings=settings) as server:
+        assert httpx.get(server.url + "/health").json()["writer"]["process"] is None
+        plays = [event(f"hot-{i}", user_id=f"h{i}", item_id="hot") for i in range(5)]
+        assert post_events(server, plays).json()["accepted"] == 5
+        answer = httpx.get(server.url + "/recommendations/anyone", params={"k": 1}).json()
+        assert [i["item_id"] for i in answer["items"]] == ["hot"]
+        assert answer["items"][0]["score"] == 5.0

@@ -140,3 +140,68 @@ def test_kill_9_mid_burst_loses_no_acknowledged_event(tmp_path):
         assert [i["score"] for i in served["items"]] == pytest.approx(weights[:5].tolist())
     finally:
         restarted.terminate()
+
+
+def test_kill_9_of_the_writer_process_loses_nothing_and_a_new_one_takes_over(tmp_path):
+    import os
+    import signal
+
+    server = Server(tmp_path, tmp_path / "store.duckdb").start()
+    try:
+        health = httpx.get(server.url + "/health", timeout=30).json()["writer"]
+        writer_pid = health["process"]
+        assert writer_pid and writer_pid != server.process.pid  # writes in their own process
+        ledger = {"sent": set(), "acknowledged": set(), "refused": set()}
+        lock, stop = threading.Lock(), threading.Event()
+        clients = [
+            threading.Thread(target=burst, args=(server, stop, ledger, lock, n))
+            for n in range(CLIENTS)
+        ]
+        for client in clients:
+            client.start()
+        deadline = time.monotonic() + 60
+        while len(ledger["acknowledged"]) < 400 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(writer_pid, signal.SIGKILL)
+        # The clients keep posting: some requests are refused (503) while a new writer
+        # starts, then they are acknowledged again.
+        before = len(ledger["acknowledged"])
+        deadline = time.monotonic() + 120
+        while len(ledger["acknowledged"]) < before + 400 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        for client in clients:
+            client.join(60)
+        assert len(ledger["acknowledged"]) >= before + 400, server.log()
+        health = httpx.get(server.url + "/health", timeout=30).json()["writer"]
+        assert health["restarts"] == 1 and health["process"] not in (None, writer_pid)
+
+        store = Store.open(f"duckdb://{tmp_path / 'store.duckdb'}", lock_timeout=30)
+        rows = store.sql("SELECT event_id, count(*) AS n FROM events GROUP BY event_id").to_pylist()
+        stored = {row["event_id"]: row["n"] for row in rows}
+        assert all(stored.get(i) == 1 for i in ledger["acknowledged"]), "acknowledged but lost"
+        assert set(stored) <= ledger["sent"] and all(n == 1 for n in stored.values())
+        # Whatever was refused or unanswered, sent again, is stored exactly once.
+        unsure = sorted(ledger["sent"] - ledger["acknowledged"])
+        for start in range(0, len(unsure), 100):
+            events = [
+                {
+                    "event_id": i,
+                    "ts": "2026-03-01T00:00:00Z",
+                    "user_id": "u",
+                    "item_id": "i1",
+                    "event_type": "play",
+                }
+                for i in unsure[start : start + 100]
+            ]
+            answer = httpx.post(
+                server.url + "/events",
+                json={"events": events},
+                headers=server.headers,
+                timeout=60,
+            )
+            assert answer.status_code == 200, answer.text
+        rows = store.sql("SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events")
+        assert rows.to_pylist() == [{"n": len(ledger["sent"]), "d": len(ledger["sent"])}]
+    finally:
+        server.terminate()

@@ -139,6 +139,7 @@ TOKEN_ENV_VAR = "WORKBENCH_TOKEN"
 DEFAULT_SERVICE_HOST = "127.0.0.1"
 DEFAULT_SERVICE_PORT = 8700
 DURABILITY_MODES = ("commit", "buffer")
+WRITER_MODES = ("process", "thread")
 
 #: Every ``[service]`` setting, its default, and the type it must have.
 SERVICE_DEFAULTS: dict[str, Any] = {
@@ -161,6 +162,9 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "read_timeout_seconds": 10.0,
     # Most connections open at once; a request beyond it answers 503 at once.
     "max_connections": 256,
+    # "process": events are checked and written in a process of their own, so reads are
+    # never slowed by writing; "thread": in a thread of the serving process.
+    "writer": "process",
     # How often the read snapshot checks whether the store file changed, in seconds.
     "refresh_seconds": 1.0,
     # How fast the trending list (the fallback, and what tops up a list) forgets: an
@@ -235,6 +239,11 @@ def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
         ).to_pytimedelta()
     except InvalidArgument as error:
         raise ConfigError(str(error)) from None
+    if settings["writer"] not in WRITER_MODES:
+        raise ConfigError(
+            f"[service] writer must be one of {', '.join(WRITER_MODES)}, "
+            f"got {settings['writer']!r}."
+        )
     if settings["durability"] not in DURABILITY_MODES:
         raise ConfigError(
             f"[service] durability must be one of {', '.join(DURABILITY_MODES)}, "

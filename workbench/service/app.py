@@ -50,6 +50,7 @@ from workbench.service.models import (
 from workbench.service.security import BodyLimit, token_problem
 from workbench.service.snapshot import ListSnapshot
 from workbench.service.writer import EventWriter, QueueFull
+from workbench.service.writer_process import WriterProcess
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -91,17 +92,24 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
             refresh_seconds=settings["refresh_seconds"],
             half_life=settings["trending_half_life"],
         )
-        writer = EventWriter(
-            opened,
-            durability=settings["durability"],
-            max_group_events=settings["max_group_events"],
-            max_queued_events=settings["max_queued_events"],
-            # What the writer commits is folded into the answers at once, in its own
-            # session on the store, not at the snapshot's next tick.
-            on_commit=snapshot.fold,
-        )
+        if settings["writer"] == "process" and opened.path is not None:
+            # Checking and committing events in a process of their own: the answers to
+            # reads never wait for the interpreter while a batch is written.
+            writer = WriterProcess(
+                opened.url, settings, max_columns=columns, on_commit=snapshot.poke
+            )
+        else:
+            writer = EventWriter(
+                opened,
+                durability=settings["durability"],
+                max_group_events=settings["max_group_events"],
+                max_queued_events=settings["max_queued_events"],
+                # What the writer commits is folded into the answers at once, in its own
+                # session on the store, not at the snapshot's next tick.
+                on_commit=snapshot.fold,
+            )
         await run_in_threadpool(snapshot.start)
-        writer.start()
+        await run_in_threadpool(writer.start)
         state.update(store=opened, writer=writer, snapshot=snapshot, policies={})
         try:
             yield
@@ -151,10 +159,18 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         reason) or counted as a duplicate. Answered after the events are committed
         (200), or once queued in buffer mode (202)."""
         body = await request.body()
-        # Parsing and checking a batch is the costliest step of a request: done off the
-        # event loop, so reads keep being answered while a large batch is checked.
-        events = await run_in_threadpool(_read_events, body, settings["max_batch_events"], columns)
-        outcome = await asyncio.wrap_future(state["writer"].submit_events(events))
+        writer = state["writer"]
+        if isinstance(writer, WriterProcess):
+            # The writer process checks the body: this interpreter only passes it on.
+            submitted = await run_in_threadpool(writer.submit_body, body)
+        else:
+            # Parsing and checking a batch is the costliest step of a request: done off
+            # the event loop, so reads keep being answered while a large batch is checked.
+            events = await run_in_threadpool(
+                _read_events, body, settings["max_batch_events"], columns
+            )
+            submitted = writer.submit_events(events)
+        outcome = await asyncio.wrap_future(submitted)
         return JSONResponse(
             {**outcome.__dict__},
             status_code=202 if outcome.status == "queued" else 200,
@@ -199,7 +215,7 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
     @app.get("/health", summary="Is the service well")
     async def health() -> dict[str, Any]:
         """What the service serves and whether its writes succeed; never opens the store."""
-        writer: EventWriter = state["writer"]
+        writer = state["writer"]
         return {
             "status": "ok" if writer.last_error is None else "degraded",
             "store": state["store"].location,
@@ -213,6 +229,8 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
                 if writer.last_commit_at
                 else None,
                 "last_error": writer.last_error,
+                "process": writer.pid if isinstance(writer, WriterProcess) else None,
+                "restarts": getattr(writer, "restarts", 0),
             },
             "snapshot": state["snapshot"].status(),
             "limits": {

@@ -3,8 +3,10 @@
 ``GET /recommendations/{user_id}`` never opens the store: it answers from this
 snapshot, which is kept current this way:
 
-1. the service's own writer folds what it commits right after each commit, in its
-   own store session (:meth:`ListSnapshot.fold`);
+1. right after each commit of the service's own writer, the batches it committed are
+   folded in: by the writer thread in its own session (:meth:`ListSnapshot.fold`), or,
+   when the writer runs in its own process, by this snapshot's thread, woken by
+   :meth:`ListSnapshot.poke`, in a short read session;
 2. every ``refresh_seconds`` (default 1 s) a background thread ``stat``\\ s the store
    file and its write-ahead log (:func:`workbench.delivery.stored.store_state`).
    Every write session ends with a checkpoint, so any write anywhere (a precompute,
@@ -37,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +95,7 @@ class ListSnapshot:
         # Folds come from this thread and from the writer's: one at a time. (Both hold a
         # store session first, then this lock, so they cannot wait on each other.)
         self._fold_lock = threading.Lock()
+        self._poked = threading.Event()
         self._thread: threading.Thread | None = None
         self.refreshed_at: datetime | None = None
         self.reloads = 0
@@ -112,6 +116,7 @@ class ListSnapshot:
     def stop(self) -> None:
         """Stop refreshing."""
         self._stop.set()
+        self._poked.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -124,9 +129,35 @@ class ListSnapshot:
         with self._fold_lock:
             return self._recent.catch_up(raw)
 
+    def poke(self) -> None:
+        """Fold new batches now rather than at the next tick (the service's writer process
+        calls it after each commit)."""
+        self._poked.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.refresh_seconds):
-            self.refresh()
+        checked = time.monotonic()
+        while not self._stop.is_set():
+            poked = self._poked.wait(max(checked + self.refresh_seconds - time.monotonic(), 0))
+            self._poked.clear()
+            if self._stop.is_set():
+                return
+            if poked and time.monotonic() < checked + self.refresh_seconds:
+                self._fold_now()
+            else:
+                # Every refresh_seconds, however often commits poke: new lists, and
+                # batches other processes committed, are seen too.
+                self.refresh()
+                checked = time.monotonic()
+
+    def _fold_now(self) -> None:
+        """Fold what was committed since, in a short read session (no lists check)."""
+        try:
+            with self.store.reading() as raw:
+                self.fold(raw)
+        except WorkbenchError as error:
+            # The next tick's refresh tries again; /health says why it is behind.
+            self.last_error = str(error)
+            log.warning("the recent events could not be folded in: %s", error)
 
     # --- refreshing --------------------------------------------------------------------
 
