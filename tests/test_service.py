@@ -410,6 +410,24 @@ def test_answers_follow_the_events_as_they_are_acknowledged(server, store):
     ]
     health = httpx.get(server.url + "/health").json()["snapshot"]
     assert health["events_folded"] >= 31 and health["users_with_fresh_items"] >= 1
+    # Items played with an item: nu1 played x and nothing else yet.
+    related = httpx.get(server.url + "/items/x/related", params={"k": 5}).json()
+    assert related["item_id"] == "x" and related["items"] == []
+    fans = [event(f"xb-{i}", user_id=f"fan{i}", item_id="x") for i in range(3)]
+    assert post_events(server, fans).json()["accepted"] == 3
+
+    def related_to_x():
+        answer = httpx.get(server.url + "/items/x/related", params={"k": 1}).json()
+        return answer if answer["items"] else None
+
+    answer = wait_for(related_to_x)
+    assert answer is not None and answer["items"][0] == {
+        "item_id": "brand-new",
+        "rank": 1,
+        "score": 3.0,
+    }
+    too_many = httpx.get(server.url + "/items/x/related", params={"k": 101})
+    assert too_many.status_code == 422
 
 
 @pytest.fixture(scope="module")

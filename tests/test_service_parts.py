@@ -171,6 +171,24 @@ def test_what_a_user_met_since_their_list_leaves_it_and_trending_tops_it_up(file
     assert [i["item_id"] for i in snapshot.lookup("u2", 2)["items"]] == ["top", "a"]
 
 
+def test_related_items_are_what_an_items_players_played_and_follow_new_events(file_store):
+    at = "2026-03-01T08:00:00Z"
+    _plays(file_store, [("1", "u1", "a", at), ("2", "u1", "b", at), ("3", "u2", "a", at)])
+    _plays(file_store, [("4", "u2", "b", at), ("5", "u2", "c", at), ("6", "u3", "a", at)])
+    _plays(file_store, [("7", "u3", "c", at), ("8", "u4", "a", at)])
+    _plays(file_store, [("9", "u4", "b", at)], event_type="skip")  # no vote for b
+    snapshot = ListSnapshot(file_store)
+    snapshot.refresh()
+    answer = snapshot.related("a", 5)
+    assert [(i["item_id"], i["score"]) for i in answer["items"]] == [("b", 2.0), ("c", 2.0)]
+    assert answer["blended"] == ["co-occurrence: each score is how many users played both"]
+    assert snapshot.related("nothing-like-it", 5)["items"] == []
+    # A new play is counted once it is folded in.
+    _plays(file_store, [("10", "u5", "a", at), ("11", "u5", "c", at)])
+    snapshot.refresh()
+    assert [i["item_id"] for i in snapshot.related("a", 1)["items"]] == ["c"]
+
+
 def test_folding_batch_by_batch_equals_computing_from_every_batch(file_store):
     import numpy as np
 

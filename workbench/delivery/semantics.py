@@ -5,6 +5,9 @@
   gets the most popular items, counted only from events of the model's scope and
   weighted by its feedback (a skip is no vote, an ad impression is no play).
   Stored-list retrieval and the HTTP service both answer from it.
+- Items related to an item (:func:`count_related`): the items its players played
+  most, counted with the same scope and feedback (the HTTP service's
+  ``GET /items/{item_id}/related``).
 - What users have met (:func:`seen_matrix`): every item a user played, liked or
   skipped in the model's scope, as the store knows it now, not only in the rows the
   model trained on (events held out for testing, or that came after training).
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
     from workbench.store import Store
 
-__all__ = ["count_popular", "met_items", "seen_matrix", "served_semantics"]
+__all__ = ["count_popular", "count_related", "met_items", "seen_matrix", "served_semantics"]
 
 #: How many of the most popular items a fallback list keeps.
 POPULAR_ITEMS = 1000
@@ -72,6 +75,32 @@ def count_popular(
         [int(limit)],
     ).fetchall()
     return [item for item, _ in rows], [float(n) for _, n in rows]
+
+
+def count_related(
+    raw: duckdb.DuckDBPyConnection,
+    item_id: str,
+    scope: Scope,
+    feedback: Feedback,
+    *,
+    limit: int = POPULAR_ITEMS,
+) -> tuple[list[str], list[int]]:
+    """The items most often played by the users who played ``item_id``, and how many did.
+
+    "Played" means an event of positive feedback weight in ``scope`` (a skip is not);
+    each user counts once per item. Ties go in item-id order.
+    """
+    positive = (
+        f"SELECT DISTINCT user_id, item_id FROM events WHERE item_id IS NOT NULL "
+        f"AND user_id IS NOT NULL AND {scope.events_sql()} AND {feedback.weight_sql()} > 0"
+    )
+    rows = raw.execute(
+        f"WITH played AS ({positive}), fans AS (SELECT user_id FROM played WHERE item_id = ?) "
+        "SELECT p.item_id, count(*) AS users FROM played p JOIN fans f ON f.user_id = p.user_id "
+        "WHERE p.item_id <> ? GROUP BY p.item_id ORDER BY users DESC, p.item_id LIMIT ?",
+        [item_id, item_id, int(limit)],
+    ).fetchall()
+    return [item for item, _ in rows], [int(n) for _, n in rows]
 
 
 def seen_matrix(

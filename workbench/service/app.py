@@ -8,6 +8,8 @@ Endpoints (the OpenAPI description is at ``/openapi.json``):
   blended with what happened since (delivery C: items they met since are left out,
   trending tops it up), or trending as the fallback, flagged. Open; served from
   memory, which follows every commit.
+- ``GET /items/{item_id}/related?k=``: the items its players played most (co-occurrence,
+  delivery C). Open; counted once per item until new events arrive.
 - ``POST /recommend``: score one user now (delivery B), optionally through an
   explore/exploit policy whose shown items are logged to ``deliveries`` with
   their propensities. Needs the bearer token.
@@ -46,9 +48,10 @@ from workbench.service.models import (
     RecommendAnswer,
     RecommendationsAnswer,
     RecommendRequest,
+    RelatedAnswer,
 )
 from workbench.service.security import BodyLimit, token_problem
-from workbench.service.snapshot import ListSnapshot
+from workbench.service.snapshot import RELATED_ITEMS, ListSnapshot
 from workbench.service.writer import EventWriter, QueueFull
 from workbench.service.writer_process import WriterProcess
 
@@ -191,6 +194,21 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         true, ``reason`` says why). ``as_of`` says when the newest events folded in were
         committed, ``blended`` what went into the answer. Served from memory."""
         return JSONResponse(state["snapshot"].lookup(user_id, k))
+
+    @app.get(
+        "/items/{item_id}/related",
+        response_model=RelatedAnswer,
+        responses=ERRORS,
+        summary="Items played with an item",
+    )
+    async def get_related(
+        item_id: Annotated[str, Path(min_length=1, max_length=ID_MAX)],
+        k: Annotated[int, Query(ge=1, le=RELATED_ITEMS, description="Items wanted.")] = 10,
+    ) -> JSONResponse:
+        """The items most often played by the users who played this one (co-occurrence,
+        in the served model's scope and feedback: a skip is no play), with how many users
+        played both. Counted on the first ask and kept until new events arrive."""
+        return JSONResponse(await run_in_threadpool(state["snapshot"].related, item_id, k))
 
     @app.post(
         "/recommend",

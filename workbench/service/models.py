@@ -121,6 +121,16 @@ class RecommendationsAnswer(BaseModel):
     )
 
 
+class RelatedAnswer(BaseModel):
+    """The items most often played by the users who played an item."""
+
+    item_id: str
+    items: list[Item]
+    model: str | None = Field(description="Whose lists (and so whose scope) are served.")
+    as_of: str | None
+    blended: list[str]
+
+
 class RecommendRequest(BaseModel):
     """The body of ``POST /recommend``."""
 
