@@ -47,6 +47,7 @@ def test_the_description_covers_every_endpoint_and_the_bearer_scheme(server):
     assert described == {
         "POST /events",
         "GET /recommendations/{user_id}",
+        "GET /items/{item_id}/related",
         "POST /recommend",
         "GET /health",
     }
