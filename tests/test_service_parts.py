@@ -139,6 +139,13 @@ def test_a_new_hit_tops_the_fallback_after_the_next_fold(file_store):
     )
     snapshot.refresh()
     assert snapshot.lookup("nobody", 2)["items"] == after["items"]
+    # A client clock months ahead: its play counts as of its commit (today), and the
+    # items whose plays have all decayed away still follow, by their plays: never cut short.
+    _plays(file_store, [("ahead", "y1", "ahead", "2027-06-01T00:00:00Z")])
+    snapshot.refresh()
+    ahead = snapshot.lookup("nobody", 3)["items"]
+    assert [i["item_id"] for i in ahead] == ["ahead", "hit", "old"]
+    assert ahead[0]["score"] == 1.0
 
 
 def test_what_a_user_met_since_their_list_leaves_it_and_trending_tops_it_up(file_store):
@@ -169,6 +176,30 @@ def test_what_a_user_met_since_their_list_leaves_it_and_trending_tops_it_up(file
     ]
     # A user without a list gets trending: three plays of "top" outweigh one of "a".
     assert [i["item_id"] for i in snapshot.lookup("u2", 2)["items"]] == ["top", "a"]
+
+
+def test_a_top_up_never_repeats_what_the_user_met_before_their_list(file_store):
+    at = "2026-03-01T08:00:00Z"
+    _plays(file_store, [(f"t{i}", f"w{i}", "top", at) for i in range(3)])
+    _plays(file_store, [("n0", "w0", "next", at), ("n1", "w1", "next", at)])
+    _plays(file_store, [("r0", "w0", "third", at), ("u2-top", "u2", "top", at)])
+    with file_store.transaction() as raw:  # lists computed after every event above
+        for user, items in (("u1", ["a", "b", "c"]), ("u2", ["a"])):
+            for rank, item in enumerate(items, start=1):
+                raw.execute(
+                    "INSERT INTO recommendations VALUES ('m', 1, ?, ?, ?, ?, ?)",
+                    [user, rank, item, 1.0 / rank, datetime(2099, 1, 1)],
+                )
+    snapshot = ListSnapshot(file_store)
+    snapshot.refresh()
+    answer = snapshot.lookup("u2", 3)
+    # u2 played "top" before their list was computed: the top-up skips it.
+    assert [i["item_id"] for i in answer["items"]] == ["a", "next", "third"]
+    assert [i["item_id"] for i in snapshot.lookup("nobody", 3)["items"]] == [
+        "top",
+        "next",
+        "third",
+    ]
 
 
 def test_related_items_are_what_an_items_players_played_and_follow_new_events(file_store):
@@ -217,6 +248,12 @@ def test_folding_batch_by_batch_equals_computing_from_every_batch(file_store):
     assert folded.trending()[0].tolist() == whole.trending()[0].tolist()
     assert np.allclose(folded.trending()[1], whole.trending()[1], rtol=1e-9)
     assert all(folded.fresh(f"u{u}") == whole.fresh(f"u{u}") for u in range(20))
+    assert all(folded.met(f"u{u}") == whole.met(f"u{u}") for u in range(20))
+    # Started after some batches were in (lists computed then), it knows the same.
+    with file_store.reading() as raw:
+        later = RecentActivity.compute(raw, since=whole.as_of)
+    assert all(later.met(f"u{u}") == whole.met(f"u{u}") for u in range(20))
+    assert later.fresh("u1") == frozenset()
     assert folded.as_of == whole.as_of
 
 
@@ -282,3 +319,14 @@ def test_the_writer_never_leaves_a_request_waiting_when_the_store_is_busy(tmp_pa
         holder.join()
     assert writer.submit_events([line("busy")]).result(timeout=30).accepted == 1
     writer.close()
+
+
+def test_a_writer_process_between_two_lives_says_to_retry_not_to_restart(tmp_path):
+    from workbench.exceptions import StoreError
+    from workbench.service.writer_process import WriterProcess
+
+    settings = resolve_service_settings({"token": "t"})
+    writer = WriterProcess(f"duckdb://{tmp_path / 's.duckdb'}", settings, max_columns=50)
+    # Not started (or its process just died): a request is refused with what to do.
+    with pytest.raises(StoreError, match="restarting; nothing of this request was written"):
+        writer.submit_body(b'{"events": []}')

@@ -244,6 +244,33 @@ def test_the_scheduler_runs_the_days_jobs_on_the_simulated_clock(run):
     assert served[1]["versions"] == [first.champion_version]
 
 
+def test_blended_delivery_ships_answers_hourly_and_never_repeats_what_a_visitor_met():
+    # Lists computed late in the evening: a visitor the next day is served a list that
+    # does not know what they played after it was computed.
+    late = {"train": "0 22 * * *", "precompute": "0 23 * * *"}
+    repeats = {}
+    for delivery in ("stored", "blended"):
+        store = Store.open("duckdb://:memory:")
+        simulation = simulate(
+            store, days=3, users=120, items=100, seed=3, delivery=delivery, schedule=late
+        )
+        assert simulation.reconciles() and simulation.summary()["delivery"] == delivery
+        # Slates showing a visitor an item they had played or skipped before.
+        repeats[delivery] = store.sql(
+            "SELECT count(*) AS n FROM deliveries d JOIN events e ON e.user_id = d.user_id "
+            "AND e.item_id = d.item_id AND e.event_type IN ('play', 'skip') AND e.ts < d.ts "
+            "AND e.source = 'village'"
+        ).to_pylist()[0]["n"]
+    assert repeats["stored"] > 0 and repeats["blended"] == 0, repeats
+    # Blended, the app's answers arrive every hour of the day, each hour its own batch.
+    hourly = store.sql(
+        "SELECT count(*) AS n FROM batches WHERE source LIKE 'village day 2 %h'"
+    ).to_pylist()[0]["n"]
+    assert hourly >= 12
+    with pytest.raises(InvalidArgument, match="delivery='live'"):
+        simulate(Store.open("duckdb://:memory:"), days=1, delivery="live")
+
+
 def test_a_schedule_that_precomputes_before_it_trains_serves_a_day_late():
     store = Store.open("duckdb://:memory:")
     late = simulate(store, **{**SMALL, "incident_day": None}, schedule={"precompute": "0 1 * * *"})

@@ -58,6 +58,13 @@ def simulate(
             show_default=False,
         ),
     ] = None,
+    delivery: Annotated[
+        str,
+        typer.Option(
+            help="stored: the stored lists, answers shipped nightly; blended: answers "
+            "shipped hourly and blended in as the HTTP service does."
+        ),
+    ] = "stored",
     store: Annotated[
         str | None,
         typer.Option(
@@ -97,6 +104,7 @@ def simulate(
         recommender=recommender,
         incident_day=incident_day,
         test_day=test_day,
+        delivery=delivery,
         new_users=new_users,
         new_items=new_items,
         schedule=crons or None,

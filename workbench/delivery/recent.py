@@ -7,10 +7,11 @@ service blends into each answer:
 
 - **trending**: each item's feedback weight (a play 1, a skip nothing: the model's
   :class:`~workbench.feedback.Feedback`), each event's weight halved for every
-  ``half_life`` between its time and the newest event's. An item that many users
+  ``half_life`` between its time and the newest event's (an event's time is taken no
+  later than its batch's commit, so a client clock ahead cannot age the rest away). An item that many users
   start playing now tops the list within one fold; yesterday's favourites fade
-  unless they keep being played. With no recent events it is the plain popularity
-  list, ordered by recency-weighted counts.
+  unless they keep being played. Items whose every event has decayed away (about 40
+  half-lives old) follow, by their undecayed weight: the list is never cut short.
 - **fresh**: per user, the items they met (every event type the feedback counts:
   plays, likes, skips) in batches committed after the lists were computed. The
   service leaves them out of the user's answer: the precompute left out what they
@@ -50,7 +51,7 @@ from workbench.feedback import Feedback
 from workbench.scope import Scope
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     import duckdb
 
@@ -114,9 +115,14 @@ class RecentActivity:
         self._index: dict[str, int] = {}
         self._items = np.empty(0, dtype=object)
         self._weights = np.empty(0, dtype=np.float64)
+        self._totals = np.empty(0, dtype=np.float64)  # the same weights, never decayed
         self._reference: float | None = None  # seconds: the time weights are decayed to
         self._ranking = (np.empty(0, dtype=object), np.empty(0, dtype=np.float64))
         self._fresh: dict[str, frozenset[str]] = {}
+        self._late: dict[str, frozenset[str]] = {}
+        self._met_rows: dict[str, int] | None = None  # user -> row of _met
+        self._met_items = np.empty(0, dtype=object)
+        self._met = None  # scipy CSR: users x items met before ``since``
 
     @classmethod
     def compute(
@@ -204,8 +210,8 @@ class RecentActivity:
         }
         count = len(columns["weight"])
         if count:
-            self._add_weights(columns)
-            self._add_fresh(columns, batches)
+            self._add_weights(columns, batches)
+            self._add_met(columns, batches)
         self._seen_batches.update(batches)
         for finished in batches.values():
             bisect.insort(self._finished, finished)
@@ -218,8 +224,12 @@ class RecentActivity:
             self._seen_batches = {b: f for b, f in self._seen_batches.items() if f >= cutoff}
             self._finished = sorted(self._seen_batches.values())
 
-    def _add_weights(self, events: dict[str, np.ndarray]) -> None:
+    def _add_weights(self, events: dict[str, np.ndarray], batches: dict[str, Any]) -> None:
         seconds = events["ts"].astype("datetime64[us]").astype(np.int64) / 1e6
+        # An event is no newer than the commit that brought it: a client clock months
+        # ahead must not age every other event away.
+        committed = _commit_times(events["batch_id"], batches).astype(np.int64) / 1e6
+        seconds = np.minimum(seconds, committed)
         newest = float(seconds.max())
         half_life = self.half_life.total_seconds()
         if self._reference is None:
@@ -235,33 +245,59 @@ class RecentActivity:
             self._index.update((item, start + i) for i, item in enumerate(new))
             self._items = np.concatenate([self._items, np.array(new, dtype=object)])
             self._weights = np.concatenate([self._weights, np.zeros(len(new))])
+            self._totals = np.concatenate([self._totals, np.zeros(len(new))])
         positions = np.fromiter((self._index[item] for item in items), np.int64, len(items))
         decay = np.exp2(-(self._reference - seconds) / half_life)
-        np.add.at(self._weights, positions, events["weight"].astype(float) * decay)
+        weights = events["weight"].astype(float)
+        np.add.at(self._weights, positions, weights * decay)
+        np.add.at(self._totals, positions, weights)
         self._ranking = self._rank()
 
     def _rank(self) -> tuple[np.ndarray, np.ndarray]:
-        """Items with a positive weight, heaviest first; ties (to 9 decimals) by item id."""
-        kept = np.flatnonzero(self._weights > 1e-12)
-        rounded = np.round(self._weights[kept], 9)
-        order = np.lexsort((self._items[kept].astype(str), -rounded))[:TRENDING_ITEMS]
+        """Items heaviest first: by decayed weight (to 9 decimals), then, for the items
+        whose events have all decayed away, by their undecayed weight; then by item id.
+
+        So the list is never cut short: after a quiet spell (or once live events follow
+        an old history) the items nobody played lately still follow, most popular first.
+        """
+        recent = np.where(self._weights > 1e-12, np.round(self._weights, 9), 0.0)
+        kept = np.flatnonzero((recent > 0) | (self._totals > 1e-12))
+        order = np.lexsort(
+            (self._items[kept].astype(str), -np.round(self._totals[kept], 9), -recent[kept])
+        )[:TRENDING_ITEMS]
         chosen = kept[order]
         # Copies: a reader keeps the arrays it took while the next fold builds new ones.
         return self._items[chosen].copy(), self._weights[chosen].copy()
 
-    def _add_fresh(self, events: dict[str, np.ndarray], batches: dict[str, dt.datetime]) -> None:
+    def _add_met(self, events: dict[str, np.ndarray], batches: dict[str, dt.datetime]) -> None:
+        """Who met what: before ``since`` in a compact matrix (built once, by the first
+        fold), after it per user (the fresh items), and late arrivals beside them."""
+        import pandas as pd
+
         if self.since is None:
-            return
-        after = {batch for batch, finished in batches.items() if finished > self.since}
-        met: dict[str, set[str]] = {}
-        for user, item, batch in zip(
-            events["user_id"], events["item_id"], events["batch_id"], strict=True
-        ):
-            if batch in after and user is not None:
-                met.setdefault(str(user), set()).add(str(item))
-        for user, items in met.items():
-            # One assignment per user: a reader sees the old set or the new one.
-            self._fresh[user] = self._fresh.get(user, _EMPTY) | items
+            # No lists: what the first fold holds is "before", anything later is fresh.
+            self.since = max(batches.values())
+        known = events["user_id"] != None  # noqa: E711 (element-wise, on an object array)
+        after = _commit_times(events["batch_id"], batches) > np.datetime64(self.since, "us")
+        before = known & ~after
+        if self._met_rows is None:
+            users, user_codes = np.unique(
+                events["user_id"][before].astype(str), return_inverse=True
+            )
+            item_codes, items = pd.factorize(events["item_id"][before].astype(str))
+            self._met_rows = {user: row for row, user in enumerate(users.tolist())}
+            self._met_items = np.asarray(items, dtype=object)
+            self._met = _pairs_matrix(user_codes, item_codes, len(users), len(items))
+            late = np.zeros(len(known), dtype=bool)
+        else:
+            late = before  # batches committed before the lists, folded after the first fold
+        for mask, kept in ((after & known, self._fresh), (late, self._late)):
+            grouped: dict[str, set[str]] = {}
+            for user, item in zip(events["user_id"][mask], events["item_id"][mask], strict=True):
+                grouped.setdefault(str(user), set()).add(str(item))
+            for user, items in grouped.items():
+                # One assignment per user: a reader sees the old set or the new one.
+                kept[user] = kept.get(user, _EMPTY) | items
 
     # --- reading -----------------------------------------------------------------------
 
@@ -273,6 +309,73 @@ class RecentActivity:
         """The items ``user_id`` met in batches committed after the lists were computed."""
         return self._fresh.get(user_id, _EMPTY)
 
+    def met(self, user_id: str) -> frozenset[str]:
+        """Every item ``user_id`` met (played, liked, skipped), before the lists or since."""
+        found = self._fresh.get(user_id, _EMPTY) | self._late.get(user_id, _EMPTY)
+        row = None if self._met_rows is None else self._met_rows.get(user_id)
+        if row is not None:
+            columns = self._met.indices[self._met.indptr[row] : self._met.indptr[row + 1]]
+            found = found | frozenset(self._met_items[columns].tolist())
+        return found
+
+    def blend(
+        self,
+        user_id: str,
+        stored: list[tuple[str, float]] | None,
+        k: int,
+        *,
+        exclude: Iterable[str] = (),
+    ) -> tuple[list[tuple[str, float]], list[str]]:
+        """A user's answer: their stored list without what they met since, topped up.
+
+        Parameters
+        ----------
+        user_id : str
+        stored : list of (item_id, score), or None
+            The user's stored list, best first; None when they have none, and trending
+            answers alone (the fallback).
+        k : int
+            Items wanted.
+        exclude : iterable of str
+            Items never to answer (already shown, in the basket).
+
+        Returns
+        -------
+        (items, blended)
+            Up to ``k`` ``(item_id, score)`` pairs, and what went into them, in words.
+        """
+        fresh = self.fresh(user_id)
+        # The stored list already left out what the user had met when it was computed;
+        # what tops it up leaves out everything they ever met.
+        taken = set(self.met(user_id)) | set(exclude)
+        blended: list[str] = []
+        items: list[tuple[str, float]] = []
+        if stored is not None:
+            items = [(item, score) for item, score in stored if item not in taken][:k]
+            taken.update(item for item, _ in stored)
+            blended.append("stored list")
+            left_out = sum(item in fresh for item, _ in stored)
+            if left_out:
+                blended.append(
+                    f"{left_out} item(s) the user met since the list was computed left out"
+                )
+        else:
+            blended.append(self.describe())
+            if len(taken) > len(set(exclude)):
+                blended.append("items the user met left out")
+        added = 0
+        if len(items) < k:
+            trending, weights = self._ranking
+            for at in range(len(trending)):
+                if trending[at] not in taken:
+                    items.append((trending[at], float(weights[at])))
+                    added += 1
+                    if len(items) >= k:
+                        break
+        if stored is not None and added:
+            blended.append(f"{added} trending item(s) added ({self.describe()})")
+        return items, blended
+
     @property
     def fresh_users(self) -> int:
         """How many users met an item since the lists were computed."""
@@ -280,6 +383,30 @@ class RecentActivity:
 
     def describe(self) -> str:
         """What the trending list counts, in words (for answers and the health check)."""
-        hours = self.half_life.total_seconds() / 3600
-        span = f"{hours:g} hours" if hours != 1 else "an hour"
+        seconds = self.half_life.total_seconds()
+        span = f"{seconds:g} seconds"
+        for unit, size in (("week", 604_800), ("day", 86_400), ("hour", 3_600), ("minute", 60)):
+            if seconds >= size and seconds % size == 0:
+                count = int(seconds // size)
+                span = f"{count} {unit}s" if count != 1 else unit
+                break
         return f"trending: feedback weight halved every {span}"
+
+
+def _pairs_matrix(rows: np.ndarray, columns: np.ndarray, users: int, items: int):
+    """A users x items 0/1 CSR matrix of the (row, column) pairs."""
+    import scipy.sparse as sp
+
+    matrix = sp.csr_array(
+        (np.ones(len(rows), dtype=np.int8), (rows, columns)), shape=(users, items)
+    )
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+def _commit_times(batch_ids: np.ndarray, batches: dict[str, Any]) -> np.ndarray:
+    """When each event's batch committed (``datetime64[us]``), one per event."""
+    unique, inverse = np.unique(batch_ids.astype(str), return_inverse=True)
+    times = np.array([np.datetime64(batches[b], "us") for b in unique.tolist()])
+    return times[inverse]

@@ -224,39 +224,20 @@ class ListSnapshot:
         """
         lists, recent = self._lists, self._recent
         lists.check_k(k)
-        met = recent.fresh(user_id)
         # Without fresh items the first k are the answer; with them, the whole list is read.
-        where = lists.user_slice(user_id, lists.max_k if met else k)
-        blended: list[str] = []
-        items: list[dict[str, Any]] = []
-        taken = set(met)
+        where = lists.user_slice(user_id, lists.max_k if recent.fresh(user_id) else k)
+        stored = None
         if where is not None:
-            stored = lists.item_ids[where].tolist()
-            taken.update(stored)
-            kept = zip(stored, lists.scores[where].tolist(), strict=True)
-            items = [{"item_id": i, "score": s} for i, s in kept if i not in met][:k]
-            blended.append("stored list")
-            left_out = sum(item in met for item in stored)
-            if left_out:
-                blended.append(
-                    f"{left_out} item(s) the user met since the list was computed left out"
-                )
+            stored = list(
+                zip(lists.item_ids[where].tolist(), lists.scores[where].tolist(), strict=True)
+            )
             source, fallback, reason = "precomputed", False, "stored list"
         else:
             source, fallback, reason = "popularity", True, lists.fallback_reason()
-            blended.append(recent.describe())
-            if met:
-                blended.append(f"{len(met)} item(s) the user met lately left out")
-        added = _top_up(items, recent, k, taken)
-        if where is not None and added:
-            blended.append(f"{added} trending item(s) added ({recent.describe()})")
-        for rank, item in enumerate(items, start=1):
-            item["rank"] = rank
+        items, blended = recent.blend(user_id, stored, k)
         return {
             "user_id": user_id,
-            "items": [
-                {"item_id": i["item_id"], "rank": i["rank"], "score": i["score"]} for i in items
-            ],
+            "items": _ranked(items),
             "source": source,
             "fallback": fallback,
             "model": lists.model,
@@ -274,12 +255,8 @@ class ListSnapshot:
         lists, recent = self._lists, self._recent
         if lists.model is None or lists.model != model:
             return None
-        items: list[dict[str, Any]] = []
-        _top_up(items, recent, k, set(recent.fresh(user_id)) | set(exclude))
-        return [
-            {"item_id": item["item_id"], "rank": rank, "score": item["score"]}
-            for rank, item in enumerate(items, start=1)
-        ]
+        items, _ = recent.blend(user_id, None, k, exclude=exclude)
+        return _ranked(items)
 
     def related(self, item_id: str, k: int) -> dict[str, Any]:
         """The items most often played by those who played ``item_id``, as the JSON the
@@ -340,20 +317,11 @@ class ListSnapshot:
         }
 
 
-def _top_up(items: list[dict[str, Any]], recent: RecentActivity, k: int, taken: set) -> int:
-    """Append trending items not in ``taken`` until ``items`` holds ``k``; returns how many."""
-    if len(items) >= k:
-        return 0
-    trending_items, trending_weights = recent.trending()
-    added = 0
-    for at in range(len(trending_items)):
-        item = trending_items[at]
-        if item not in taken:
-            items.append({"item_id": item, "score": float(trending_weights[at])})
-            added += 1
-            if len(items) >= k:
-                break
-    return added
+def _ranked(items: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    return [
+        {"item_id": item, "rank": rank, "score": score}
+        for rank, (item, score) in enumerate(items, start=1)
+    ]
 
 
 def _zoned(when: datetime | None) -> str | None:

@@ -95,6 +95,7 @@ class WriterProcess:
         self.last_commit_at: datetime | None = None
         self.last_error: str | None = None
         self.restarts = 0
+        self._counted = (0, 0)  # events and commits of the writer processes before this one
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -164,8 +165,13 @@ class WriterProcess:
     def _submit(self, message: tuple, *, size: int) -> Future:
         future: Future = Future()
         with self._lock:
-            if self._conn is None or self._closing:
-                raise StoreError("The service's writer is not running; restart the service.")
+            if self._closing:
+                raise StoreError("The service is stopping; send this request again shortly.")
+            if self._conn is None:
+                raise StoreError(
+                    "The service's writer process is restarting; nothing of this request "
+                    "was written. Retry it shortly."
+                )
             job = next(self._ids)
             self._pending[job] = future
             try:
@@ -217,8 +223,11 @@ class WriterProcess:
             )
         if not closing:
             self.restarts += 1
+            self._counted = (self.committed_events, self.commits)
+            self.queued_events = 0
             try:
                 self._spawn()
+                self.last_error = None
             except WorkbenchError as error:
                 self.last_error = str(error)
                 log.error("the writer process could not be restarted: %s", error)
@@ -236,10 +245,11 @@ class WriterProcess:
             future.set_result(result)
 
     def _stats(self, stats: dict[str, Any]) -> None:
+        # Counts since the service started: a restarted process counts from zero again.
         self.queued_events = stats["queued_events"]
-        self.committed_events = stats["committed_events"]
-        self.commits = stats["commits"]
-        self.last_commit_at = stats["last_commit_at"]
+        self.committed_events = self._counted[0] + stats["committed_events"]
+        self.commits = self._counted[1] + stats["commits"]
+        self.last_commit_at = stats["last_commit_at"] or self.last_commit_at
         self.last_error = stats["last_error"]
 
 

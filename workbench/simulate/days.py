@@ -65,6 +65,7 @@ class Simulation:
     days: list[SimulatedDay] = field(default_factory=list)
     incident_day: int | None = None
     test_day: int | None = None
+    delivery: str = "stored"
     #: The greedy challenger's predicted lift in plays per shown item, judged off-policy
     #: (SNIPS) from the deliveries logged the day before the test: value, low, high.
     ope_lift: tuple[float, float, float] | None = None
@@ -100,6 +101,7 @@ class Simulation:
             "cold_visitors": sum(day.cold_visitors for day in self.days),
             "new_items_shown": sum(day.new_items_shown for day in self.days),
             "health_failed_days": [day.day for day in self.days if day.health.startswith("failed")],
+            "delivery": self.delivery,
             "test_day": self.test_day,
             "ope_lift": self.ope_lift,
             "ab_lift": self.ab_lift,

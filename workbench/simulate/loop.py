@@ -21,6 +21,8 @@ from workbench.arguments import parse_time
 from workbench.capture import ingest
 from workbench.datasets import make_music
 from workbench.delivery import EpsilonGreedyPolicy, log_slates, met_items, retrieve
+from workbench.delivery.recent import RecentActivity
+from workbench.delivery.semantics import served_semantics
 from workbench.exceptions import InvalidArgument
 from workbench.experiments import assign, assign_units, readout
 from workbench.offpolicy import estimate_policy_value, logged_deliveries
@@ -44,6 +46,8 @@ __all__ = [
 LOOK_DECAY = 0.85
 #: Play probability of a looked-at track of the favourite genre and top quality.
 PLAY_RATE = 0.6
+#: How the simulated app serves: stored lists, or blended with the day's events.
+DELIVERIES = ("stored", "blended")
 _SOURCE = "village"
 _NOBODY = "village-no-list"  # an id no stored list holds
 #: The A/B test of the challenger policy.
@@ -100,6 +104,7 @@ def simulate(
     new_users: int = 0,
     new_items: int = 0,
     schedule: Mapping[str, str] | None = None,
+    delivery: str = "stored",
 ) -> Simulation:
     """Run ``days`` simulated days of the loop on ``store`` (see :mod:`workbench.simulate`).
 
@@ -156,6 +161,13 @@ def simulate(
         ``health``); a job left out keeps its slot. The scheduler ticks
         them on the simulated clock (:mod:`workbench.simulate.jobs`), and each day's
         ``jobs`` says what ran when.
+    delivery
+        ``"stored"``: visitors are shown the stored lists (or the popularity fallback),
+        and the app ships their answers nightly. ``"blended"``: the app ships its
+        answers every hour and serves as the HTTP service does (delivery C,
+        :class:`~workbench.delivery.recent.RecentActivity`): each visitor's stored list
+        without what they met since it was computed, topped up from what is trending,
+        and trending for visitors without a list.
 
     Examples
     --------
@@ -186,6 +198,8 @@ def simulate(
             f"test_day={test_day!r} must be a day from 2 to days={days}: the challenger is "
             "first judged on the deliveries logged before it."
         )
+    if delivery not in DELIVERIES:
+        raise InvalidArgument(f"delivery={delivery!r}: choose one of {', '.join(DELIVERIES)}.")
     if recommender not in MODELS:
         raise InvalidArgument(f"recommender={recommender!r}: choose one of {', '.join(MODELS)}.")
     first_day = parse_time(start, name="start")
@@ -197,7 +211,8 @@ def simulate(
             "empty store. Give it a new one, e.g. --store duckdb://data/village-2.duckdb."
         )
 
-    run = Simulation(incident_day=incident_day, test_day=test_day)
+    run = Simulation(incident_day=incident_day, test_day=test_day, delivery=delivery)
+    live = _Live() if delivery == "blended" else None
     clock = DayJobs(  # checks the schedule before anything is written
         store,
         run,
@@ -262,6 +277,7 @@ def simulate(
                     shelf=np.flatnonzero((arrival_item >= 1) & (arrival_item <= day)),
                     new_users=int((arrival_user == day).sum()),
                     new_items=int((arrival_item == day).sum()),
+                    live=live,
                 )
             )
         clock.advance(first_day + dt.timedelta(days=days))  # the last day's scan, at midnight
@@ -413,12 +429,15 @@ def _serve_and_answer(
     shelf: np.ndarray,
     new_users: int,
     new_items: int,
+    live: _Live | None = None,
 ) -> SimulatedDay:
     """Serve the day's visitors in time order, the clock ticking the day's jobs between them.
 
     Visitors between two job slots are served from the lists stored at the first of
     them. The day's slates are logged and its answers ingested when the day ends (the
-    app ships its logs nightly), then its hourly KPIs are written.
+    app ships its logs nightly), then its hourly KPIs are written. With ``live``
+    (delivery ``"blended"``) the answers are ingested at the end of every hour, and
+    what is served blends them in.
     """
     visitors = np.flatnonzero((rng.random(world.users.size) < visit_rate) & present_users)
     # The planted incident: the stored lists fail for half the visitors.
@@ -432,9 +451,14 @@ def _serve_and_answer(
     slates, fell_back, arms, shown_ctr, lists_ctr, events = [], [], [], [], [], []
     cold = 0
     start = 0
+    shipped = _Shipped()
     while start < visitors.size:
         clock.advance(moments[start])  # the jobs whose slot has come run first
         boundary = (clock.next_slot() - today).total_seconds()
+        if live is not None:
+            # The app ships its answers every hour: the next group starts with the hour.
+            boundary = min(boundary, (seconds[start] // 3600 + 1) * 3600)
+            live.sync(store)
         stop = start + int(np.searchsorted(seconds[start:], boundary, side="left"))
         group = range(start, max(stop, start + 1))
         champion = clock.serving or ""
@@ -442,11 +466,13 @@ def _serve_and_answer(
         for at in group:
             row = visitors[at]
             # A user id no list holds gets the fallback, as a visitor whose list is lost would.
-            answer = retrieve(store, _NOBODY if broken[at] else str(world.users[row]), 3 * k)
+            asked = _NOBODY if broken[at] else str(world.users[row])
+            answer = retrieve(store, asked, 3 * k)
             fell_back.append(answer.source == "popularity")
             cold += bool(answer.source == "popularity" and not broken[at])
             user = str(world.users[row])
-            lists.append(_with_shelf(answer.items.assign(user_id=user), user, shelf_ids))
+            items = answer.items if live is None else live.blend(asked, answer, 3 * k)
+            lists.append(_with_shelf(items.assign(user_id=user), user, shelf_ids))
         scores = pd.concat(lists, ignore_index=True)[["user_id", "item_id", "score"]]
         candidates = 3 * k + shelf.size
         policy = EpsilonGreedyPolicy(
@@ -482,6 +508,8 @@ def _serve_and_answer(
             lists_ctr.append(world.expected_ctr(row, np.array([column[i] for i in greedy.items])))
             events += _answers(world, rng, row, columns, moments[at], prefix=f"d{day}-{at}")
         start = group.stop
+        if live is not None:
+            shipped.ship(store, events, f"day {day} {moments[group.start]:%H}h")
     clock.advance(today + dt.timedelta(days=1, seconds=-1))  # the day's later jobs
     if tested:
         for arm in ("control", "treatment"):
@@ -491,15 +519,7 @@ def _serve_and_answer(
         log_slates(store, slates)
     plays = sum(event["event_type"] == "play" for event in events)
     shown = sum(len(slate.items) for slate in slates)
-    frame = pd.DataFrame(
-        events, columns=["event_id", "ts", "user_id", "item_id", "event_type", "value", "context"]
-    )
-    frame["source"] = _SOURCE
-    report = ingest(store, frame, table="events", source_name=f"{_SOURCE} day {day}")
-    # Which answers the capture path refused (their 1-based row in the frame), by slate.
-    refused = store.sql(
-        "SELECT row_number FROM quarantine WHERE batch_id = ?", [report.batch_id]
-    ).column(0)
+    shipped.ship(store, events, f"day {day}")  # what is left: the whole day, shipped nightly
     _write_kpis(
         store,
         today,
@@ -508,7 +528,7 @@ def _serve_and_answer(
         events,
         [m.hour for m in moments],
         fell_back,
-        refused=[events[row - 1]["event_id"] for row in refused.to_pylist()],
+        refused=shipped.refused,
     )
     oracle, popular = _reference_ctrs(
         world, visitors, k, present_items, met_items(store, world.users[visitors], world.items)
@@ -536,8 +556,8 @@ def _serve_and_answer(
             .as_py()
         ),
         responses=len(events),
-        events_captured=int(report.accepted),
-        quarantined=int(report.quarantined),
+        events_captured=shipped.accepted,
+        quarantined=shipped.quarantined,
         incident=incident,
         new_users=new_users,
         new_items=new_items,
@@ -546,6 +566,84 @@ def _serve_and_answer(
         jobs=" · ".join(clock.ran.get(day, [])),
         health=clock.health.get(day, "not checked"),
     )
+
+
+@dataclass
+class _Shipped:
+    """The app's answers ingested so far today, and what became of them."""
+
+    sent: int = 0  # how many of the day's answers (in order) were ingested
+    accepted: int = 0
+    quarantined: int = 0
+    refused: list[str] = dataclasses.field(default_factory=list)  # event ids
+
+    def ship(self, store: Store, events: list[dict[str, Any]], label: str) -> None:
+        """Ingest the answers not shipped yet as one batch."""
+        new = events[self.sent :]
+        if not new:
+            return
+        frame = pd.DataFrame(
+            new, columns=["event_id", "ts", "user_id", "item_id", "event_type", "value", "context"]
+        )
+        frame["source"] = _SOURCE
+        report = ingest(store, frame, table="events", source_name=f"{_SOURCE} {label}")
+        # Which answers the capture path refused (their 1-based row in the frame).
+        rows = store.sql(
+            "SELECT row_number FROM quarantine WHERE batch_id = ?", [report.batch_id]
+        ).column(0)
+        self.refused += [new[row - 1]["event_id"] for row in rows.to_pylist()]
+        self.accepted += int(report.accepted)
+        self.quarantined += int(report.quarantined)
+        self.sent = len(events)
+
+
+class _Live:
+    """Delivery C in the simulated app: what the hourly shipped answers change, blended in.
+
+    It follows the lists being served: when they change (a night's precompute), the
+    recent activity is computed again in their model's scope and feedback, from their
+    computing on (:class:`~workbench.delivery.recent.RecentActivity`).
+    """
+
+    def __init__(self) -> None:
+        self.recent: RecentActivity | None = None
+        self.follows: tuple | None = None
+
+    def sync(self, store: Store) -> None:
+        """Fold in what was shipped since the last call (or start over for new lists)."""
+        served = retrieve(store, _NOBODY, 1)  # which lists are served now
+        follows = (served.model, served.computed_at)
+        with store.reading() as raw:
+            if self.recent is None or follows != self.follows:
+                name, _, version = (served.model or "").rpartition("@")
+                scope, feedback = served_semantics(
+                    raw, name or None, int(version) if version else None
+                )
+                self.recent = RecentActivity.compute(raw, scope, feedback, since=served.computed_at)
+                self.follows = follows
+            else:
+                self.recent.catch_up(raw)
+
+    def blend(self, user: str, answer: Any, k: int) -> pd.DataFrame:
+        """The answer as the HTTP service gives it: see ``RecentActivity.blend``."""
+        stored = None
+        if answer.source != "popularity":
+            stored = list(zip(answer.items["item_id"], answer.items["score"], strict=True))
+        items, _ = self.recent.blend(user, stored, k)
+        scores = np.array([score for _, score in items], dtype=float)
+        if stored:
+            # The policy ranks by score: trending items topping up a stored list follow it
+            # (their weights are on another scale than the model's scores).
+            kept = sum(item in dict(stored) for item, _ in items)
+            floor = scores[:kept].min() if kept else 0.0
+            scores[kept:] = floor - np.arange(1, len(items) - kept + 1)
+        return pd.DataFrame(
+            {
+                "item_id": [item for item, _ in items],
+                "rank": np.arange(1, len(items) + 1, dtype=np.int32),
+                "score": scores,
+            }
+        )
 
 
 def _write_kpis(
