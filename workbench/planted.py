@@ -331,7 +331,8 @@ def _metrics(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
     if runs.empty:
         raise _NotChecked("no successful anomaly_scan run yet")
     scan = runs.iloc[0]["scan"]
-    since, until = pd.Timestamp(scan["since"]), pd.Timestamp(scan["until"])
+    # The recorded window says its zone (UTC); the store's times have none.
+    since, until = (_naive_utc(pd.Timestamp(scan[key])) for key in ("since", "until"))
     alerts = store.sql(
         "SELECT series_id, ts FROM alerts WHERE scan_id = ?", [scan["scan_id"]]
     ).to_pandas()
@@ -363,3 +364,8 @@ def _metrics(store: Store, truth: dict[str, Any], model: str) -> list[Check]:
             },
         )
     ]
+
+
+def _naive_utc(when):
+    """A time as the store keeps it: UTC, without a zone (a zone-less time is taken as UTC)."""
+    return when if when.tzinfo is None else when.tz_convert("UTC").tz_localize(None)
