@@ -19,7 +19,7 @@ from workbench.exceptions import InvalidArgument
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["json_records", "to_frame"]
+__all__ = ["json_records", "to_frame", "utc_text"]
 
 
 def to_frame(data: Any, *, name: str) -> pd.DataFrame:
@@ -54,6 +54,15 @@ def json_records(frame: pd.DataFrame) -> list[dict]:
             times = out[column]
             if times.dt.tz is None:
                 times = times.dt.tz_localize("UTC")
-            out[column] = times.map(lambda t: None if pd.isna(t) else t.isoformat())
+            out[column] = times.map(lambda t: None if pd.isna(t) else utc_text(t))
     out = out.astype(object)
     return out.where(out.notna(), None).to_dict("records")
+
+
+def utc_text(when: Any) -> str | None:
+    """A stored time (UTC, no zone) as ISO text that says it is UTC; None stays None."""
+    import datetime as dt
+
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()

@@ -31,7 +31,7 @@ from workbench.anomaly.thresholds import SERIES_DEFAULT
 from workbench.arguments import looks_like_duration, parse_duration, parse_time
 from workbench.exceptions import InvalidArgument, WorkbenchError
 from workbench.scope import Scope
-from workbench.tables import json_records
+from workbench.tables import json_records, utc_text
 
 if TYPE_CHECKING:
     from workbench.headline import Headline
@@ -263,8 +263,8 @@ class ScanReport:
             "detector": self.detector,
             "detector_reason": self.detector_reason,
             "threshold": self.threshold,
-            "since": _zoned(self.since),
-            "until": _zoned(self.until),
+            "since": utc_text(self.since),
+            "until": utc_text(self.until),
             "series_total": self.series_total,
             "series_scanned": self.series_scanned,
             "series_skipped": list(self.series_skipped),
@@ -277,11 +277,6 @@ class ScanReport:
             "notes": list(self.notes),
             "detectors": dict(self.detectors),
         }
-
-
-def _zoned(when: dt.datetime) -> str:
-    """A stored (UTC, zone-less) time as ISO text that says it is UTC."""
-    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def scan(

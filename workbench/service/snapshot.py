@@ -52,6 +52,7 @@ from workbench.delivery.stored import (
     store_state,
 )
 from workbench.exceptions import WorkbenchError
+from workbench.tables import utc_text
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -242,8 +243,8 @@ class ListSnapshot:
             "fallback": fallback,
             "model": lists.model,
             "reason": reason,
-            "computed_at": _zoned(lists.computed_at),
-            "as_of": _zoned(recent.as_of),
+            "computed_at": utc_text(lists.computed_at),
+            "as_of": utc_text(recent.as_of),
             "blended": blended,
         }
 
@@ -287,7 +288,7 @@ class ListSnapshot:
                 for rank, (item, n) in enumerate(zip(items[:k], users[:k], strict=True), 1)
             ],
             "model": self._lists.model,
-            "as_of": _zoned(recent.as_of),
+            "as_of": utc_text(recent.as_of),
             "blended": ["co-occurrence: each score is how many users played both"],
         }
 
@@ -304,10 +305,10 @@ class ListSnapshot:
         return {
             "model": lists.model,
             "users": len(lists.spans),
-            "computed_at": _zoned(lists.computed_at),
+            "computed_at": utc_text(lists.computed_at),
             "popular_items": len(recent.trending()[0]),
             "trending": recent.describe(),
-            "as_of": _zoned(recent.as_of),
+            "as_of": utc_text(recent.as_of),
             "batches_folded": recent.batches,
             "events_folded": recent.events,
             "users_with_fresh_items": recent.fresh_users,
@@ -322,8 +323,3 @@ def _ranked(items: list[tuple[str, float]]) -> list[dict[str, Any]]:
         {"item_id": item, "rank": rank, "score": score}
         for rank, (item, score) in enumerate(items, start=1)
     ]
-
-
-def _zoned(when: datetime | None) -> str | None:
-    """A stored (UTC, zone-less) time as ISO text with its zone."""
-    return None if when is None else when.replace(tzinfo=UTC).isoformat()

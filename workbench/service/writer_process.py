@@ -156,13 +156,13 @@ class WriterProcess:
     def submit_body(self, body: bytes) -> Future:
         """Hand a ``POST /events`` body to the child; the future gives its
         :class:`~workbench.service.writer.EventOutcome` (or the error to answer with)."""
-        return self._submit(("events", body), size=0)
+        return self._submit(("events", body))
 
     def submit_slates(self, slates, *, experiment: str | None, variant: str | None) -> Future:
         """Queue slates to log to ``deliveries``; the future gives their delivery ids."""
-        return self._submit(("slates", list(slates), experiment, variant), size=0)
+        return self._submit(("slates", list(slates), experiment, variant))
 
-    def _submit(self, message: tuple, *, size: int) -> Future:
+    def _submit(self, message: tuple) -> Future:
         future: Future = Future()
         with self._lock:
             if self._closing:

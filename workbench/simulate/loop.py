@@ -634,7 +634,8 @@ class _Live:
         if stored:
             # The policy ranks by score: trending items topping up a stored list follow it
             # (their weights are on another scale than the model's scores).
-            kept = sum(item in dict(stored) for item, _ in items)
+            listed = {item for item, _ in stored}
+            kept = sum(item in listed for item, _ in items)
             floor = scores[:kept].min() if kept else 0.0
             scores[kept:] = floor - np.arange(1, len(items) - kept + 1)
         return pd.DataFrame(
