@@ -257,6 +257,93 @@ def test_folding_batch_by_batch_equals_computing_from_every_batch(file_store):
     assert folded.as_of == whole.as_of
 
 
+def test_related_items_counted_in_memory_are_what_the_store_counts(file_store):
+    import numpy as np
+
+    from workbench.delivery.recent import RecentActivity
+    from workbench.delivery.semantics import count_related
+    from workbench.feedback import Feedback
+    from workbench.scope import Scope
+
+    rng = np.random.default_rng(1)
+    fresh_all = RecentActivity(since=datetime(2026, 1, 1))  # every batch after the lists
+    started_late = None  # its first fold holds three batches: met before the lists
+    for batch in range(6):
+        rows = [
+            (
+                f"e{batch}-{i}",
+                f"u{rng.integers(20)}",
+                f"i{rng.integers(15)}",
+                "2026-03-01T12:00:00Z",
+            )
+            for i in range(30)
+        ]
+        _plays(file_store, rows, event_type="skip" if batch == 4 else "play")
+        with file_store.reading() as raw:
+            fresh_all.catch_up(raw)
+            if batch == 2:
+                started_late = RecentActivity.compute(raw)
+            elif started_late is not None:
+                started_late.catch_up(raw)
+    with file_store.reading() as raw:
+        middle = raw.execute(
+            "SELECT finished_at FROM batches WHERE table_name = 'events' ORDER BY finished_at"
+        ).fetchall()[3][0]
+        split = RecentActivity.compute(raw, since=middle)
+        truth = {
+            f"i{i}": count_related(raw, f"i{i}", Scope(), Feedback.from_config()) for i in range(15)
+        }
+    assert sum(len(items) for items, _ in truth.values()) > 50  # something to compare
+    for recent in (fresh_all, started_late, split):
+        assert {item: recent.related(item) for item in truth} == truth
+        assert recent.related("i0", 2) == (truth["i0"][0][:2], truth["i0"][1][:2])
+
+
+def test_what_a_user_just_played_brings_its_related_items_into_every_other_place(file_store):
+    at = "2026-03-01T08:00:00Z"
+    # Three fans of "song" also played "b-side"; two also played "cover".
+    _plays(file_store, [(f"s{i}", f"f{i}", "song", at) for i in range(3)])
+    _plays(file_store, [(f"b{i}", f"f{i}", "b-side", at) for i in range(3)])
+    _plays(file_store, [(f"c{i}", f"f{i}", "cover", at) for i in range(2)])
+    with file_store.transaction() as raw:
+        for rank, item in enumerate(["a", "b", "c", "d"], start=1):
+            raw.execute(
+                "INSERT INTO recommendations VALUES ('m', 1, 'u1', ?, ?, ?, ?)",
+                [rank, item, 1.0 - rank / 10, datetime(2099, 1, 1)],
+            )
+    snapshot = ListSnapshot(file_store)
+    snapshot.refresh()
+    assert [i["item_id"] for i in snapshot.lookup("u1", 4)["items"]] == ["a", "b", "c", "d"]
+    # u1 plays "song" now (after the lists): its fans' other plays take places 2 and 4.
+    with file_store.transaction() as raw:
+        raw.execute("UPDATE recommendations SET computed_at = '2026-01-01'")
+    snapshot.refresh(force=True)
+    _plays(file_store, [("now", "u1", "song", at)])
+    snapshot.refresh()
+    answer = snapshot.lookup("u1", 4)
+    assert [(i["item_id"], i["score"]) for i in answer["items"]] == [
+        ("a", 0.9),
+        ("b-side", 3.0),
+        ("b", 0.8),
+        ("cover", 2.0),
+    ]
+    assert answer["blended"] == [
+        "stored list",
+        "2 item(s) played by those who played what the user just played (song), "
+        "in every other place",
+    ]
+    # A single place stays the stored list's.
+    assert [i["item_id"] for i in snapshot.lookup("u1", 1)["items"]] == ["a"]
+    # A newcomer (no list) who just played "song": its related items alternate with
+    # trending (where they are not already first), never "song" itself.
+    _plays(file_store, [(f"h{i}", f"h{i}", "hit", at) for i in range(9)])
+    _plays(file_store, [("new", "newcomer", "song", at)])
+    snapshot.refresh()
+    newcomer = snapshot.lookup("newcomer", 4)
+    assert [i["item_id"] for i in newcomer["items"]] == ["hit", "b-side", "cover"]
+    assert newcomer["fallback"] is True
+
+
 def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "workbench.toml").write_text(

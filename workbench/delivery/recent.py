@@ -1,9 +1,9 @@
-"""Near-real-time delivery (C) in memory: what is trending, and what each user met lately.
+"""Near-real-time delivery (C) in memory: what is trending, what each user met and played lately.
 
 A stored list is as old as its precompute, and its popularity fallback as old as its
 count; events keep arriving. :class:`RecentActivity` folds every committed event batch
-of a served model's scope, read with its feedback semantics, into two things the
-service blends into each answer:
+of a served model's scope, read with its feedback semantics, into what the service
+blends into each answer:
 
 - **trending**: each item's feedback weight (a play 1, a skip nothing: the model's
   :class:`~workbench.feedback.Feedback`), each event's weight halved for every
@@ -16,6 +16,9 @@ service blends into each answer:
   plays, likes, skips) in batches committed after the lists were computed. The
   service leaves them out of the user's answer: the precompute left out what they
   had met before it, these are what they met since.
+- **who played what**: from which the items related to an item (those its players
+  played most) are counted in memory; a user's answer gives every other place to the
+  items related to what they just played.
 
 A fold reads only the batches committed since the last one (by ``batches.finished_at``;
 a count over the last :data:`LOOKBACK` catches a transaction that committed late), so it
@@ -55,7 +58,7 @@ if TYPE_CHECKING:
 
     import duckdb
 
-__all__ = ["DEFAULT_HALF_LIFE", "LOOKBACK", "RecentActivity"]
+__all__ = ["DEFAULT_HALF_LIFE", "JUST_PLAYED", "LOOKBACK", "RELATED_ITEMS", "RecentActivity"]
 
 #: How fast trending forgets: an event counts half as much after this long.
 DEFAULT_HALF_LIFE = dt.timedelta(hours=6)
@@ -63,6 +66,12 @@ DEFAULT_HALF_LIFE = dt.timedelta(hours=6)
 LOOKBACK = dt.timedelta(minutes=10)
 #: The most items a trending list keeps (as the popularity fallback does).
 TRENDING_ITEMS = 1000
+#: The most related items counted per item.
+RELATED_ITEMS = 100
+#: How many of a user's latest plays their answer draws related items from.
+JUST_PLAYED = 3
+#: The most items whose related lists are kept between two folds.
+_RELATED_KEPT = 10_000
 
 _EMPTY: frozenset[str] = frozenset()
 # Folded batches kept to recognise a late one; older ones are forgotten past twice this.
@@ -121,8 +130,19 @@ class RecentActivity:
         self._fresh: dict[str, frozenset[str]] = {}
         self._late: dict[str, frozenset[str]] = {}
         self._met_rows: dict[str, int] | None = None  # user -> row of _met
+        self._met_users = np.empty(0, dtype=object)  # row of _met -> user
         self._met_items = np.empty(0, dtype=object)
         self._met = None  # scipy CSR: users x items met before ``since``
+        self._played = None  # scipy CSR: the same, played only (positive feedback weight)
+        self._players = None  # scipy CSR: its transpose (items x users)
+        self._columns: dict[str, int] = {}  # item -> column of _met and _played
+        # Plays folded after the first fold (fresh or late): user -> items, item -> users.
+        self._more_played: dict[str, frozenset[str]] = {}
+        self._more_players: dict[str, frozenset[str]] = {}
+        self._has_more = np.zeros(0, dtype=bool)  # per row of _played: in _more_played
+        # Per user, what they played since the lists were computed, latest first.
+        self._just_played: dict[str, tuple[str, ...]] = {}
+        self._related: dict[str, tuple[list[str], list[int]]] = {}  # emptied by each fold
 
     @classmethod
     def compute(
@@ -212,6 +232,9 @@ class RecentActivity:
         if count:
             self._add_weights(columns, batches)
             self._add_met(columns, batches)
+            # Related items are counted anew after each fold (a reader still filling the
+            # old cache fills a dict nobody reads again).
+            self._related = {}
         self._seen_batches.update(batches)
         for finished in batches.values():
             bisect.insort(self._finished, finished)
@@ -270,34 +293,62 @@ class RecentActivity:
         return self._items[chosen].copy(), self._weights[chosen].copy()
 
     def _add_met(self, events: dict[str, np.ndarray], batches: dict[str, dt.datetime]) -> None:
-        """Who met what: before ``since`` in a compact matrix (built once, by the first
-        fold), after it per user (the fresh items), and late arrivals beside them."""
+        """Who met and who played what: before ``since`` in compact matrices (built once,
+        by the first fold), after it per user (the fresh items), and late arrivals beside
+        them."""
         import pandas as pd
 
         if self.since is None:
             # No lists: what the first fold holds is "before", anything later is fresh.
             self.since = max(batches.values())
         known = events["user_id"] != None  # noqa: E711 (element-wise, on an object array)
-        after = _commit_times(events["batch_id"], batches) > np.datetime64(self.since, "us")
+        committed = _commit_times(events["batch_id"], batches)
+        after = committed > np.datetime64(self.since, "us")
         before = known & ~after
+        played = events["weight"].astype(float) > 0
         if self._met_rows is None:
             users, user_codes = np.unique(
                 events["user_id"][before].astype(str), return_inverse=True
             )
             item_codes, items = pd.factorize(events["item_id"][before].astype(str))
             self._met_rows = {user: row for row, user in enumerate(users.tolist())}
+            self._met_users = users.astype(object)
             self._met_items = np.asarray(items, dtype=object)
+            self._columns = {item: column for column, item in enumerate(items.tolist())}
             self._met = _pairs_matrix(user_codes, item_codes, len(users), len(items))
+            positive = played[before]
+            self._played = _pairs_matrix(
+                user_codes[positive], item_codes[positive], len(users), len(items)
+            )
+            self._players = self._played.T.tocsr()
+            self._has_more = np.zeros(len(users), dtype=bool)
             late = np.zeros(len(known), dtype=bool)
         else:
             late = before  # batches committed before the lists, folded after the first fold
         for mask, kept in ((after & known, self._fresh), (late, self._late)):
-            grouped: dict[str, set[str]] = {}
-            for user, item in zip(events["user_id"][mask], events["item_id"][mask], strict=True):
-                grouped.setdefault(str(user), set()).add(str(item))
-            for user, items in grouped.items():
+            for user, items in _grouped(events["user_id"][mask], events["item_id"][mask]).items():
                 # One assignment per user: a reader sees the old set or the new one.
                 kept[user] = kept.get(user, _EMPTY) | items
+        more = (after | late) & known & played
+        for user, items in _grouped(events["user_id"][more], events["item_id"][more]).items():
+            self._more_played[user] = self._more_played.get(user, _EMPTY) | items
+            row = self._met_rows.get(user)
+            if row is not None:
+                self._has_more[row] = True
+        for item, users in _grouped(events["item_id"][more], events["user_id"][more]).items():
+            self._more_players[item] = self._more_players.get(item, _EMPTY) | users
+        # What each user just played, latest first (by event time, no later than commit).
+        fresh = np.flatnonzero(after & known & played)
+        if fresh.size:
+            seconds = np.minimum(
+                events["ts"][fresh].astype("datetime64[us]"), committed[fresh]
+            ).astype(np.int64)
+            latest: dict[str, list[str]] = {}
+            for at in fresh[np.argsort(-seconds, kind="stable")].tolist():
+                latest.setdefault(str(events["user_id"][at]), []).append(str(events["item_id"][at]))
+            for user, items in latest.items():
+                merged = dict.fromkeys(items + list(self._just_played.get(user, ())))
+                self._just_played[user] = tuple(merged)[:JUST_PLAYED]
 
     # --- reading -----------------------------------------------------------------------
 
@@ -318,6 +369,56 @@ class RecentActivity:
             found = found | frozenset(self._met_items[columns].tolist())
         return found
 
+    def just_played(self, user_id: str) -> tuple[str, ...]:
+        """The items ``user_id`` last played since the lists were computed, latest first
+        (at most :data:`JUST_PLAYED`; a skip is no play)."""
+        return self._just_played.get(user_id, ())
+
+    def related(self, item_id: str, limit: int = RELATED_ITEMS) -> tuple[list[str], list[int]]:
+        """The items most often played by the users who played ``item_id``, and how many did.
+
+        Counted in memory from every play folded in (each user once per item; a skip is
+        no play; ties in item-id order), as
+        :func:`~workbench.delivery.semantics.count_related` counts them in the store,
+        and kept until the next fold.
+        """
+        kept = self._related
+        found = kept.get(item_id)
+        if found is not None:
+            return found[0][:limit], found[1][:limit]
+        counts: dict[str, int] = {}
+        column = self._columns.get(item_id)
+        rows = np.empty(0, dtype=np.int64)
+        if column is not None and self._players is not None:
+            rows = self._players.indices[
+                self._players.indptr[column] : self._players.indptr[column + 1]
+            ]
+        # Players with no play folded since the first fold: one matrix sum.
+        plain = rows[~self._has_more[rows]]
+        if plain.size:
+            summed = np.asarray(self._played[plain].sum(axis=0, dtype=np.int64)).ravel()
+            for at in np.flatnonzero(summed).tolist():
+                counts[self._met_items[at]] = int(summed[at])
+        # The others: what they played before and since, each item once.
+        others = set(self._met_users[rows[self._has_more[rows]]].tolist())
+        others |= self._more_players.get(item_id, _EMPTY)
+        for user in others:
+            items = set(self._more_played.get(user, _EMPTY))
+            row = self._met_rows.get(user) if self._met_rows is not None else None
+            if row is not None:
+                columns = self._played.indices[
+                    self._played.indptr[row] : self._played.indptr[row + 1]
+                ]
+                items.update(self._met_items[columns].tolist())
+            for item in items:
+                counts[item] = counts.get(item, 0) + 1
+        counts.pop(item_id, None)
+        ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:RELATED_ITEMS]
+        found = ([item for item, _ in ranked], [n for _, n in ranked])
+        if len(kept) < _RELATED_KEPT:
+            kept[item_id] = found
+        return found[0][:limit], found[1][:limit]
+
     def blend(
         self,
         user_id: str,
@@ -326,14 +427,15 @@ class RecentActivity:
         *,
         exclude: Iterable[str] = (),
     ) -> tuple[list[tuple[str, float]], list[str]]:
-        """A user's answer: their stored list without what they met since, topped up.
+        """A user's answer: their stored list without what they met since, with items
+        related to what they just played in every other place, topped up from trending.
 
         Parameters
         ----------
         user_id : str
         stored : list of (item_id, score), or None
             The user's stored list, best first; None when they have none, and trending
-            answers alone (the fallback).
+            takes its place (the fallback).
         k : int
             Items wanted.
         exclude : iterable of str
@@ -343,38 +445,78 @@ class RecentActivity:
         -------
         (items, blended)
             Up to ``k`` ``(item_id, score)`` pairs, and what went into them, in words.
+            Each item keeps its source's score: the model's, a count of co-players for a
+            related item, a trending weight.
+
+        Notes
+        -----
+        Related items (:meth:`related`, summed over the user's :data:`JUST_PLAYED`
+        latest plays since the lists) take places 2, 4, 6, ... up to half the list: a
+        play of a minute ago says what the user is after now, the stored list what they
+        came back for over months; neither crowds the other out.
         """
         fresh = self.fresh(user_id)
         # The stored list already left out what the user had met when it was computed;
-        # what tops it up leaves out everything they ever met.
+        # what is added leaves out everything they ever met.
         taken = set(self.met(user_id)) | set(exclude)
+        just = self.just_played(user_id)
+        # Related items first: one the stored list holds further down moves up.
+        related = self._related_to(just, taken, k // 2) if just else []
+        if related:
+            taken.update(item for item, _ in related)
         blended: list[str] = []
-        items: list[tuple[str, float]] = []
         if stored is not None:
-            items = [(item, score) for item, score in stored if item not in taken][:k]
-            taken.update(item for item, _ in stored)
+            base = [(item, score) for item, score in stored if item not in taken][:k]
             blended.append("stored list")
             left_out = sum(item in fresh for item, _ in stored)
             if left_out:
                 blended.append(
                     f"{left_out} item(s) the user met since the list was computed left out"
                 )
+            taken.update(item for item, _ in stored)
         else:
+            base = self._trending_besides(taken, k)
             blended.append(self.describe())
-            if len(taken) > len(set(exclude)):
+            if self.met(user_id) - set(exclude):
                 blended.append("items the user met left out")
-        added = 0
+            taken.update(item for item, _ in base)
+        items = _alternate(base, related)[:k]
+        placed = sum(1 for pair in related if pair in items)
+        if placed:
+            blended.append(
+                f"{placed} item(s) played by those who played what the user just played "
+                f"({', '.join(just)}), in every other place"
+            )
         if len(items) < k:
-            trending, weights = self._ranking
-            for at in range(len(trending)):
-                if trending[at] not in taken:
-                    items.append((trending[at], float(weights[at])))
-                    added += 1
-                    if len(items) >= k:
-                        break
-        if stored is not None and added:
-            blended.append(f"{added} trending item(s) added ({self.describe()})")
+            added = self._trending_besides(taken, k - len(items))
+            items += added
+            if stored is not None and added:
+                blended.append(f"{len(added)} trending item(s) added ({self.describe()})")
         return items, blended
+
+    def _trending_besides(self, taken: set[str], k: int) -> list[tuple[str, float]]:
+        """The first ``k`` trending items not in ``taken``, with their weights."""
+        trending, weights = self._ranking
+        found: list[tuple[str, float]] = []
+        for at in range(len(trending)):
+            if len(found) >= k:
+                break
+            if trending[at] not in taken:
+                found.append((trending[at], float(weights[at])))
+        return found
+
+    def _related_to(
+        self, played: tuple[str, ...], taken: set[str], k: int
+    ) -> list[tuple[str, float]]:
+        """The ``k`` items most played by the players of ``played`` (co-players summed
+        over them), leaving out ``taken``."""
+        totals: dict[str, int] = {}
+        for item in played:
+            for other, count in zip(*self.related(item), strict=True):
+                if other not in taken:
+                    totals[other] = totals.get(other, 0) + count
+        ranked = sorted(totals.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+        return [(item, float(count)) for item, count in ranked]
 
     @property
     def fresh_users(self) -> int:
@@ -393,6 +535,21 @@ class RecentActivity:
         return f"trending: feedback weight halved every {span}"
 
 
+def _alternate(first: list, second: list) -> list:
+    """``first[0], second[0], first[1], second[1], ...``, then what is left of either."""
+    merged = [pair for both in zip(first, second, strict=False) for pair in both]
+    shorter = min(len(first), len(second))
+    return merged + first[shorter:] + second[shorter:]
+
+
+def _grouped(keys: np.ndarray, values: np.ndarray) -> dict[str, frozenset[str]]:
+    """The values of each key, as text."""
+    grouped: dict[str, set[str]] = {}
+    for key, value in zip(keys.tolist(), values.tolist(), strict=True):
+        grouped.setdefault(str(key), set()).add(str(value))
+    return {key: frozenset(found) for key, found in grouped.items()}
+
+
 def _pairs_matrix(rows: np.ndarray, columns: np.ndarray, users: int, items: int):
     """A users x items 0/1 CSR matrix of the (row, column) pairs."""
     import scipy.sparse as sp
@@ -401,6 +558,7 @@ def _pairs_matrix(rows: np.ndarray, columns: np.ndarray, users: int, items: int)
         (np.ones(len(rows), dtype=np.int8), (rows, columns)), shape=(users, items)
     )
     matrix.sum_duplicates()
+    matrix.data[:] = 1  # a pair met twice is still one pair
     matrix.sort_indices()
     return matrix
 

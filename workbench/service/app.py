@@ -6,10 +6,11 @@ Endpoints (the OpenAPI description is at ``/openapi.json``):
   ingests a JSON-lines file; answers where each went. Needs the bearer token.
 - ``GET /recommendations/{user_id}?k=``: the user's stored list (delivery A)
   blended with what happened since (delivery C: items they met since are left out,
-  trending tops it up), or trending as the fallback, flagged. Open; served from
-  memory, which follows every commit.
+  items related to what they just played take every other place, trending tops it
+  up), or trending as the fallback, flagged. Open; served from memory, which follows
+  every commit.
 - ``GET /items/{item_id}/related?k=``: the items its players played most (co-occurrence,
-  delivery C). Open; counted once per item until new events arrive.
+  delivery C). Open; counted in memory once per item until new events are folded in.
 - ``POST /recommend``: score one user now (delivery B), optionally through an
   explore/exploit policy whose shown items are logged to ``deliveries`` with
   their propensities. Needs the bearer token.
@@ -31,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workbench.capture.staging import check_column_names, max_columns
 from workbench.config import resolve_service_settings
+from workbench.delivery.recent import RELATED_ITEMS
 from workbench.exceptions import (
     ArtifactTampered,
     IngestError,
@@ -51,7 +53,7 @@ from workbench.service.models import (
     RelatedAnswer,
 )
 from workbench.service.security import BodyLimit, token_problem
-from workbench.service.snapshot import RELATED_ITEMS, ListSnapshot
+from workbench.service.snapshot import ListSnapshot
 from workbench.service.writer import EventWriter, QueueFull
 from workbench.service.writer_process import WriterProcess
 
@@ -207,7 +209,8 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
     ) -> JSONResponse:
         """The items most often played by the users who played this one (co-occurrence,
         in the served model's scope and feedback: a skip is no play), with how many users
-        played both. Counted on the first ask and kept until new events arrive."""
+        played both. Counted in memory from the events folded in, on the first ask, and
+        kept until new events are folded in."""
         return JSONResponse(await run_in_threadpool(state["snapshot"].related, item_id, k))
 
     @app.post(

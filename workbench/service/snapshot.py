@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from workbench.delivery.recent import DEFAULT_HALF_LIFE, RecentActivity
-from workbench.delivery.semantics import count_related, served_semantics
+from workbench.delivery.semantics import served_semantics
 from workbench.delivery.stored import (
     StoredLists,
     lists_fingerprint,
@@ -60,11 +60,6 @@ if TYPE_CHECKING:
 __all__ = ["ListSnapshot"]
 
 log = logging.getLogger("workbench.service")
-
-#: Most related items counted per item (and answered).
-RELATED_ITEMS = 100
-#: Most items whose related lists are kept in memory at once.
-RELATED_KEPT = 10_000
 
 
 class ListSnapshot:
@@ -102,8 +97,6 @@ class ListSnapshot:
         # store session first, then this lock, so they cannot wait on each other.)
         self._fold_lock = threading.Lock()
         self._poked = threading.Event()
-        # Related lists counted since the last fold; under None, which fold they follow.
-        self._related: dict[Any, Any] = {}
         self._thread: threading.Thread | None = None
         self.refreshed_at: datetime | None = None
         self.reloads = 0
@@ -261,31 +254,15 @@ class ListSnapshot:
 
     def related(self, item_id: str, k: int) -> dict[str, Any]:
         """The items most often played by those who played ``item_id``, as the JSON the
-        service answers with.
-
-        Counted from the store on the first ask (in the served lists' scope and feedback)
-        and kept until new events are folded in: a stream of asks for the same items
-        does not open the store again.
-        """
+        service answers with: counted in memory from the plays folded in, in the served
+        lists' scope and feedback (:meth:`RecentActivity.related`)."""
         recent = self._recent
-        kept = self._related
-        if kept.get(None) != (recent, recent.as_of):
-            # New events (or new lists) since these were counted: count again.
-            kept = self._related = {None: (recent, recent.as_of)}
-        found = kept.get(item_id)
-        if found is None:
-            with self.store.reading() as raw:
-                found = count_related(
-                    raw, item_id, recent.scope, recent.feedback, limit=RELATED_ITEMS
-                )
-            if len(kept) < RELATED_KEPT:
-                kept[item_id] = found
-        items, users = found
+        items, users = recent.related(item_id, k)
         return {
             "item_id": item_id,
             "items": [
                 {"item_id": item, "rank": rank, "score": float(n)}
-                for rank, (item, n) in enumerate(zip(items[:k], users[:k], strict=True), 1)
+                for rank, (item, n) in enumerate(zip(items, users, strict=True), 1)
             ],
             "model": self._lists.model,
             "as_of": utc_text(recent.as_of),
