@@ -38,6 +38,7 @@ class Server:
         token: str | None = TOKEN,
         settings: dict | None = None,
         port: int | None = None,
+        log_level: str = "warning",
     ) -> None:
         self.folder = folder
         self.store_path = store_path
@@ -47,6 +48,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log_path = folder / f"server-{self.port}.log"
+        self.log_level = log_level
 
     def start(self, timeout: float = 60.0) -> Server:
         lines = ["[service]"]
@@ -67,7 +69,7 @@ class Server:
             "--port",
             str(self.port),
             "--log-level",
-            "warning",
+            self.log_level,
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -110,3 +112,23 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.terminate()
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a server's workers, a worker's writer)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of ``pid`` ("T" once stopped)."""
+    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]

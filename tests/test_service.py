@@ -170,6 +170,21 @@ def test_an_event_with_too_many_keys_is_refused_alone(server, store):
     assert fine.status_code == 200 and fine.json()["accepted"] == 1
 
 
+def test_keys_that_differ_only_in_case_across_events_are_refused_with_both_named(server):
+    clash = post_events(server, [event("case-1", Mood="calm"), event("case-2", mood="loud")])
+    assert clash.status_code == 422
+    assert clash.json()["error"] == (
+        "event 0 has the key 'Mood' and event 1 the key 'mood', which differ only in case; "
+        "keys are case-insensitive in the store, so spell them one way (or send the events "
+        "in separate requests)."
+    )
+    apart = [
+        post_events(server, [e])
+        for e in (event("case-1", Mood="calm"), event("case-2", mood="loud"))
+    ]
+    assert [a.json()["accepted"] for a in apart] == [1, 1]
+
+
 def test_limits_answer_413_and_say_the_limit(server, store):
     too_many = post_events(server, [event(f"many-{i}") for i in range(51)])
     assert too_many.status_code == 413

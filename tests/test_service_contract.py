@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from service_server import Server
 
 pytestmark = pytest.mark.slow
@@ -71,6 +71,22 @@ def test_every_operation_answers_as_described(server, mode):
             suppress_health_check=list(HealthCheck),
         )
         def check(case):
+            # JSON Schema cannot say that keys must differ in more than case (the store's
+            # column names do not); the service refuses such a batch with 422, as documented.
+            assume(not _keys_clash(case.body))
             case.call_and_validate(base_url=server.url, headers=server.headers)
 
         check()
+
+
+def _keys_clash(body) -> bool:
+    """Whether the events of a POST /events body hold keys that differ only in case."""
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        return False
+    spelled: dict[str, str] = {}
+    for event in events:
+        for name in event if isinstance(event, dict) else ():
+            if spelled.setdefault(name.casefold(), name) != name:
+                return True
+    return False

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-from service_server import Server
+from service_server import Server, children, process_state
 
 from workbench.store import Store
 
@@ -205,3 +208,96 @@ def test_kill_9_of_the_writer_process_loses_nothing_and_a_new_one_takes_over(tmp
         assert rows.to_pylist() == [{"n": len(ledger["sent"]), "d": len(ledger["sent"])}]
     finally:
         server.terminate()
+
+
+def _workers(server: Server) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    return [
+        pid
+        for pid in children(server.process.pid)
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def _until(condition, seconds: float, server: Server, what: str):
+    """Poll ``condition`` until it gives something true; fail saying ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"{what} within {seconds} s: {server.log()}"
+        time.sleep(0.05)
+    return found
+
+
+def _pinned(server: Server, pid: int, other: int) -> httpx.Client:
+    """A kept-alive connection that worker ``pid`` accepted: ``other`` is stopped meanwhile."""
+    client = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    os.kill(other, signal.SIGSTOP)
+    try:
+        _until(lambda: process_state(other) == "T", 10, server, "the other worker stopped")
+        assert client.get("/health").json()["worker"] == {"pid": pid, "workers": 2}
+    finally:
+        os.kill(other, signal.SIGCONT)
+    return client
+
+
+def _plays(prefix: str, count: int, item: str) -> dict:
+    return {
+        "events": [
+            {
+                "event_id": f"{prefix}-{n}",
+                "ts": "2026-03-01T00:00:00Z",
+                "user_id": f"{prefix}{n}",
+                "item_id": item,
+                "event_type": "play",
+            }
+            for n in range(count)
+        ]
+    }
+
+
+def test_two_workers_answer_what_either_acknowledged_and_outlive_a_kill_9(tmp_path):
+    server = Server(
+        tmp_path, tmp_path / "store.duckdb", settings={"workers": 2}, log_level="info"
+    ).start()
+    clients = []
+    try:
+        _until(
+            lambda: server.log().count("Application startup complete") >= 2,
+            120,
+            server,
+            "both workers started",
+        )
+        first, second = _until(
+            lambda: len(_workers(server)) == 2 and _workers(server), 30, server, "two workers"
+        )
+        clients = [_pinned(server, first, second), _pinned(server, second, first)]
+        # The first worker acknowledges a new hit; the second serves it.
+        answer = clients[0].post("/events", json=_plays("fan", 8, "hit"))
+        assert answer.status_code == 200 and answer.json()["accepted"] == 8, answer.text
+
+        def second_serves_the_hit():
+            items = clients[1].get("/recommendations/nobody?k=1").json()["items"]
+            return bool(items) and items[0]["item_id"] == "hit"
+
+        _until(second_serves_the_hit, 30, server, "the other worker served the hit")
+        assert clients[1].get("/health").json()["worker"]["pid"] == second
+        # kill -9 of the first: the second goes on, a new worker takes the first's place.
+        os.kill(first, signal.SIGKILL)
+        answer = clients[1].post("/events", json=_plays("late", 5, "other"))
+        assert answer.status_code == 200 and answer.json()["accepted"] == 5, answer.text
+        _until(
+            lambda: len(_workers(server)) == 2 and first not in _workers(server),
+            60,
+            server,
+            "a new worker replaced the killed one",
+        )
+    finally:
+        for client in clients:
+            client.close()
+        assert server.terminate() == 0, server.log()
+    stored = (
+        Store.open(f"duckdb://{tmp_path / 'store.duckdb'}", lock_timeout=30)
+        .sql("SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events")
+        .to_pylist()
+    )
+    assert stored == [{"n": 13, "d": 13}]

@@ -370,6 +370,7 @@ def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path,
         ('[service]\ntoken = " "\n', "must be non-empty text"),
         ("[service]\npopularity_seconds = 60\n", "popularity_seconds is no longer used"),
         ('[service]\ntrending_half_life = "soon"\n', "trending_half_life"),
+        ("[service]\nworkers = 0\n", "workers must be a whole number >= 1"),
     ],
 )
 def test_bad_service_settings_say_which_and_why(tmp_path, monkeypatch, toml, words):
@@ -377,6 +378,14 @@ def test_bad_service_settings_say_which_and_why(tmp_path, monkeypatch, toml, wor
     (tmp_path / "workbench.toml").write_text(toml)
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
         resolve_service_settings()
+
+
+def test_several_workers_need_a_store_file(tmp_path, monkeypatch):
+    from workbench.service import serve
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="workers = 2 needs a store file"):
+        serve("duckdb://:memory:", settings={"workers": 2})
 
 
 def test_the_writer_never_leaves_a_request_waiting_when_the_store_is_busy(tmp_path):

@@ -165,7 +165,10 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     # "process": events are checked and written in a process of their own, so reads are
     # never slowed by writing; "thread": in a thread of the serving process.
     "writer": "process",
-    # How often the read snapshot checks whether the store file changed, in seconds.
+    # Processes serving requests, each with its own snapshot and writer; above 1 the
+    # store must be a file.
+    "workers": 1,
+    # How often the read snapshot checks whether the served lists changed, in seconds.
     "refresh_seconds": 1.0,
     # How fast the trending list (the fallback, and what tops up a list) forgets: an
     # event counts half as much after this long. Every commit is folded in at once.
@@ -214,6 +217,7 @@ def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
         "max_group_events",
         "max_queued_events",
         "max_connections",
+        "workers",
     ):
         value = settings[key]
         if (

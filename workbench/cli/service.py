@@ -31,6 +31,13 @@ def serve(
             "latest precomputed)."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes serving requests (default \\[service] workers, else 1); each "
+            "has its own snapshot and writer, and the store must be a file."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     store: StoreOption = None,
 ) -> None:
@@ -44,6 +51,6 @@ def serve(
         store,
         host=host,
         port=port,
-        settings={"durability": durability, "model": model},
+        settings={"durability": durability, "model": model, "workers": workers},
         log_level=log_level,
     )

@@ -8,17 +8,22 @@ recommendations (``POST /recommend``). The pieces:
 - :mod:`~workbench.service.app`: the endpoints, their shapes and errors;
 - :mod:`~workbench.service.writer`: the single writer that groups requests into
   short commits (and the durability modes);
+- :mod:`~workbench.service.writer_process`: the writer in a process of its own;
 - :mod:`~workbench.service.snapshot`: the in-memory read snapshot and its
   change signal;
 - :mod:`~workbench.service.security`: the bearer token and the size limits.
 
 The service holds the store file only while it commits or refreshes its
 snapshot, so notebooks, ``workbench ingest`` and scheduled runs keep working
-beside it.
+beside it. So can several workers (``[service] workers``): each is a process with
+its own snapshot and writer; every worker folds every commit, whichever worker
+acknowledged it, so they all answer from the same events.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +32,10 @@ from workbench.exceptions import WorkbenchError
 if TYPE_CHECKING:
     from workbench.store import Store
 
-__all__ = ["create_app", "require_service_libraries", "serve"]
+__all__ = ["create_app", "require_service_libraries", "serve", "worker_app"]
+
+# How a worker learns its store and settings from the process that started it.
+_WORKER_ENV = "WORKBENCH_SERVICE_WORKER"
 
 
 def require_service_libraries() -> None:
@@ -74,7 +82,9 @@ def serve(
     host, port : optional
         Where to listen; default ``[service] host``/``port``, else 127.0.0.1:8700.
     settings : dict, optional
-        Overrides of other ``[service]`` settings.
+        Overrides of other ``[service]`` settings. With ``workers`` above 1, that many
+        processes share the port (uvicorn replaces one that dies); the store must be
+        a file.
     log_level : str
         uvicorn's log level.
     """
@@ -82,10 +92,27 @@ def serve(
     import uvicorn
 
     from workbench.config import resolve_service_settings
-    from workbench.service.protocol import timed_protocol
+    from workbench.exceptions import ConfigError
+    from workbench.service.protocol import ServiceConfig
+    from workbench.store import Store
 
-    resolved = resolve_service_settings({**(settings or {}), "host": host, "port": port})
-    app = create_app(store, settings=resolved)
+    overrides = {**(settings or {}), "host": host, "port": port}
+    resolved = resolve_service_settings(overrides)
+    workers = resolved["workers"]
+    if workers > 1:
+        # Opened here once (created if new), so the workers never race to create it.
+        opened = Store.open(store)
+        if opened.path is None:
+            raise ConfigError(
+                f"[service] workers = {workers} needs a store file: every worker reads it, "
+                "and a store in memory lives in one process. Use workers = 1 or a file."
+            )
+        os.environ[_WORKER_ENV] = json.dumps(
+            {"store": opened.url, "settings": overrides}, default=str
+        )
+        app: Any = "workbench.service:worker_app"
+    else:
+        app = create_app(store, settings=resolved)
     # Said before anything else: an app whose events are refused must not be a surprise.
     print(
         "Writes (POST) need the token of WORKBENCH_TOKEN or [service] token; reads are open."
@@ -95,15 +122,29 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(
+    config = ServiceConfig(
         app,
+        factory=workers > 1,
+        workers=workers,
+        read_timeout_seconds=resolved["read_timeout_seconds"],
         host=resolved["host"],
         port=resolved["port"],
         log_level=log_level,
         lifespan="on",
-        http=timed_protocol(resolved["read_timeout_seconds"]),
         limit_concurrency=resolved["max_connections"],
         # Let requests in flight finish (their events commit) before the writer stops.
         timeout_graceful_shutdown=30,
     )
-    uvicorn.Server(config).run()
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()
+
+
+def worker_app():
+    """The application one of several workers serves (``[service] workers`` above 1):
+    the store and settings :func:`serve` was given."""
+    given = json.loads(os.environ[_WORKER_ENV])
+    return create_app(given["store"], settings=given["settings"])

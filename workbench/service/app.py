@@ -20,6 +20,7 @@ Endpoints (the OpenAPI description is at ``/openapi.json``):
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +45,6 @@ from workbench.exceptions import (
 from workbench.service.models import (
     ERRORS,
     ID_MAX,
-    Event,
     EventBatch,
     EventsAnswer,
     RecommendAnswer,
@@ -240,6 +240,8 @@ def create_app(store: "Store | str | None" = None, *, settings: dict[str, Any] |
         return {
             "status": "ok" if writer.last_error is None else "degraded",
             "store": state["store"].location,
+            # Which of the service's processes answered (one per worker).
+            "worker": {"pid": os.getpid(), "workers": settings["workers"]},
             "writes_enabled": bool(settings["token"]),
             "durability": settings["durability"],
             "writer": {
@@ -308,15 +310,29 @@ def _read_events(body: bytes, limit: int, columns: int) -> list[tuple[str, str]]
             f"The request holds {len(batch.events):,} events; at most {limit:,} per "
             "request ([service] max_batch_events). Split it.",
         )
-    return [_as_line(index, event, columns) for index, event in enumerate(batch.events)]
+    lines = []
+    spelled: dict[str, tuple[int, str]] = {}  # a key, case folded -> first event and spelling
+    for index, event in enumerate(batch.events):
+        fields = event.model_dump(exclude_unset=True)
+        lines.append(_as_line(index, event.event_id, fields, columns))
+        for name in fields:
+            first, spelling = spelled.setdefault(name.casefold(), (index, name))
+            if spelling != name:
+                # The request's events become the columns of one read: these would be one.
+                raise HTTPException(
+                    422,
+                    f"event {first} has the key {spelling!r} and event {index} the key "
+                    f"{name!r}, which differ only in case; keys are case-insensitive in the "
+                    "store, so spell them one way (or send the events in separate requests).",
+                )
+    return lines
 
 
-def _as_line(index: int, event: Event, columns: int) -> tuple[str, str]:
+def _as_line(index: int, event_id: str, fields: dict[str, Any], columns: int) -> tuple[str, str]:
     """``(event_id, one line of JSON)``: the event as the client sent it, fields in order.
 
     ``columns`` is the most keys an event may have (``[capture] max_columns``).
     """
-    fields = event.model_dump(exclude_unset=True)
     try:
         check_column_names(list(fields), f"event {index}", limit=columns)
     except IngestError as error:
@@ -341,7 +357,7 @@ def _as_line(index: int, event: Event, columns: int) -> tuple[str, str]:
             f"event {index} holds {line[error.start : error.end]!a}, half of a UTF-16 "
             "surrogate pair, which is not text. Send whole characters.",
         ) from error
-    return event.event_id, line
+    return event_id, line
 
 
 # --- delivery B ------------------------------------------------------------------------

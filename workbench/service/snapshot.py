@@ -7,11 +7,13 @@ snapshot, which is kept current this way:
    folded in: by the writer thread in its own session (:meth:`ListSnapshot.fold`), or,
    when the writer runs in its own process, by this snapshot's thread, woken by
    :meth:`ListSnapshot.poke`, in a short read session;
-2. every ``refresh_seconds`` (default 1 s) a background thread ``stat``\\ s the store
+2. every :data:`WATCH_SECONDS` (0.1 s) a background thread ``stat``\\ s the store
    file and its write-ahead log (:func:`workbench.delivery.stored.store_state`).
-   Every write session ends with a checkpoint, so any write anywhere (a precompute,
-   an alias move, an ingest by another process, this service's own commits)
-   changes size or mtime; a quiet store costs two ``stat`` calls and nothing else;
+   Every write session ends with a checkpoint, so any write anywhere (another
+   worker's commit, an ingest by another process, a precompute) changes size or
+   mtime, and the batches committed since are folded in as in 1; a quiet store
+   costs two ``stat`` calls and nothing else. Every ``refresh_seconds`` (default
+   1 s) the same check leads to 3;
 3. only when the file changed does it open the store, briefly, read the lists'
    fingerprint (``model, version, count(*), max(computed_at)`` of the lists served,
    after resolving the configured reference, so a moved alias is seen) and fold
@@ -23,8 +25,9 @@ snapshot, which is kept current this way:
    lists).
 
 A user's answer is their stored list without the items they met since it was
-computed, topped up from trending when that leaves fewer than ``k``; a user without
-a list gets trending (the popularity fallback, recency-weighted). Each answer says
+computed, with items related to what they just played in every other place, topped
+up from trending when that leaves fewer than ``k``; a user without a list gets
+trending (the popularity fallback, recency-weighted), related items likewise. Each answer says
 how fresh it is (``as_of``: when the newest batch folded in was committed) and what
 it blended.
 
@@ -61,6 +64,9 @@ __all__ = ["ListSnapshot"]
 
 log = logging.getLogger("workbench.service")
 
+#: How often the snapshot looks at the store file (two ``stat`` calls) for a commit to fold.
+WATCH_SECONDS = 0.1
+
 
 class ListSnapshot:
     """Stored top-k lists and the recent activity blended into them, served from memory.
@@ -91,7 +97,8 @@ class ListSnapshot:
         self.half_life = half_life
         self._lists = StoredLists()
         self._recent = RecentActivity(half_life=half_life)
-        self._state: tuple | None = ()
+        self._state: tuple | None = ()  # the store file's state at the last refresh
+        self._watched: tuple | None = ()  # ... at the last fold or refresh
         self._stop = threading.Event()
         # Folds come from this thread and from the writer's: one at a time. (Both hold a
         # store session first, then this lock, so they cannot wait on each other.)
@@ -138,20 +145,28 @@ class ListSnapshot:
     def _run(self) -> None:
         checked = time.monotonic()
         while not self._stop.is_set():
-            poked = self._poked.wait(max(checked + self.refresh_seconds - time.monotonic(), 0))
+            due = checked + self.refresh_seconds
+            poked = self._poked.wait(min(WATCH_SECONDS, max(due - time.monotonic(), 0)))
             self._poked.clear()
             if self._stop.is_set():
                 return
-            if poked and time.monotonic() < checked + self.refresh_seconds:
-                self._fold_now()
-            else:
-                # Every refresh_seconds, however often commits poke: new lists, and
-                # batches other processes committed, are seen too.
+            if time.monotonic() >= due:
+                # Every refresh_seconds, however often commits poke: new lists are seen.
                 self.refresh()
                 checked = time.monotonic()
+            elif poked or self._file_changed():
+                # A commit: this service's (a poke), or another process's (another
+                # worker, an ingest), seen by the file's size or time.
+                self._fold_now()
+
+    def _file_changed(self) -> bool:
+        state = store_state(self.store)
+        return state is not None and state != self._watched
 
     def _fold_now(self) -> None:
         """Fold what was committed since, in a short read session (no lists check)."""
+        # Taken before reading: a commit during the fold changes it again, and is folded next.
+        self._watched = store_state(self.store)
         try:
             with self.store.reading() as raw:
                 self.fold(raw)
@@ -164,7 +179,7 @@ class ListSnapshot:
 
     def refresh(self, *, force: bool = False) -> bool:
         """Reload what changed in the store; returns whether anything was reloaded."""
-        state = store_state(self.store)
+        state = self._watched = store_state(self.store)
         if not force and state is not None and state == self._state:
             return False
         try:
