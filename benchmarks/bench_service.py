@@ -28,6 +28,9 @@ hand-written client (so the client costs little of the two cores):
   client asks ``GET /recommendations/{unknown user}?k=1`` every 2 ms until the item
   tops the answer. Measured ``--trials`` times, while 4 other clients post batches
   of 100. There is no reference server to compare with: the goal is 1 s (p99).
+- **Two workers** (``--workers 2``) on the same store: GET alone and while 4 clients
+  post, and freshness while posting (a POST and the GETs after it may be answered by
+  different workers).
 - **Reconciliation**: after SIGTERM, every event id answered 2xx is in the store
   exactly once, and nothing else is.
 
@@ -223,21 +226,25 @@ async def get_while_posting(
     return reading
 
 
-async def freshness(port: int, trials: int, ledger: dict) -> dict:
-    """Seconds from a POST's acknowledgement to the first GET that shows its new top item."""
+async def freshness(
+    port: int, trials: int, ledger: dict, *, prefix: str = "fresh", day: int = 5
+) -> dict:
+    """Seconds from a POST's acknowledgement to the first GET that shows its new top item.
+
+    Each run's events are dated ``day`` of March 2026, after every earlier run's."""
     loop = asyncio.get_running_loop()
     poster, reader = await Connection.open(port), await Connection.open(port)
     delays, statuses = [], set()
     for trial in range(trials):
-        item = f"fresh-{trial}"
-        ids = [f"fresh-{trial}-{j}" for j in range(200)]
+        item = f"{prefix}-{trial}"
+        ids = [f"{prefix}-{trial}-{j}" for j in range(200)]
         events = [
             {
                 "event_id": event_id,
                 # A minute later each trial, days after the other events: each trial's
                 # item outweighs every earlier one once it is folded in.
-                "ts": f"2026-03-05T{trial // 60:02d}:{trial % 60:02d}:00Z",
-                "user_id": f"listener-{trial}-{j}",
+                "ts": f"2026-03-{day:02d}T{trial // 60:02d}:{trial % 60:02d}:00Z",
+                "user_id": f"{prefix}-listener-{trial}-{j}",
                 "item_id": item,
                 "event_type": "play",
             }
@@ -273,8 +280,10 @@ async def freshness(port: int, trials: int, ledger: dict) -> dict:
     }
 
 
-async def freshness_while_posting(port: int, args, ledger: dict) -> dict:
-    trials = asyncio.create_task(freshness(port, args.trials, ledger))
+async def freshness_while_posting(
+    port: int, args, ledger: dict, *, prefix: str = "fresh", day: int = 5
+) -> dict:
+    trials = asyncio.create_task(freshness(port, args.trials, ledger, prefix=prefix, day=day))
     posting = asyncio.create_task(_post_until(port, trials, ledger))
     result = await trials
     await posting
@@ -501,6 +510,42 @@ def main() -> None:
         finally:
             stop(server)
             stop(reference)
+        # The same store served by two workers: a POST and the GETs after it may meet
+        # different workers, each folding every commit.
+        port = free_port()
+        server = start(
+            [
+                sys.executable,
+                "-m",
+                "workbench.service",
+                "--store",
+                url,
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+            port,
+            folder,
+        )
+        try:
+            asyncio.run(open_loop_get(port, args.rate, 1.0, args.users, seed=0))  # warm-up
+            results["get-2"] = asyncio.run(
+                open_loop_get(port, args.rate, args.seconds, args.users, seed=1)
+            )
+            print("get, 2 workers", results["get-2"], flush=True)
+            results["get-mixed-2"] = asyncio.run(
+                get_while_posting(port, args, ledger, prefix="mixed-2")
+            )
+            print("get-mixed, 2 workers", results["get-mixed-2"], flush=True)
+            results["fresh-2"] = asyncio.run(
+                freshness_while_posting(port, args, ledger, prefix="fresh2", day=6)
+            )
+            print("freshness, 2 workers", results["fresh-2"], flush=True)
+        finally:
+            stop(server)
         results["reconcile"] = reconcile(url, ledger)
         print("reconcile", results["reconcile"], flush=True)
         for batch, calls in ((1, 100), (100, 100)):
@@ -549,6 +594,10 @@ def render(results: dict, args) -> str:
         f"{mixed['max_ms']:.1f} | {mixed_ref['p50_ms']:.2f} / {mixed_ref['p99_ms']:.2f} / "
         f"{mixed_ref['max_ms']:.1f} | {ratio(mixed['p99_ms'], mixed_ref['p99_ms'])} (p99) |",
     ]
+    lines.append(
+        f"| GET p99 while posting / reads alone (goal: within 1.5) | "
+        f"{ratio(mixed['p99_ms'], get['p99_ms'])} | {ratio(mixed_ref['p99_ms'], ref['p99_ms'])} | |"
+    )
     fresh = results["fresh"]
     lines.append(
         f"| freshness: acknowledged POST to the first GET showing its new top item, while "
@@ -556,6 +605,17 @@ def render(results: dict, args) -> str:
         f"| {fresh['p50_ms']:.0f} / {fresh['p99_ms']:.0f} / {fresh['max_ms']:.0f} "
         "| (goal: p99 1,000) | |"
     )
+    get2, mixed2, fresh2 = results["get-2"], results["get-mixed-2"], results["fresh-2"]
+    lines += [
+        f"| 2 workers (`--workers 2`), GET at {args.rate:g}/s: p50 / p99 ms alone; while 4 "
+        f"clients POST | {get2['p50_ms']:.2f} / {get2['p99_ms']:.2f}; {mixed2['p50_ms']:.2f} / "
+        f"{mixed2['p99_ms']:.2f} | {ref['p50_ms']:.2f} / {ref['p99_ms']:.2f}; "
+        f"{mixed_ref['p50_ms']:.2f} / {mixed_ref['p99_ms']:.2f} | "
+        f"{ratio(mixed2['p99_ms'], mixed_ref['p99_ms'])} (p99 while posting) |",
+        f"| 2 workers, freshness while 4 clients POST ({fresh2['trials']} trials; the POST and "
+        f"the GETs may meet different workers): p50 / p99 / max ms | {fresh2['p50_ms']:.0f} / "
+        f"{fresh2['p99_ms']:.0f} / {fresh2['max_ms']:.0f} | (goal: p99 1,000) | |",
+    ]
     rec = results["reconcile"]
     lines.append(
         f"| events sent / acknowledged / stored (lost, stored twice, stored unsent) "
@@ -573,10 +633,18 @@ def judge(results: dict, args) -> str:
     lossless = rec["lost"] == 0 and rec["stored_twice"] == 0 and rec["stored_unsent"] == 0
     exact = rec["acknowledged"] == rec["stored"]
     fresh = results["fresh"]["p99_ms"]
+    slowdown = mixed / get["p99_ms"]
+    floor = results["get-mixed-ref"]["p99_ms"] / results["get-ref"]["p99_ms"]
+    fresh2 = results["fresh-2"]["p99_ms"]
     return (
         f"Goals: GET /recommendations p99 <= 10 ms at 500 requests/s: "
         f"{'met' if latency_met else 'not met'} for reads alone (p99 {get['p99_ms']:.2f} ms); "
         f"{'met' if mixed_met else 'not met'} while events are posted (p99 {mixed:.2f} ms); "
+        f"within 1.5 x of reads alone while posting: {'met' if slowdown <= 1.5 else 'not met'} "
+        f"({slowdown:.2f} x; the constant reference endpoint slows {floor:.2f} x under the same "
+        "posting, which is the cores being shared, not the service); "
+        f"with 2 workers, freshness p99 {fresh2:.0f} ms and GET p99 while posting "
+        f"{results['get-mixed-2']['p99_ms']:.2f} ms; "
         f"freshness p99 <= 1 s while events are posted: {'met' if fresh <= 1000 else 'not met'} "
         f"(p99 {fresh:.0f} ms); "
         "zero lost events: "

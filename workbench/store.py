@@ -143,7 +143,9 @@ class _LockFile:
                     )
                     notice.__enter__()
                 time.sleep(delay)
-                delay = min(delay * 1.6, 0.25)
+                # Short waits even after long ones: a waiter that sleeps longer than a unit
+                # of work takes lets the others pass it again and again.
+                delay = min(delay * 1.6, 0.05)
         finally:
             if notice is not None:
                 notice.__exit__(None, None, None)
@@ -449,7 +451,9 @@ class Store:
                         _describe_lock(self.path, [holder]), holders=[holder]
                     ) from error
                 time.sleep(delay)
-                delay = min(delay * 1.6, 0.25)
+                # Short waits even after long ones: a waiter that sleeps longer than a unit
+                # of work takes lets the others pass it again and again.
+                delay = min(delay * 1.6, 0.05)
             except BaseException:
                 self._lock_file.release(fd, note)
                 raise

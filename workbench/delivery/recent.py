@@ -130,16 +130,21 @@ class RecentActivity:
         self._fresh: dict[str, frozenset[str]] = {}
         self._late: dict[str, frozenset[str]] = {}
         self._met_rows: dict[str, int] | None = None  # user -> row of _met
-        self._met_users = np.empty(0, dtype=object)  # row of _met -> user
         self._met_items = np.empty(0, dtype=object)
         self._met = None  # scipy CSR: users x items met before ``since``
-        self._played = None  # scipy CSR: the same, played only (positive feedback weight)
-        self._players = None  # scipy CSR: its transpose (items x users)
-        self._columns: dict[str, int] = {}  # item -> column of _met and _played
-        # Plays folded after the first fold (fresh or late): user -> items, item -> users.
-        self._more_played: dict[str, frozenset[str]] = {}
-        self._more_players: dict[str, frozenset[str]] = {}
-        self._has_more = np.zeros(0, dtype=bool)  # per row of _played: in _more_played
+        # Who played what (positive feedback weight), for related items: users and items
+        # by code (those of _met first, in its order), the plays before ``since`` in
+        # _played (rows and columns of _met) with its transpose, and the plays folded
+        # since, minus those: as sorted pair codes, and per user and per item (arrays
+        # that grow by a fold's new pairs: no fold rebuilds what earlier folds built).
+        self._user_codes: dict[str, int] = {}
+        self._item_codes: dict[str, int] = {}
+        self._item_names = np.empty(0, dtype=object)
+        self._played = None
+        self._players = None
+        self._more_pairs = np.empty(0, dtype=np.int64)
+        self._more_items: dict[int, np.ndarray] = {}  # user code -> item codes
+        self._more_users: dict[int, np.ndarray] = {}  # item code -> user codes
         # Per user, what they played since the lists were computed, latest first.
         self._just_played: dict[str, tuple[str, ...]] = {}
         self._related: dict[str, tuple[list[str], list[int]]] = {}  # emptied by each fold
@@ -312,16 +317,16 @@ class RecentActivity:
             )
             item_codes, items = pd.factorize(events["item_id"][before].astype(str))
             self._met_rows = {user: row for row, user in enumerate(users.tolist())}
-            self._met_users = users.astype(object)
             self._met_items = np.asarray(items, dtype=object)
-            self._columns = {item: column for column, item in enumerate(items.tolist())}
             self._met = _pairs_matrix(user_codes, item_codes, len(users), len(items))
+            self._user_codes = dict(self._met_rows)
+            self._item_codes = {item: column for column, item in enumerate(items.tolist())}
+            self._item_names = self._met_items.copy()
             positive = played[before]
             self._played = _pairs_matrix(
                 user_codes[positive], item_codes[positive], len(users), len(items)
             )
             self._players = self._played.T.tocsr()
-            self._has_more = np.zeros(len(users), dtype=bool)
             late = np.zeros(len(known), dtype=bool)
         else:
             late = before  # batches committed before the lists, folded after the first fold
@@ -329,26 +334,71 @@ class RecentActivity:
             for user, items in _grouped(events["user_id"][mask], events["item_id"][mask]).items():
                 # One assignment per user: a reader sees the old set or the new one.
                 kept[user] = kept.get(user, _EMPTY) | items
-        more = (after | late) & known & played
-        for user, items in _grouped(events["user_id"][more], events["item_id"][more]).items():
-            self._more_played[user] = self._more_played.get(user, _EMPTY) | items
-            row = self._met_rows.get(user)
-            if row is not None:
-                self._has_more[row] = True
-        for item, users in _grouped(events["item_id"][more], events["user_id"][more]).items():
-            self._more_players[item] = self._more_players.get(item, _EMPTY) | users
+        self._add_plays(events, (after | late) & known & played)
         # What each user just played, latest first (by event time, no later than commit).
         fresh = np.flatnonzero(after & known & played)
         if fresh.size:
-            seconds = np.minimum(
-                events["ts"][fresh].astype("datetime64[us]"), committed[fresh]
-            ).astype(np.int64)
-            latest: dict[str, list[str]] = {}
-            for at in fresh[np.argsort(-seconds, kind="stable")].tolist():
-                latest.setdefault(str(events["user_id"][at]), []).append(str(events["item_id"][at]))
-            for user, items in latest.items():
+            plays = pd.DataFrame(
+                {
+                    "user": events["user_id"][fresh].astype(str),
+                    "item": events["item_id"][fresh].astype(str),
+                    "at": np.minimum(
+                        events["ts"][fresh].astype("datetime64[us]"), committed[fresh]
+                    ),
+                }
+            )
+            latest = (
+                plays.sort_values("at", ascending=False, kind="stable")
+                .drop_duplicates(["user", "item"])
+                .groupby("user", sort=False)
+                .head(JUST_PLAYED)
+            )
+            newest: dict[str, list[str]] = {}
+            for user, item in zip(latest["user"].tolist(), latest["item"].tolist(), strict=True):
+                newest.setdefault(user, []).append(item)
+            for user, items in newest.items():
                 merged = dict.fromkeys(items + list(self._just_played.get(user, ())))
                 self._just_played[user] = tuple(merged)[:JUST_PLAYED]
+
+    def _add_plays(self, events: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        """Add the plays of ``events`` under ``mask`` (folded after the first fold) to
+        who played what: only the (user, item) pairs not counted yet."""
+        if not mask.any():
+            return
+        users = _codes(events["user_id"][mask], self._user_codes)
+        items = _codes(events["item_id"][mask], self._item_codes)
+        if len(self._item_codes) > len(self._item_names):
+            names = sorted(self._item_codes, key=self._item_codes.__getitem__)
+            self._item_names = np.asarray(names, dtype=object)
+        pairs = np.unique((users << 32) | items)
+        users, items = pairs >> 32, pairs & 0xFFFFFFFF
+        before = self._played
+        known = (users < before.shape[0]) & (items < before.shape[1])
+        counted = np.zeros(len(pairs), dtype=bool)
+        if known.any():
+            counted[known] = np.asarray(before[users[known], items[known]]).ravel() > 0
+        pairs = pairs[~counted]
+        if self._more_pairs.size:
+            at = np.searchsorted(self._more_pairs, pairs)
+            seen = self._more_pairs[np.minimum(at, self._more_pairs.size - 1)] == pairs
+            pairs, at = pairs[~seen], at[~seen]
+        else:
+            at = np.zeros(len(pairs), dtype=np.int64)
+        if not pairs.size:
+            return
+        self._more_pairs = np.insert(self._more_pairs, at, pairs)  # still sorted
+        users, items = pairs >> 32, pairs & 0xFFFFFFFF
+        for kept, keys, values in (
+            (self._more_items, users, items),
+            (self._more_users, items, users),
+        ):
+            order = np.argsort(keys, kind="stable")
+            keys, values = keys[order], values[order]
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            for key, group in zip(keys[starts].tolist(), np.split(values, starts[1:]), strict=True):
+                # One assignment per key: a reader sees the old array or the new one.
+                old = kept.get(key)
+                kept[key] = group if old is None else np.concatenate([old, group])
 
     # --- reading -----------------------------------------------------------------------
 
@@ -384,40 +434,42 @@ class RecentActivity:
         """
         kept = self._related
         found = kept.get(item_id)
-        if found is not None:
-            return found[0][:limit], found[1][:limit]
-        counts: dict[str, int] = {}
-        column = self._columns.get(item_id)
-        rows = np.empty(0, dtype=np.int64)
-        if column is not None and self._players is not None:
-            rows = self._players.indices[
-                self._players.indptr[column] : self._players.indptr[column + 1]
-            ]
-        # Players with no play folded since the first fold: one matrix sum.
-        plain = rows[~self._has_more[rows]]
-        if plain.size:
-            summed = np.asarray(self._played[plain].sum(axis=0, dtype=np.int64)).ravel()
-            for at in np.flatnonzero(summed).tolist():
-                counts[self._met_items[at]] = int(summed[at])
-        # The others: what they played before and since, each item once.
-        others = set(self._met_users[rows[self._has_more[rows]]].tolist())
-        others |= self._more_players.get(item_id, _EMPTY)
-        for user in others:
-            items = set(self._more_played.get(user, _EMPTY))
-            row = self._met_rows.get(user) if self._met_rows is not None else None
-            if row is not None:
-                columns = self._played.indices[
-                    self._played.indptr[row] : self._played.indptr[row + 1]
-                ]
-                items.update(self._met_items[columns].tolist())
-            for item in items:
-                counts[item] = counts.get(item, 0) + 1
-        counts.pop(item_id, None)
-        ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:RELATED_ITEMS]
-        found = ([item for item, _ in ranked], [n for _, n in ranked])
-        if len(kept) < _RELATED_KEPT:
-            kept[item_id] = found
+        if found is None:
+            found = self._count_related(item_id)
+            if len(kept) < _RELATED_KEPT:
+                kept[item_id] = found
         return found[0][:limit], found[1][:limit]
+
+    def _count_related(self, item_id: str) -> tuple[list[str], list[int]]:
+        # Read once: a fold may replace them meanwhile (names only ever grow).
+        before, players = self._played, self._players
+        column = self._item_codes.get(item_id)
+        names = self._item_names
+        if column is None or before is None or column >= len(names):
+            return [], []  # (the last: an item a fold is adding right now)
+        fans = [self._more_users.get(column, np.empty(0, dtype=np.int64))]
+        if column < players.shape[0]:
+            fans.append(players.indices[players.indptr[column] : players.indptr[column + 1]])
+        users = np.unique(np.concatenate(fans))
+        # A pair is counted before or since, never both: a fan's plays are the two together.
+        counts = np.zeros(len(names), dtype=np.int64)
+        rows = users[users < before.shape[0]]
+        if rows.size:
+            summed = before[rows].sum(axis=0, dtype=np.int64)
+            counts[: before.shape[1]] += np.asarray(summed).ravel()
+        since = [self._more_items[user] for user in users.tolist() if user in self._more_items]
+        if since:
+            played = np.concatenate(since)
+            counts += np.bincount(played[played < len(names)], minlength=len(names))
+        counts[column] = 0
+        chosen = np.flatnonzero(counts)
+        if chosen.size > RELATED_ITEMS:
+            # Only the counts that can make the list need sorting (ties included).
+            cut = np.partition(counts[chosen], -RELATED_ITEMS)[-RELATED_ITEMS]
+            chosen = chosen[counts[chosen] >= cut]
+        order = np.lexsort((names[chosen].astype(str), -counts[chosen]))[:RELATED_ITEMS]
+        chosen = chosen[order]
+        return names[chosen].tolist(), counts[chosen].tolist()
 
     def blend(
         self,
@@ -540,6 +592,15 @@ def _alternate(first: list, second: list) -> list:
     merged = [pair for both in zip(first, second, strict=False) for pair in both]
     shorter = min(len(first), len(second))
     return merged + first[shorter:] + second[shorter:]
+
+
+def _codes(values: np.ndarray, codes: dict[str, int]) -> np.ndarray:
+    """Each value's code (as text), new values numbered on from ``len(codes)``."""
+    unique, inverse = np.unique(values.astype(str), return_inverse=True)
+    for value in unique.tolist():
+        codes.setdefault(value, len(codes))
+    mapped = np.fromiter((codes[value] for value in unique.tolist()), np.int64, len(unique))
+    return mapped[inverse]
 
 
 def _grouped(keys: np.ndarray, values: np.ndarray) -> dict[str, frozenset[str]]:
