@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime
 
@@ -299,41 +300,50 @@ def test_related_items_counted_in_memory_are_what_the_store_counts(file_store):
         assert recent.related("i0", 2) == (truth["i0"][0][:2], truth["i0"][1][:2])
 
 
-def test_what_a_user_just_played_brings_its_related_items_into_every_other_place(file_store):
+def test_what_a_user_just_played_re_ranks_and_extends_their_list(file_store):
     at = "2026-03-01T08:00:00Z"
     # Three fans of "song" also played "b-side"; two also played "cover".
     _plays(file_store, [(f"s{i}", f"f{i}", "song", at) for i in range(3)])
     _plays(file_store, [(f"b{i}", f"f{i}", "b-side", at) for i in range(3)])
     _plays(file_store, [(f"c{i}", f"f{i}", "cover", at) for i in range(2)])
     with file_store.transaction() as raw:
-        for rank, item in enumerate(["a", "b", "c", "d"], start=1):
+        for rank, item in enumerate(["a", "b", "c", "cover"], start=1):
             raw.execute(
                 "INSERT INTO recommendations VALUES ('m', 1, 'u1', ?, ?, ?, ?)",
-                [rank, item, 1.0 - rank / 10, datetime(2099, 1, 1)],
+                [rank, item, 1.0 - rank / 10, datetime(2026, 1, 1)],
             )
     snapshot = ListSnapshot(file_store)
     snapshot.refresh()
-    assert [i["item_id"] for i in snapshot.lookup("u1", 4)["items"]] == ["a", "b", "c", "d"]
-    # u1 plays "song" now (after the lists): its fans' other plays take places 2 and 4.
-    with file_store.transaction() as raw:
-        raw.execute("UPDATE recommendations SET computed_at = '2026-01-01'")
-    snapshot.refresh(force=True)
+    assert [i["item_id"] for i in snapshot.lookup("u1", 4)["items"]] == ["a", "b", "c", "cover"]
+    # u1 plays "song": "cover", in the list and played by two of its fans, moves up to
+    # place 2; the model's first choice stays first.
     _plays(file_store, [("now", "u1", "song", at)])
     snapshot.refresh()
     answer = snapshot.lookup("u1", 4)
     assert [(i["item_id"], i["score"]) for i in answer["items"]] == [
         ("a", 0.9),
-        ("b-side", 3.0),
+        ("cover", 0.6),
         ("b", 0.8),
-        ("cover", 2.0),
+        ("c", 0.7),
     ]
     assert answer["blended"] == [
         "stored list",
-        "2 item(s) played by those who played what the user just played (song), "
-        "in every other place",
+        "1 item(s) of the list related to what the user just played (song) moved up",
     ]
-    # A single place stays the stored list's.
+    # A single place stays the model's first choice.
     assert [i["item_id"] for i in snapshot.lookup("u1", 1)["items"]] == ["a"]
+    # u1 skips "c": the list runs short, and "b-side" (related, not in it) extends it
+    # before trending would.
+    _plays(file_store, [("skip", "u1", "c", at)], event_type="skip")
+    snapshot.refresh()
+    answer = snapshot.lookup("u1", 4)
+    assert [(i["item_id"], i["score"]) for i in answer["items"]] == [
+        ("a", 0.9),
+        ("cover", 0.6),
+        ("b", 0.8),
+        ("b-side", 3.0),
+    ]
+    assert answer["blended"][-1] == ("1 item(s) related to what the user just played (song) added")
     # A newcomer (no list) who just played "song": its related items alternate with
     # trending (where they are not already first), never "song" itself.
     _plays(file_store, [(f"h{i}", f"h{i}", "hit", at) for i in range(9)])
@@ -342,6 +352,13 @@ def test_what_a_user_just_played_brings_its_related_items_into_every_other_place
     newcomer = snapshot.lookup("newcomer", 4)
     assert [i["item_id"] for i in newcomer["items"]] == ["hit", "b-side", "cover"]
     assert newcomer["fallback"] is True
+    assert newcomer["blended"][-1] == (
+        "2 item(s) played by those who played what the user just played (song), "
+        "alternating with trending"
+    )
+    # More than the stored lists hold: the list, then related items, then trending.
+    longer = snapshot.lookup("u1", 6)
+    assert [i["item_id"] for i in longer["items"]] == ["a", "cover", "b", "b-side", "hit"]
 
 
 def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path, monkeypatch):
@@ -370,22 +387,25 @@ def test_service_settings_come_from_the_environment_toml_and_overrides(tmp_path,
         ('[service]\ntoken = " "\n', "must be non-empty text"),
         ("[service]\npopularity_seconds = 60\n", "popularity_seconds is no longer used"),
         ('[service]\ntrending_half_life = "soon"\n', "trending_half_life"),
-        ("[service]\nworkers = 0\n", "workers must be a whole number >= 1"),
+        ("[service]\nworkers = 0\n", "workers must be a whole number >= 1, got 0"),
+        ("[service]\nport = -1\n", "port must be a whole number >= 0 (0: any free port)"),
     ],
 )
 def test_bad_service_settings_say_which_and_why(tmp_path, monkeypatch, toml, words):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "workbench.toml").write_text(toml)
-    with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(words)):
         resolve_service_settings()
 
 
-def test_several_workers_need_a_store_file(tmp_path, monkeypatch):
+def test_several_workers_need_a_store_file_and_cores(tmp_path, monkeypatch):
     from workbench.service import serve
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="workers = 2 needs a store file"):
         serve("duckdb://:memory:", settings={"workers": 2})
+    with pytest.raises(ConfigError, match="more than 4 per core on this machine"):
+        serve(f"duckdb://{tmp_path / 's.duckdb'}", settings={"workers": 100_000})
 
 
 def test_the_writer_never_leaves_a_request_waiting_when_the_store_is_busy(tmp_path):

@@ -220,13 +220,11 @@ def _checked_service_settings(settings: dict[str, Any]) -> dict[str, Any]:
         "workers",
     ):
         value = settings[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < (0 if key == "port" else 1)
-        ):
+        least = 0 if key == "port" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(
-                f"[service] {key} must be a whole number >= 1 (port: >= 0, any free port), got {value!r}."
+                f"[service] {key} must be a whole number >= {least}"
+                f"{' (0: any free port)' if key == 'port' else ''}, got {value!r}."
             )
     for key in ("refresh_seconds", "read_timeout_seconds"):
         value = settings[key]

@@ -17,8 +17,8 @@ blends into each answer:
   service leaves them out of the user's answer: the precompute left out what they
   had met before it, these are what they met since.
 - **who played what**: from which the items related to an item (those its players
-  played most) are counted in memory; a user's answer gives every other place to the
-  items related to what they just played.
+  played most) are counted in memory; what a user just played re-ranks and extends
+  their answer through them.
 
 A fold reads only the batches committed since the last one (by ``batches.finished_at``;
 a count over the last :data:`LOOKBACK` catches a transaction that committed late), so it
@@ -479,8 +479,8 @@ class RecentActivity:
         *,
         exclude: Iterable[str] = (),
     ) -> tuple[list[tuple[str, float]], list[str]]:
-        """A user's answer: their stored list without what they met since, with items
-        related to what they just played in every other place, topped up from trending.
+        """A user's answer: their stored list without what they met since, re-ranked and
+        extended by what they just played, topped up from trending.
 
         Parameters
         ----------
@@ -502,23 +502,28 @@ class RecentActivity:
 
         Notes
         -----
-        Related items (:meth:`related`, summed over the user's :data:`JUST_PLAYED`
-        latest plays since the lists) take places 2, 4, 6, ... up to half the list: a
-        play of a minute ago says what the user is after now, the stored list what they
-        came back for over months; neither crowds the other out.
+        What the user just played (their :data:`JUST_PLAYED` latest plays since the
+        lists) counts through the items related to it (:meth:`related`, co-players
+        summed over those plays):
+
+        - with a stored list, its items most related to those plays move up to places
+          2, 4, 6, ... (up to half the list; the model's first choice stays first), and
+          when the list runs short (the user met its items since) related items extend
+          it before trending does: a play of a minute ago says what the user is after
+          now, and the model, fitted on their whole history, still chooses what is in
+          the list;
+        - without a list, related items take places 2, 4, 6, ... among trending.
         """
         fresh = self.fresh(user_id)
         # The stored list already left out what the user had met when it was computed;
         # what is added leaves out everything they ever met.
         taken = set(self.met(user_id)) | set(exclude)
         just = self.just_played(user_id)
-        # Related items first: one the stored list holds further down moves up.
-        related = self._related_to(just, taken, k // 2) if just else []
-        if related:
-            taken.update(item for item, _ in related)
+        scores = self._related_scores(just, taken) if just else {}
+        played = f"what the user just played ({', '.join(just)})"
         blended: list[str] = []
         if stored is not None:
-            base = [(item, score) for item, score in stored if item not in taken][:k]
+            listed = [(item, score) for item, score in stored if item not in taken]
             blended.append("stored list")
             left_out = sum(item in fresh for item, _ in stored)
             if left_out:
@@ -526,19 +531,35 @@ class RecentActivity:
                     f"{left_out} item(s) the user met since the list was computed left out"
                 )
             taken.update(item for item, _ in stored)
+            related = sorted(
+                (pair for pair in listed if pair[0] in scores), key=lambda p: -scores[p[0]]
+            )[: k // 2]
+            if related:
+                rest = [pair for pair in listed if pair not in related]
+                listed = _alternate(rest, related)
+                moved = sum(1 for pair in related if pair in listed[:k])
+                blended.append(f"{moved} item(s) of the list related to {played} moved up")
+            items = listed[:k]
+            extra = _best(scores, taken, k - len(items))
+            if extra:
+                items += extra
+                taken.update(item for item, _ in extra)
+                blended.append(f"{len(extra)} item(s) related to {played} added")
         else:
+            related = _best(scores, taken, k // 2)
+            taken.update(item for item, _ in related)
             base = self._trending_besides(taken, k)
+            taken.update(item for item, _ in base)
             blended.append(self.describe())
             if self.met(user_id) - set(exclude):
                 blended.append("items the user met left out")
-            taken.update(item for item, _ in base)
-        items = _alternate(base, related)[:k]
-        placed = sum(1 for pair in related if pair in items)
-        if placed:
-            blended.append(
-                f"{placed} item(s) played by those who played what the user just played "
-                f"({', '.join(just)}), in every other place"
-            )
+            items = _alternate(base, related)[:k]
+            placed = sum(1 for pair in related if pair in items)
+            if placed:
+                blended.append(
+                    f"{placed} item(s) played by those who played {played}, "
+                    "alternating with trending"
+                )
         if len(items) < k:
             added = self._trending_besides(taken, k - len(items))
             items += added
@@ -557,18 +578,14 @@ class RecentActivity:
                 found.append((trending[at], float(weights[at])))
         return found
 
-    def _related_to(
-        self, played: tuple[str, ...], taken: set[str], k: int
-    ) -> list[tuple[str, float]]:
-        """The ``k`` items most played by the players of ``played`` (co-players summed
-        over them), leaving out ``taken``."""
+    def _related_scores(self, played: tuple[str, ...], taken: set[str]) -> dict[str, int]:
+        """Co-players of ``played``, summed per item, leaving out ``taken``."""
         totals: dict[str, int] = {}
         for item in played:
             for other, count in zip(*self.related(item), strict=True):
                 if other not in taken:
                     totals[other] = totals.get(other, 0) + count
-        ranked = sorted(totals.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
-        return [(item, float(count)) for item, count in ranked]
+        return totals
 
     @property
     def fresh_users(self) -> int:
@@ -585,6 +602,16 @@ class RecentActivity:
                 span = f"{count} {unit}s" if count != 1 else unit
                 break
         return f"trending: feedback weight halved every {span}"
+
+
+def _best(scores: dict[str, int], taken: set[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` highest-scoring items not in ``taken`` (ties in item-id order)."""
+    if k <= 0:
+        return []
+    ranked = sorted(
+        (pair for pair in scores.items() if pair[0] not in taken), key=lambda p: (-p[1], p[0])
+    )
+    return [(item, float(score)) for item, score in ranked[:k]]
 
 
 def _alternate(first: list, second: list) -> list:

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["create_app", "require_service_libraries", "serve", "worker_app"]
 
+#: The most workers per core ``serve`` starts.
+WORKERS_PER_CORE = 4
+
 # How a worker learns its store and settings from the process that started it.
 _WORKER_ENV = "WORKBENCH_SERVICE_WORKER"
 
@@ -99,6 +102,14 @@ def serve(
     overrides = {**(settings or {}), "host": host, "port": port}
     resolved = resolve_service_settings(overrides)
     workers = resolved["workers"]
+    cores = os.cpu_count() or 1
+    if workers > WORKERS_PER_CORE * cores:
+        # Each worker is two processes (it and its writer), each holding its own copy of
+        # the lists: far more than the cores only makes every one of them slower.
+        raise ConfigError(
+            f"[service] workers = {workers} is more than {WORKERS_PER_CORE} per core on this "
+            f"machine ({cores} cores); use at most {WORKERS_PER_CORE * cores}."
+        )
     if workers > 1:
         # Opened here once (created if new), so the workers never race to create it.
         opened = Store.open(store)

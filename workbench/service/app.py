@@ -6,8 +6,8 @@ Endpoints (the OpenAPI description is at ``/openapi.json``):
   ingests a JSON-lines file; answers where each went. Needs the bearer token.
 - ``GET /recommendations/{user_id}?k=``: the user's stored list (delivery A)
   blended with what happened since (delivery C: items they met since are left out,
-  items related to what they just played take every other place, trending tops it
-  up), or trending as the fallback, flagged. Open; served from memory, which follows
+  what they just played re-ranks and extends it, trending tops it up), or trending
+  as the fallback, flagged. Open; served from memory, which follows
   every commit.
 - ``GET /items/{item_id}/related?k=``: the items its players played most (co-occurrence,
   delivery C). Open; counted in memory once per item until new events are folded in.

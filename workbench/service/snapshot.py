@@ -25,9 +25,9 @@ snapshot, which is kept current this way:
    lists).
 
 A user's answer is their stored list without the items they met since it was
-computed, with items related to what they just played in every other place, topped
-up from trending when that leaves fewer than ``k``; a user without a list gets
-trending (the popularity fallback, recency-weighted), related items likewise. Each answer says
+computed, re-ranked and extended by what they just played, topped up from trending
+when that leaves fewer than ``k``; a user without a list gets trending (the popularity
+fallback, recency-weighted) with items related to what they just played. Each answer says
 how fresh it is (``as_of``: when the newest batch folded in was committed) and what
 it blended.
 
@@ -223,16 +223,12 @@ class ListSnapshot:
     def lookup(self, user_id: str, k: int) -> dict[str, Any]:
         """A user's answer as the JSON the service answers with.
 
-        Their stored list without what they met since it was computed, topped up from
-        trending; or trending alone for a user without a list (the fallback).
-
-        Raises
-        ------
-        InvalidArgument
-            When ``k`` exceeds the length of the stored lists.
+        Their stored list without what they met since it was computed, re-ranked and
+        extended by what they just played, topped up from trending (also when ``k``
+        exceeds the stored lists' length); or trending alone for a user without a list
+        (the fallback).
         """
         lists, recent = self._lists, self._recent
-        lists.check_k(k)
         # Without fresh items the first k are the answer; with them, the whole list is read.
         where = lists.user_slice(user_id, lists.max_k if recent.fresh(user_id) else k)
         stored = None

@@ -630,14 +630,9 @@ class _Live:
         if answer.source != "popularity":
             stored = list(zip(answer.items["item_id"], answer.items["score"], strict=True))
         items, _ = self.recent.blend(user, stored, k)
-        scores = np.array([score for _, score in items], dtype=float)
-        if stored:
-            # The policy ranks by score: trending items topping up a stored list follow it
-            # (their weights are on another scale than the model's scores).
-            listed = {item for item, _ in stored}
-            kept = sum(item in listed for item, _ in items)
-            floor = scores[:kept].min() if kept else 0.0
-            scores[kept:] = floor - np.arange(1, len(items) - kept + 1)
+        # The policy ranks by score; the blend's items carry scores on their sources'
+        # scales (the model's, co-players, trending weights): its order is what counts.
+        scores = np.arange(len(items), 0, -1, dtype=float)
         return pd.DataFrame(
             {
                 "item_id": [item for item, _ in items],
