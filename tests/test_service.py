@@ -340,8 +340,12 @@ def test_stored_lists_are_served_from_a_snapshot_that_follows_the_table(server, 
     unknown = httpx.get(server.url + "/recommendations/nobody", params={"k": 2}).json()
     assert unknown["source"] == "popularity" and unknown["fallback"] is True
     assert "no precomputed list for this user in recs@1" in unknown["reason"]
-    too_long = httpx.get(server.url + "/recommendations/lu1", params={"k": 5})
-    assert too_long.status_code == 422 and "at most 3 items" in too_long.json()["error"]
+    # More than the lists hold: the whole list, then trending, and the answer says so.
+    longer = httpx.get(server.url + "/recommendations/lu1", params={"k": 5}).json()
+    assert [i["item_id"] for i in longer["items"][:3]] == ["a", "b", "c"]
+    added = [i["item_id"] for i in longer["items"][3:]]
+    assert not set(added) & {"a", "b", "c"}
+    assert not added or longer["blended"][-1].startswith(f"{len(added)} trending item(s) added")
     assert httpx.get(server.url + "/recommendations/lu1", params={"k": 0}).status_code == 422
     # Newer lists replace the old ones without a restart.
     with store.transaction() as raw:

@@ -156,6 +156,16 @@ class StoredLists:
     ranks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     scores: np.ndarray = field(default_factory=lambda: np.empty(0))
 
+    def check_k(self, k: int) -> None:
+        """Refuse a ``k`` longer than the stored lists, saying how to get longer ones."""
+        if self.model is not None and k > self.max_k:
+            raise InvalidArgument(
+                f"The lists of {self.model} hold at most {self.max_k} items; asked for "
+                f"k={k}. Ask for k <= {self.max_k}, or precompute longer lists (`workbench "
+                f"precompute --k {k}`; a list is shorter than that k only when the catalogue, "
+                "less what its user met, holds fewer items)."
+            )
+
     def user_slice(self, user_id: str, k: int) -> slice | None:
         """Where the first ``k`` items of ``user_id``'s list are, or None without one."""
         at = self.spans.get(user_id)
