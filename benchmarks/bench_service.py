@@ -305,6 +305,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def serve_command(url: str, port: int, *options: str) -> list[str]:
+    """``workbench serve`` (as ``python -m workbench.service``) on ``url`` and ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "workbench.service",
+        "--store",
+        url,
+        "--port",
+        str(port),
+        *options,
+        "--log-level",
+        "warning",
+    ]
+
+
 def start(command: list[str], port: int, folder: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env.update(WORKBENCH_TOKEN=TOKEN, PYTHONPATH=str(REPO))
@@ -464,21 +480,7 @@ def main() -> None:
         folder = Path(name)
         url = setup(folder, args.users)
         port = free_port()
-        server = start(
-            [
-                sys.executable,
-                "-m",
-                "workbench.service",
-                "--store",
-                url,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            port,
-            folder,
-        )
+        server = start(serve_command(url, port), port, folder)
         reference_port = free_port()
         reference = start(
             [sys.executable, __file__, "--reference-server", str(reference_port)],
@@ -513,23 +515,7 @@ def main() -> None:
         # The same store served by two workers: a POST and the GETs after it may meet
         # different workers, each folding every commit.
         port = free_port()
-        server = start(
-            [
-                sys.executable,
-                "-m",
-                "workbench.service",
-                "--store",
-                url,
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            port,
-            folder,
-        )
+        server = start(serve_command(url, port, "--workers", "2"), port, folder)
         try:
             asyncio.run(open_loop_get(port, args.rate, 1.0, args.users, seed=0))  # warm-up
             results["get-2"] = asyncio.run(

@@ -129,14 +129,13 @@ class RecentActivity:
         self._ranking = (np.empty(0, dtype=object), np.empty(0, dtype=np.float64))
         self._fresh: dict[str, frozenset[str]] = {}
         self._late: dict[str, frozenset[str]] = {}
-        self._met_rows: dict[str, int] | None = None  # user -> row of _met
-        self._met_items = np.empty(0, dtype=object)
         self._met = None  # scipy CSR: users x items met before ``since``
-        # Who played what (positive feedback weight), for related items: users and items
-        # by code (those of _met first, in its order), the plays before ``since`` in
-        # _played (rows and columns of _met) with its transpose, and the plays folded
-        # since, minus those: as sorted pair codes, and per user and per item (arrays
-        # that grow by a fold's new pairs: no fold rebuilds what earlier folds built).
+        # Users and items by code: the rows and columns of _met first, in its order, then
+        # those folded since. Who played what (positive feedback weight), for related
+        # items: the plays before ``since`` in _played (shaped as _met) with its
+        # transpose, and the plays folded since, minus those: as sorted pair codes, and
+        # per user and per item (arrays that grow by a fold's new pairs: no fold rebuilds
+        # what earlier folds built).
         self._user_codes: dict[str, int] = {}
         self._item_codes: dict[str, int] = {}
         self._item_names = np.empty(0, dtype=object)
@@ -311,17 +310,15 @@ class RecentActivity:
         after = committed > np.datetime64(self.since, "us")
         before = known & ~after
         played = events["weight"].astype(float) > 0
-        if self._met_rows is None:
+        if self._met is None:
             users, user_codes = np.unique(
                 events["user_id"][before].astype(str), return_inverse=True
             )
             item_codes, items = pd.factorize(events["item_id"][before].astype(str))
-            self._met_rows = {user: row for row, user in enumerate(users.tolist())}
-            self._met_items = np.asarray(items, dtype=object)
             self._met = _pairs_matrix(user_codes, item_codes, len(users), len(items))
-            self._user_codes = dict(self._met_rows)
+            self._user_codes = {user: row for row, user in enumerate(users.tolist())}
             self._item_codes = {item: column for column, item in enumerate(items.tolist())}
-            self._item_names = self._met_items.copy()
+            self._item_names = np.asarray(items, dtype=object)
             positive = played[before]
             self._played = _pairs_matrix(
                 user_codes[positive], item_codes[positive], len(users), len(items)
@@ -365,11 +362,10 @@ class RecentActivity:
         who played what: only the (user, item) pairs not counted yet."""
         if not mask.any():
             return
-        users = _codes(events["user_id"][mask], self._user_codes)
-        items = _codes(events["item_id"][mask], self._item_codes)
-        if len(self._item_codes) > len(self._item_names):
-            names = sorted(self._item_codes, key=self._item_codes.__getitem__)
-            self._item_names = np.asarray(names, dtype=object)
+        users, _ = _codes(events["user_id"][mask], self._user_codes)
+        items, added = _codes(events["item_id"][mask], self._item_codes)
+        if added:
+            self._item_names = np.concatenate([self._item_names, np.asarray(added, dtype=object)])
         pairs = np.unique((users << 32) | items)
         users, items = pairs >> 32, pairs & 0xFFFFFFFF
         before = self._played
@@ -413,10 +409,10 @@ class RecentActivity:
     def met(self, user_id: str) -> frozenset[str]:
         """Every item ``user_id`` met (played, liked, skipped), before the lists or since."""
         found = self._fresh.get(user_id, _EMPTY) | self._late.get(user_id, _EMPTY)
-        row = None if self._met_rows is None else self._met_rows.get(user_id)
-        if row is not None:
+        row = self._user_codes.get(user_id)
+        if row is not None and row < self._met.shape[0]:
             columns = self._met.indices[self._met.indptr[row] : self._met.indptr[row + 1]]
-            found = found | frozenset(self._met_items[columns].tolist())
+            found = found | frozenset(self._item_names[columns].tolist())
         return found
 
     def just_played(self, user_id: str) -> tuple[str, ...]:
@@ -621,13 +617,14 @@ def _alternate(first: list, second: list) -> list:
     return merged + first[shorter:] + second[shorter:]
 
 
-def _codes(values: np.ndarray, codes: dict[str, int]) -> np.ndarray:
-    """Each value's code (as text), new values numbered on from ``len(codes)``."""
+def _codes(values: np.ndarray, codes: dict[str, int]) -> tuple[np.ndarray, list[str]]:
+    """Each value's code (as text), and the values new to ``codes``, which are numbered
+    on from ``len(codes)`` in the order returned."""
     unique, inverse = np.unique(values.astype(str), return_inverse=True)
-    for value in unique.tolist():
-        codes.setdefault(value, len(codes))
+    added = [value for value in unique.tolist() if value not in codes]
+    codes.update(zip(added, range(len(codes), len(codes) + len(added)), strict=True))
     mapped = np.fromiter((codes[value] for value in unique.tolist()), np.int64, len(unique))
-    return mapped[inverse]
+    return mapped[inverse], added
 
 
 def _grouped(keys: np.ndarray, values: np.ndarray) -> dict[str, frozenset[str]]:
