@@ -145,6 +145,14 @@ def floor_scale(std: np.ndarray, center: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
+def _memory():
+    """The process's in-memory DuckDB database the window features run on."""
+    import duckdb
+
+    return duckdb.connect()
+
+
+@functools.cache
 def _rolling_sql(windows: tuple[dt.timedelta, ...]) -> str:
     """The SQL of the rolling statistics over a table ``points``, compiled once per windows.
 
@@ -167,11 +175,12 @@ def rolling_statistics(frame: pd.DataFrame, windows: tuple[dt.timedelta, ...]) -
     Runs :func:`workbench.features.series_rolling_features` on an in-memory
     DuckDB connection and aligns the result with ``frame``'s rows.
     """
-    import duckdb
     import pyarrow as pa
 
     points = pa.Table.from_pandas(frame[["series_id", "ts", "value"]], preserve_index=False)
-    con = duckdb.connect()
+    # A cursor of one in-memory database: opening a database per call cost more than the
+    # query on a scan's short series. Each cursor sees only what it registered.
+    con = _memory().cursor()
     try:
         con.register("points", points)
         stats = con.execute(_rolling_sql(tuple(windows))).df()

@@ -168,9 +168,10 @@ class SeriesDetector(BaseEstimator, ABC):
             high = expected + self.threshold_ * scale
         if self.floor is not None:
             low = np.where(np.isnan(low), low, np.maximum(low, self.floor))
+        values = frame["value"].to_numpy()
         reasons = [
             self._reason(
-                frame["value"].iat[i],
+                values[i],
                 score[i],
                 expected[i],
                 low[i],
