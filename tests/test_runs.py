@@ -600,3 +600,39 @@ def test_a_run_json_from_an_earlier_workbench_is_read_under_the_current_names(tm
     )
     (run,) = read_run_records(tmp_path)
     assert run.inputs_digest == "d" * 64 and run.inputs == snapshot
+
+
+def test_preloads_are_the_top_level_imports_of_known_libraries_in_order():
+    from workbench.runs.kernel import preloads
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("store = None"),
+        nbformat.v4.new_code_cell(
+            "import os\nimport pandas as pd, numpy\nfrom workbench.recommend import make_models"
+        ),
+        nbformat.v4.new_markdown_cell("import altair"),  # text, not code
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport scipy"),  # a magic: not Python
+        nbformat.v4.new_code_cell("def f():\n    import sklearn\nfrom . import local"),
+        nbformat.v4.new_code_cell("import pandas\nfrom workbench import Store"),
+    ]
+    assert preloads(notebook) == ["pandas", "numpy", "workbench.recommend", "workbench"]
+
+
+@pytest.mark.slow
+def test_a_run_starts_its_kernel_early_without_changing_what_the_notebook_shows(project):
+    """The kernel imports the notebook's libraries before its first cell: the first cell
+    already finds them loaded, and execution counts still start at 1."""
+    notebook = project["root"] / "early.ipynb"
+    _notebook(
+        notebook,
+        "import sys\nfrom workbench.runs import record\nrecord('loaded', 'pandas' in sys.modules)",
+        "import pandas as pd\nrecord('rows', len(pd.DataFrame({'a': [1, 2]})))",
+        parameters="k = 1",
+    )
+    for force in (False, True):
+        run = run_job(notebook, store=project["store"], reports="reports", force=force)
+        assert run.results == {"loaded": True, "rows": 2}
+        executed = nbformat.read(run.output_path, as_version=4)
+        counts = [c.execution_count for c in executed.cells if c.cell_type == "code"]
+        assert counts[0] == 1 and counts == sorted(counts)

@@ -13,7 +13,9 @@ cell, so the cells after it (promoting a model, precomputing) never run.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ from workbench.faults import crash_point
 from workbench.feedback import Feedback
 from workbench.provenance import code_digest, input_snapshot, notebook_sha256
 from workbench.runs.jobs import Job, reports_dir, resolve_job, state_dir
+from workbench.runs.kernel import EarlyKernel, kernel_manager_class
 from workbench.runs.locks import alive_lock, job_lock
 from workbench.runs.parameters import check_parameters, declared_parameters
 from workbench.runs.records import (
@@ -104,33 +107,55 @@ def run_job(
         raise ScheduleError(f"Job {job.name!r} has no notebook; give it notebook = PATH.")
     opened = store if isinstance(store, Store) else Store.open(store)
     params, declared = _resolve_parameters(job, parameters or {}, opened)
-    notebook_digest = notebook_sha256(job.notebook)
-    scope, feedback = _semantics(params, declared)
-    _check_references(opened, params, declared)
-    snapshot = input_snapshot(opened, job.inputs, scope=scope, feedback=feedback)
-    if not force:
-        previous = find_up_to_date(
-            opened,
-            job=job.name,
-            notebook_sha256=notebook_digest,
-            params=params,
-            inputs_digest=snapshot.digest,
-            code_digest=code_digest(),
-        )
-        if previous is not None and previous.output_path and Path(previous.output_path).is_file():
-            return _skipped(previous, trigger)
-    reports_root = Path(reports if reports is not None else reports_dir()).resolve()
-    with job_lock(job.name, Path(locks if locks is not None else state_dir())):
-        return _execute(
-            job,
-            params,
-            opened,
-            notebook_digest=notebook_digest,
-            snapshot=snapshot.to_dict(),
-            trigger=trigger,
-            reports_root=reports_root,
-            progress=progress,
-        )
+    # A forced run executes whatever the checks below find: its kernel starts now, and
+    # boots while they run. Otherwise it starts once the run is known not to be skipped.
+    kernel = _start_kernel(job.notebook) if force else None
+    try:
+        notebook_digest = notebook_sha256(job.notebook)
+        scope, feedback = _semantics(params, declared)
+        _check_references(opened, params, declared)
+        snapshot = input_snapshot(opened, job.inputs, scope=scope, feedback=feedback)
+        if not force:
+            previous = find_up_to_date(
+                opened,
+                job=job.name,
+                notebook_sha256=notebook_digest,
+                params=params,
+                inputs_digest=snapshot.digest,
+                code_digest=code_digest(),
+            )
+            if (
+                previous is not None
+                and previous.output_path
+                and Path(previous.output_path).is_file()
+            ):
+                return _skipped(previous, trigger)
+            kernel = _start_kernel(job.notebook)
+        reports_root = Path(reports if reports is not None else reports_dir()).resolve()
+        with job_lock(job.name, Path(locks if locks is not None else state_dir())):
+            return _execute(
+                job,
+                params,
+                opened,
+                notebook_digest=notebook_digest,
+                snapshot=snapshot.to_dict(),
+                trigger=trigger,
+                reports_root=reports_root,
+                progress=progress,
+                kernel=kernel,
+            )
+    finally:
+        if kernel is not None:
+            kernel.shutdown()
+
+
+def _start_kernel(notebook: Path) -> EarlyKernel | None:
+    """The run's kernel, started now; None when it cannot start here, so that papermill
+    tries and the run records why it could not (a missing kernelspec, say)."""
+    try:
+        return EarlyKernel(notebook)
+    except Exception:  # the error is papermill's to report, in the run's record
+        return None
 
 
 def _resolve_parameters(
@@ -168,13 +193,19 @@ def _check_references(store: Store, params: Mapping[str, Any], declared: Mapping
     ``model`` must resolve to a registered version, so a typo fails in a second with
     the known names instead of after the notebook's imports and heavy cells.
     """
-    from workbench.experiments.assignment import experiment_design
-    from workbench.registry import resolve
 
-    checks = {
-        "experiment": lambda name: experiment_design(store, name),
-        "model": lambda ref: resolve(store, ref),
-    }
+    # Imported only for a notebook that takes the parameter: a run pays for what it checks.
+    def experiment(name: str) -> None:
+        from workbench.experiments.assignment import experiment_design
+
+        experiment_design(store, name)
+
+    def model(ref: str) -> None:
+        from workbench.registry import resolve
+
+        resolve(store, ref)
+
+    checks = {"experiment": experiment, "model": model}
     for name, check in checks.items():
         if name not in declared:
             continue
@@ -228,6 +259,7 @@ def _execute(
     trigger: str,
     reports_root: Path,
     progress: bool,
+    kernel: EarlyKernel | None,
 ) -> Run:
     from workbench.runs.reports import REPORT_FILE, write_run_record
 
@@ -255,7 +287,7 @@ def _execute(
         insert_run(store, run)
         write_run_record(run, folder)
         crash_point("run:started")
-        return _finish(run, job, params, store, folder, output, reports_root, progress)
+        return _finish(run, job, params, store, folder, output, reports_root, progress, kernel)
 
 
 def _finish(
@@ -267,17 +299,22 @@ def _finish(
     output: Path,
     reports_root: Path,
     progress: bool,
+    kernel: EarlyKernel | None,
 ) -> Run:
     """Execute a recorded run and record its outcome, whatever happens."""
     from workbench.runs.reports import render_report
 
+    # The report's renderer loads while the kernel works, when this process mostly waits.
+    warming = threading.Thread(target=_warm_up_report, name="report-warm-up", daemon=True)
+    warming.start()
     try:
-        run.error = _papermill(job, params, output, progress=progress)
+        run.error = _papermill(job, params, output, progress=progress, kernel=kernel)
         if output.is_file():
             # A failed run keeps what it recorded before the failing cell: it helps debugging.
             run.results = read_results(output)
         run.status = SUCCEEDED if run.error is None else FAILED
         run.finished_at = _now()
+        warming.join()
         render_report(run, output, Path(run.report_path))
     except BaseException as error:
         # Interrupted (Ctrl-C), or an error nobody expected: the record must not stay
@@ -297,6 +334,14 @@ def _finish(
     return run
 
 
+def _warm_up_report() -> None:
+    from workbench.runs.reports import warm_up
+
+    # render_report meets the same error, where it is handled and recorded.
+    with contextlib.suppress(Exception):
+        warm_up()
+
+
 def _record(run: Run, job: Job, store: Store, folder: Path, reports_root: Path) -> None:
     """Write the outcome: the runs row, run.json, the job's retention, and the index."""
     from workbench.runs.reports import prune_runs, write_index, write_run_record
@@ -307,28 +352,11 @@ def _record(run: Run, job: Job, store: Store, folder: Path, reports_root: Path) 
     write_index(reports_root)
 
 
-def _kernel_manager_class() -> type:
-    """The kernel manager for runs: it talks to the kernel over Unix sockets where it can.
-
-    Jupyter's default is TCP on loopback, unencrypted: any local user could reach a kernel
-    that executes code with the scheduler's rights, and ipykernel warns about it on every
-    run. Unix sockets sit in Jupyter's runtime folder, which only its owner may enter.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    if os.name != "posix":
-        return AsyncKernelManager
-
-    class UnixSocketKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("transport", "ipc")
-            super().__init__(**kwargs)
-
-    return UnixSocketKernelManager
-
-
-def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool) -> str | None:
-    """Execute the notebook; the error (with the failing cell) when it failed, else None."""
+def _papermill(
+    job: Job, params: dict[str, Any], output: Path, *, progress: bool, kernel: EarlyKernel | None
+) -> str | None:
+    """Execute the notebook (in ``kernel`` when one was started for it); the error (with
+    the failing cell) when it failed, else None."""
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillException, PapermillExecutionError
@@ -341,7 +369,11 @@ def _papermill(job: Job, params: dict[str, Any], output: Path, *, progress: bool
             progress_bar=progress,
             log_output=False,
             execution_timeout=job.timeout,
-            kernel_manager_class=_kernel_manager_class(),
+            **(
+                {"kernel_manager_class": kernel_manager_class()}
+                if kernel is None
+                else {"km": kernel.manager}
+            ),
         )
     except PapermillExecutionError as error:
         return f"{error.ename}: {error.evalue} (cell [{error.exec_count}])"

@@ -13,6 +13,7 @@ files, so it never links to something that is not there.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -132,14 +133,18 @@ def render_report(run: Run, output_notebook: str | os.PathLike[str] | None, path
     return path
 
 
-def _notebook_html(notebook_path: Path, header: str, job: str) -> str:
+def warm_up() -> None:
+    """Import and compile what rendering a report takes (about half a second on a cold
+    process), so that a run can do it on a thread while its kernel executes."""
+    _exporter()
+
+
+@functools.cache
+def _exporter() -> Any:
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
-    from pygments.formatters import HtmlFormatter
 
-    notebook = nbformat.read(notebook_path, as_version=4)
-    _prepare(notebook)
     exporter = HTMLExporter(
         template_name="basic",
         extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
@@ -148,7 +153,17 @@ def _notebook_html(notebook_path: Path, header: str, job: str) -> str:
         exclude_output_prompt=True,
         embed_images=True,
     )
-    cells, _ = exporter.from_notebook_node(notebook)
+    exporter.from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
+    return exporter
+
+
+def _notebook_html(notebook_path: Path, header: str, job: str) -> str:
+    import nbformat
+    from pygments.formatters import HtmlFormatter
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    _prepare(notebook)
+    cells, _ = _exporter().from_notebook_node(notebook)
     # The failing cell's code is highlighted by pygments: its colours, scoped to code.
     code_style = HtmlFormatter().get_style_defs(".highlight")
     title = html.escape(f"{_title(job)}: workbench report")
