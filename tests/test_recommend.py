@@ -394,3 +394,29 @@ def test_a_temporal_split_at_a_cut_tests_on_the_rows_from_that_moment():
     assert len(train) == int((events["ts"] < cut).sum()) and len(train) + len(test) == len(events)
     with pytest.raises(InvalidArgument, match="cut"):
         split_interactions(ibis.memtable(events), split="temporal", cut="the day after")
+
+
+def test_split_rows_carry_their_json_context_as_values_whatever_its_shape(tmp_path):
+    """Contexts come back as Ibis gives them (parsed JSON; NULL as None), each distinct
+    text parsed once, and the rows still digest as before."""
+    from workbench.provenance import rows_digest
+    from workbench.recommend import split_interactions
+    from workbench.store import CATALOG, Store
+
+    store = Store.open(f"duckdb://{tmp_path / 'store.duckdb'}")
+    contexts = ['{"device": "mobile"}', '{"b": 1, "a": [1, 2]}', None, '"plain"', "null"]
+    with store.transaction() as raw:
+        raw.execute(
+            f"CREATE TABLE {CATALOG}.main.t AS SELECT 'e' || i AS event_id, TIMESTAMP '2026-01-01' + i * "
+            "INTERVAL 1 HOUR AS ts, 'u' || (i % 4) AS user_id, 'i' || i AS item_id, "
+            "CAST(list_extract(?, (i % 5) + 1) AS JSON) AS context FROM range(40) r(i)",
+            [contexts],
+        )
+    table = store.table("t")
+    train, test = split_interactions(table, split="stratified", test_ratio=0.25, seed=0)
+    both = pd.concat([train, test]).sort_values("event_id", key=lambda s: s.str[1:].astype(int))
+    expected = table.to_pandas().sort_values("event_id", key=lambda s: s.str[1:].astype(int))
+    assert both["context"].tolist() == expected["context"].tolist()
+    # JSON null is None, SQL NULL is NaN (as Ibis gives them), a JSON string is text.
+    assert {type(c).__name__ for c in both["context"]} == {"dict", "NoneType", "float", "str"}
+    assert rows_digest(both) == rows_digest(expected)

@@ -107,7 +107,9 @@ def as_arrow(data: Any, *, name: str) -> pa.Table:
     if hasattr(data, "to_pandas") and hasattr(data, "schema") and callable(data.schema):
         # An Ibis table, executed once here, the way models read it (JSON columns as
         # dicts): the same rows then digest the same whether given as a table or a frame.
-        data = data.to_pandas()
+        from workbench.tables import to_frame
+
+        data = to_frame(data, name=name)
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a dependency
@@ -115,8 +117,14 @@ def as_arrow(data: Any, *, name: str) -> pa.Table:
     if pd is not None and isinstance(data, pd.DataFrame):
         frame = data.copy(deep=False)
         for column in frame.columns:
-            if frame[column].dtype == object and frame[column].map(_is_nested).any():
-                frame[column] = frame[column].map(_canonical_json)
+            values = frame[column]
+            # Text columns (ids) are told apart in C; only mixed ones are looked at per value.
+            if (
+                values.dtype == object
+                and pd.api.types.infer_dtype(values, skipna=True) not in _FLAT
+                and values.map(_is_nested).any()
+            ):
+                frame[column] = _canonical_column(values)
         try:
             return pa.Table.from_pandas(frame, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
@@ -130,8 +138,28 @@ def as_arrow(data: Any, *, name: str) -> pa.Table:
     )
 
 
+# What pandas infers for object columns that hold no dict or list.
+_FLAT = frozenset({"string", "bytes", "empty", "integer", "floating", "boolean", "datetime"})
+
+
 def _is_nested(value: Any) -> bool:
     return isinstance(value, dict | list)
+
+
+def _canonical_column(values: Any) -> Any:
+    """:func:`_canonical_json` of each value, written once per distinct object: rows
+    loaded together share their parsed JSON (see :func:`workbench.tables.to_frame`)."""
+    written: dict[int, Any] = {}
+
+    def canonical(value: Any) -> Any:
+        if not _is_nested(value):
+            return value
+        text = written.get(id(value))
+        if text is None:
+            text = written[id(value)] = _canonical_json(value)
+        return text
+
+    return values.map(canonical)
 
 
 def _canonical_json(value: Any) -> Any:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.exceptions import InvalidArgument
 from workbench.feedback import WEIGHT, Feedback
 from workbench.scope import Scope
+from workbench.tables import to_frame
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -149,7 +150,7 @@ def split_interactions(
         parts = leave_last_n_split(events, n=last_n)
     else:
         raise InvalidArgument(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
-    train, test = parts.train.to_pandas(), parts.test.to_pandas()
+    train, test = to_frame(parts.train, name="train"), to_frame(parts.test, name="test")
     if WEIGHT in test.columns:
         test = test[test[WEIGHT] > 0].reset_index(drop=True)
     if train.empty or test.empty:
