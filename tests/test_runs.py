@@ -616,7 +616,12 @@ def test_preloads_are_the_top_level_imports_of_known_libraries_in_order():
         nbformat.v4.new_code_cell("def f():\n    import sklearn\nfrom . import local"),
         nbformat.v4.new_code_cell("import pandas\nfrom workbench import Store"),
     ]
-    assert preloads(notebook) == ["pandas", "numpy", "workbench.recommend", "workbench"]
+    assert preloads(notebook) == [
+        "import pandas as pd, numpy",
+        "from workbench.recommend import make_models",
+        "import pandas",
+        "from workbench import Store",
+    ]
 
 
 @pytest.mark.slow
@@ -626,13 +631,15 @@ def test_a_run_starts_its_kernel_early_without_changing_what_the_notebook_shows(
     notebook = project["root"] / "early.ipynb"
     _notebook(
         notebook,
-        "import sys\nfrom workbench.runs import record\nrecord('loaded', 'pandas' in sys.modules)",
+        "import sys\nfrom workbench.runs import record\nrecord('loaded', 'pandas' in sys.modules)\n"
+        "record('names', [n for n in ('pd', '_workbench_preload') if n in globals()])",
         "import pandas as pd\nrecord('rows', len(pd.DataFrame({'a': [1, 2]})))",
         parameters="k = 1",
     )
     for force in (False, True):
         run = run_job(notebook, store=project["store"], reports="reports", force=force)
-        assert run.results == {"loaded": True, "rows": 2}
+        # Loaded, and no name of the later cell defined before it runs.
+        assert run.results == {"loaded": True, "names": [], "rows": 2}
         executed = nbformat.read(run.output_path, as_version=4)
         counts = [c.execution_count for c in executed.cells if c.cell_type == "code"]
         assert counts[0] == 1 and counts == sorted(counts)

@@ -52,10 +52,10 @@ def kernel_manager_class() -> type:
 
 
 def preloads(notebook: dict[str, Any]) -> list[str]:
-    """The modules a notebook imports at the top level of its code cells, in order, whose
-    package is in :data:`PRELOADED` (``from workbench.recommend import x`` gives
-    ``workbench.recommend``)."""
-    modules: list[str] = []
+    """The import statements at the top level of a notebook's code cells, in order, that
+    import from a package in :data:`PRELOADED` (``from workbench.recommend import x``
+    too: the workbench's packages load a module when a name of it is asked for)."""
+    statements: list[str] = []
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
@@ -66,13 +66,18 @@ def preloads(notebook: dict[str, Any]) -> list[str]:
             continue  # IPython magics: the cell runs as written; nothing to preload
         for node in tree.body:
             if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
+                roots = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
+                if any(alias.name == "*" for alias in node.names):
+                    continue  # not allowed inside the function the preload runs in
+                roots = [node.module]
             else:
                 continue
-            modules += [n for n in names if n.split(".")[0] in PRELOADED and n not in modules]
-    return modules
+            if all(root.split(".")[0] in PRELOADED for root in roots):
+                statement = ast.unparse(node)
+                if statement not in statements:
+                    statements.append(statement)
+    return statements
 
 
 class EarlyKernel:
@@ -89,17 +94,18 @@ class EarlyKernel:
         self.manager = kernel_manager_class()(kernel_name=kernelspec.get("name") or "python3")
         # papermill would start the kernel in this process's folder too.
         run_sync(self.manager.start_kernel)(cwd=os.getcwd())
-        self.modules = preloads(document)
+        self.statements = preloads(document)
         self._thread = threading.Thread(target=self._preload, name="preload", daemon=True)
         self._thread.start()
 
     def _preload(self) -> None:
-        """Import the modules in the kernel, silently (no execution count, no history).
+        """Run the imports in the kernel, silently (no execution count, no history), inside
+        a function: the modules load, and no name appears in the notebook's namespace.
 
         What the imports print (a library's warning) goes to this process's stderr: the
         notebook's own import cell then finds the module loaded and prints nothing.
         """
-        if not self.modules:
+        if not self.statements:
             return
         from jupyter_client import BlockingKernelClient
 
@@ -108,10 +114,14 @@ class EarlyKernel:
         client.start_channels()
         try:
             client.wait_for_ready(timeout=_READY_SECONDS)
-            # One module per statement: a module that fails to import leaves the others
-            # loaded, and the notebook's own import shows the error where it belongs.
-            code = "\n".join(
-                f"try:\n    import {m}\nexcept Exception:\n    pass" for m in self.modules
+            # Each statement on its own: one that fails leaves the others loaded, and the
+            # notebook's own import shows the error where it belongs.
+            body = "".join(
+                f"    try:\n        {statement}\n    except Exception:\n        pass\n"
+                for statement in self.statements
+            )
+            code = (
+                f"def _workbench_preload():\n{body}_workbench_preload()\ndel _workbench_preload\n"
             )
             sent = client.execute(code, silent=True, store_history=False)
             while True:
