@@ -303,3 +303,22 @@ def test_labels_chosen_by_the_queue_improve_precision_faster_than_random_labels(
     assert queue_curves[:, -1].mean() > random_curves[:, -1].mean() + 0.03, shown
     # Because the queue finds the anomalies that random labels rarely hit.
     assert min(found for _, found in queued) > 2 * max(found for _, found in drawn)
+
+
+def test_training_again_on_the_same_labels_reuses_the_fit_and_new_labels_retrain(file_store):
+    metrics = make_metrics(series=3, days=6, seed=0, anomaly_rate=0.03)
+    ingest(file_store, metrics.tables["observations"], table="observations")
+    labels = metrics.tables["labels"].to_pandas()
+    later = labels[labels["label"] == 1].tail(3)  # 16 anomalous and 16 normal in all
+    ingest(file_store, labels.drop(later.index), table="labels")
+    observations = metrics.tables["observations"].to_pandas()
+
+    first, again = train_from_labels(file_store), train_from_labels(file_store)
+    assert first is not again  # each caller has its own copy to change
+    np.testing.assert_array_equal(first.score(observations), again.score(observations))
+
+    ingest(file_store, later, table="labels")
+    retrained = train_from_labels(file_store)
+    assert not np.array_equal(
+        retrained.score(observations), first.score(observations), equal_nan=True
+    )

@@ -15,6 +15,7 @@ so that a round of labels is not spent on five neighbours of one incident.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -445,8 +446,22 @@ def train_from_labels(
     from workbench.anomaly.detectors import make_detector
 
     params = {} if threshold is None else {"threshold": _threshold(threshold)}
-    model = make_detector(detector, **params)
-    return model.fit(frame, target)
+    # A scan and the grading of its window train on the same rows: the fit is kept for
+    # the same detector, parameters and rows (each caller gets its own copy).
+    key = (
+        detector,
+        repr(params),
+        int(pd.util.hash_pandas_object(frame, index=False).sum()),
+        np.nan_to_num(target, nan=-1.0).tobytes(),
+    )
+    fitted = store.memo(_TRAINED)
+    if key not in fitted:
+        fitted.clear()  # one model kept: the last one trained
+        fitted[key] = make_detector(detector, **params).fit(frame, target)
+    return copy.deepcopy(fitted[key])
+
+
+_TRAINED = "anomaly.trained_from_labels"
 
 
 def _threshold(value: Any) -> Any:
