@@ -317,6 +317,9 @@ class Store:
         # What readers keep between calls (stored-list snapshots, loaded models), owned by
         # this object: dropped with it, cleared by forget(), never keyed by id(store).
         self._memos: dict[str, dict] = {}
+        # Write sessions ended: what tells a reader of an in-memory store that it changed
+        # (a file's state tells it for a file, whoever wrote).
+        self.writes = 0
         if self.in_memory:
             # Nothing to share with other processes: attach once, for good.
             self._raw.execute(f"ATTACH '{MEMORY}' AS {CATALOG}")
@@ -413,6 +416,7 @@ class Store:
                     yield self._raw
                 finally:
                     self._depth = 0
+                    self.writes += write
                 return
             fd, note = self._attach(write)
             self._depth, self._session_writes = 1, write

@@ -117,13 +117,15 @@ def check_positive(name: str, value: Any) -> None:
 
 
 def store_state(store: Store) -> tuple | None:
-    """A cheap token that changes whenever the store file is written (None in memory).
+    """A cheap token that changes whenever the store is written.
 
     Every write session ends with a checkpoint into the file, so its size or
-    modification time moves; reading them costs a ``stat``, not a connection.
+    modification time moves; reading them costs a ``stat``, not a connection. A store
+    in memory is written by this process alone, through its write sessions, which it
+    counts (:attr:`Store.writes`).
     """
     if store.path is None:
-        return None
+        return ("memory", store.writes)
     states = []
     for path in (store.path, store.path.with_name(store.path.name + ".wal")):
         try:
