@@ -220,10 +220,22 @@ def _index_scores(scores: Any) -> dict | None:
     frame = frame.assign(**{SCORE: values.astype(np.float64), ITEM: frame[ITEM].astype(str)})
     if USER not in frame.columns:
         return {None: _ranked(frame.drop_duplicates(ITEM).set_index(ITEM)[SCORE])}
-    frame = frame.assign(**{USER: frame[USER].astype(str)})
+    # Each user's first row of an item, best first, ties by item id (as _ranked orders
+    # one Series), sorted once for every user rather than user by user.
+    kept = frame.drop_duplicates([USER, ITEM])
+    users = kept[USER].to_numpy(dtype=str)
+    items = kept[ITEM].to_numpy(dtype=str)
+    values = kept[SCORE].to_numpy(dtype=np.float64)
+    order = np.lexsort((items, -values, users))
+    users, items, values = users[order], items[order], values[order]
+    if not users.size:
+        return {}
+    cuts = np.flatnonzero(users[1:] != users[:-1]) + 1
     return {
-        user: _ranked(part.drop_duplicates(ITEM).set_index(ITEM)[SCORE])
-        for user, part in frame.groupby(USER, sort=False)
+        users[start]: pd.Series(
+            values[start:stop], index=pd.Index(items[start:stop], name=ITEM), name=SCORE
+        )
+        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, users.size], strict=True)
     }
 
 
