@@ -624,6 +624,20 @@ def test_preloads_are_the_top_level_imports_of_known_libraries_in_order():
     ]
 
 
+def test_the_preload_runs_each_import_on_its_own_and_defines_no_name():
+    import sys
+
+    from workbench.runs.kernel import preload_code
+
+    namespace: dict = {}
+    # The missing module fails alone, silently: the notebook's own cell will say so.
+    exec(
+        preload_code(["import json", "import nope", "from wsgiref import simple_server"]), namespace
+    )
+    assert "wsgiref.simple_server" in sys.modules
+    assert [name for name in namespace if not name.startswith("__")] == []
+
+
 @pytest.mark.slow
 def test_a_run_starts_its_kernel_early_without_changing_what_the_notebook_shows(project):
     """The kernel imports the notebook's libraries before its first cell: the first cell

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PRELOADED", "EarlyKernel", "kernel_manager_class", "preloads"]
+__all__ = ["PRELOADED", "EarlyKernel", "kernel_manager_class", "preload_code", "preloads"]
 
 #: Packages a kernel may import before the notebook's first cell: their import has no
 #: effect a notebook could see, except the time it takes.
@@ -80,6 +80,20 @@ def preloads(notebook: dict[str, Any]) -> list[str]:
     return statements
 
 
+def preload_code(statements: list[str]) -> str:
+    """The code a kernel runs before the notebook's first cell: ``statements`` inside a
+    function, so that no name they bind reaches the notebook's namespace.
+
+    Each on its own: one that fails leaves the others loaded, and the notebook's own
+    import shows the error where it belongs.
+    """
+    body = "".join(
+        f"    try:\n        {statement}\n    except Exception:\n        pass\n"
+        for statement in statements
+    )
+    return f"def _workbench_preload():\n{body}_workbench_preload()\ndel _workbench_preload\n"
+
+
 class EarlyKernel:
     """A started kernel for one run, importing its notebook's heavy libraries meanwhile.
 
@@ -114,16 +128,7 @@ class EarlyKernel:
         client.start_channels()
         try:
             client.wait_for_ready(timeout=_READY_SECONDS)
-            # Each statement on its own: one that fails leaves the others loaded, and the
-            # notebook's own import shows the error where it belongs.
-            body = "".join(
-                f"    try:\n        {statement}\n    except Exception:\n        pass\n"
-                for statement in self.statements
-            )
-            code = (
-                f"def _workbench_preload():\n{body}_workbench_preload()\ndel _workbench_preload\n"
-            )
-            sent = client.execute(code, silent=True, store_history=False)
+            sent = client.execute(preload_code(self.statements), silent=True, store_history=False)
             while True:
                 message = client.get_iopub_msg(timeout=_READY_SECONDS)
                 if message["parent_header"].get("msg_id") != sent:
