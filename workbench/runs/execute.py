@@ -302,10 +302,13 @@ def _finish(
     kernel: EarlyKernel | None,
 ) -> Run:
     """Execute a recorded run and record its outcome, whatever happens."""
+    import papermill  # noqa: F401 - first, so the thread below does not compete with it
+
     from workbench.runs.reports import render_report
 
-    # The report's renderer loads while the kernel works, when this process mostly waits.
-    warming = threading.Thread(target=_warm_up_report, name="report-warm-up", daemon=True)
+    # What the rest of the run needs loads while the kernel works, when this process
+    # mostly waits.
+    warming = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
     warming.start()
     try:
         run.error = _papermill(job, params, output, progress=progress, kernel=kernel)
@@ -334,11 +337,14 @@ def _finish(
     return run
 
 
-def _warm_up_report() -> None:
+def _warm_up() -> None:
+    """Load the report's renderer, and pandas, which DuckDB imports to bind the values of
+    the run's final record. A failure here is met again where it is handled and recorded."""
     from workbench.runs.reports import warm_up
 
-    # render_report meets the same error, where it is handled and recorded.
     with contextlib.suppress(Exception):
+        import pandas  # noqa: F401
+
         warm_up()
 
 

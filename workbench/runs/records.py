@@ -131,13 +131,14 @@ class Run:
 
 
 def insert_run(store: Store, run: Run) -> None:
-    """Write a new run's row."""
-    placeholders = ", ".join("?" for _ in _COLUMNS)
+    """Write a new run's row.
+
+    Its values are written as literals (all text or NULL): a bound parameter would make
+    DuckDB import pandas, half a second before the notebook can start.
+    """
+    values = ", ".join("NULL" if value is None else literal(value) for value in _row(run))
     with store.transaction() as raw:
-        raw.execute(
-            f"INSERT INTO {CATALOG}.main.runs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-            _row(run),
-        )
+        raw.execute(f"INSERT INTO {CATALOG}.main.runs ({', '.join(_COLUMNS)}) VALUES ({values})")
 
 
 def update_run(store: Store, run: Run) -> None:
