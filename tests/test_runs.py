@@ -657,3 +657,22 @@ def test_a_run_starts_its_kernel_early_without_changing_what_the_notebook_shows(
         executed = nbformat.read(run.output_path, as_version=4)
         counts = [c.execution_count for c in executed.cells if c.cell_type == "code"]
         assert counts[0] == 1 and counts == sorted(counts)
+
+
+@pytest.mark.slow
+def test_a_notebook_whose_kernel_is_not_installed_fails_its_run_in_one_line(project):
+    notebook = project["root"] / "elsewhere.ipynb"
+    _notebook(notebook, "x = 1", parameters="k = 1")
+    document = nbformat.read(notebook, as_version=4)
+    document.metadata["kernelspec"]["name"] = "no-such-kernel"
+    nbformat.write(document, notebook)
+    ran = subprocess.run(
+        [WORKBENCH, "run", str(notebook), "--store", project["store"].url],
+        cwd=project["root"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    assert "no Jupyter kernel named 'no-such-kernel'" in ran.stderr
+    assert [r.status for r in list_runs(project["store"])] == ["failed"]

@@ -1,9 +1,10 @@
 """Running a job: papermill executes the notebook, the run is recorded and reported.
 
 :func:`run_job` reads as a recipe: resolve the parameters, compute what the run
-depends on, skip it if an earlier successful run had the same inputs, take the
-job's lock, record the run as ``running``, execute, read the recorded results,
-render the report, record the outcome, rebuild the index. A failure inside the
+depends on, skip it if an earlier successful run had the same inputs, start the
+kernel (:mod:`workbench.runs.kernel`), take the job's lock, record the run as
+``running``, execute, read the recorded results, render the report, record the
+outcome, rebuild the index. A failure inside the
 notebook leaves the output notebook (with papermill's banner at the failing cell),
 a ``failed`` record with the error and a report showing the failure, and then
 raises :class:`~workbench.exceptions.RunFailed`. The notebook stops at the failing
@@ -302,15 +303,15 @@ def _finish(
     kernel: EarlyKernel | None,
 ) -> Run:
     """Execute a recorded run and record its outcome, whatever happens."""
-    import papermill  # noqa: F401 - first, so the thread below does not compete with it
-
     from workbench.runs.reports import render_report
 
     # What the rest of the run needs loads while the kernel works, when this process
     # mostly waits.
     warming = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
-    warming.start()
     try:
+        import papermill  # noqa: F401 - before the thread starts, so they do not compete
+
+        warming.start()
         run.error = _papermill(job, params, output, progress=progress, kernel=kernel)
         if output.is_file():
             # A failed run keeps what it recorded before the failing cell: it helps debugging.
@@ -364,6 +365,7 @@ def _papermill(
     """Execute the notebook (in ``kernel`` when one was started for it); the error (with
     the failing cell) when it failed, else None."""
     import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillException, PapermillExecutionError
 
@@ -385,6 +387,12 @@ def _papermill(
         return f"{error.ename}: {error.evalue} (cell [{error.exec_count}])"
     except CellTimeoutError as error:
         return f"a cell ran longer than the job's timeout of {job.timeout:g} s: {error}"
+    except NoSuchKernel as error:
+        return (
+            f"no Jupyter kernel named {error.name!r} is installed here (the notebook's "
+            "kernelspec); `jupyter kernelspec list` shows the installed ones: set the "
+            "notebook's kernel to one of them, or install it"
+        )
     except DeadKernelError as error:
         return f"the kernel died (out of memory?): {error}"
     except PapermillException as error:

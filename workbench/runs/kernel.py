@@ -146,10 +146,9 @@ class EarlyKernel:
             client.stop_channels()
 
     def shutdown(self) -> None:
-        """End the kernel (gracefully: it may close a store) and the preloading client."""
+        """End the kernel (gracefully: it may close a store), then the preloading client."""
         from jupyter_core.utils import run_sync
 
-        self._thread.join(timeout=_READY_SECONDS)
         try:
             if run_sync(self.manager.is_alive)():
                 run_sync(self.manager.shutdown_kernel)(now=False)
@@ -157,3 +156,6 @@ class EarlyKernel:
             pass  # already gone (it died, or papermill saw it die)
         finally:
             run_sync(self.manager.cleanup_resources)()
+        # Done by now, unless the kernel never answered: the thread is a daemon then, and
+        # its wait must not hold up the run's end.
+        self._thread.join(timeout=1.0)
