@@ -12,6 +12,7 @@ polars frame (anything with ``to_pandas()``). Anything else is one
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from workbench.exceptions import InvalidArgument
@@ -50,8 +51,6 @@ def _executed(table: Any) -> pd.DataFrame:
     them row by row was most of the cost of loading interactions. Rows with the same
     text share one parsed value; treat JSON values as read-only.
     """
-    import json
-
     import numpy as np
     import pandas as pd
 
@@ -62,13 +61,13 @@ def _executed(table: Any) -> pd.DataFrame:
     for name in texts:
         codes, distinct = pd.factorize(frame[name], use_na_sentinel=True)
         parsed = np.empty(len(distinct) + 1, dtype=object)
-        parsed[:-1] = [_parse_json(text, json) for text in distinct]
+        parsed[:-1] = [_parse_json(text) for text in distinct]
         parsed[-1] = np.nan  # SQL NULL (code -1), as Ibis gives it
         frame[name] = pd.Series(parsed[codes], index=frame.index, dtype=object)
     return frame
 
 
-def _parse_json(text: str, json: Any) -> Any:
+def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError):

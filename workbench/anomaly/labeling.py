@@ -52,6 +52,8 @@ MIN_AGREEMENT = 0.75
 MIN_LABELS_PER_CLASS = 10
 #: Share of unlabelled points presumed normal when training from labels.
 BACKGROUND_SHARE = 0.1
+# The Store.memo holding the last detector trained from labels, by its inputs.
+_TRAINED = "anomaly.trained_from_labels"
 STRATEGIES = ("uncertainty", "random")
 #: Two queued points of different series are at least ``spacing / ACROSS_SERIES_SHARE`` apart.
 ACROSS_SERIES_SHARE = 4
@@ -459,9 +461,6 @@ def train_from_labels(
         fitted.clear()  # one model kept: the last one trained
         fitted[key] = make_detector(detector, **params).fit(frame, target)
     return copy.deepcopy(fitted[key])
-
-
-_TRAINED = "anomaly.trained_from_labels"
 
 
 def _threshold(value: Any) -> Any:
