@@ -243,7 +243,7 @@ def test_planted_spikes_score_far_above_normal_points(name, metrics, observation
     assert np.median(spike_scores) > np.quantile(normal, 0.99)
 
 
-@pytest.mark.parametrize("name", SERIES)
+@pytest.mark.parametrize("name", [name for name in SERIES if name != "counts"])
 def test_warm_up_points_are_reported_not_dropped(name, observations, labels):
     observations = as_input(name, observations)
     detector = fitted(name, observations, labels)
@@ -256,6 +256,50 @@ def test_warm_up_points_are_reported_not_dropped(name, observations, labels):
     assert (detector.predict(observations)[warm] == 0).all()
     first = observations["ts"] == observations["ts"].min()
     assert warm[first.to_numpy()].all()
+
+
+def test_counts_judges_a_series_first_points_against_the_points_after_them():
+    rng = np.random.default_rng(7)
+    values = rng.poisson(2, 120).astype(float)
+    values[3:6] = [14, 17, 12]  # an outbreak in the first weeks of the history
+    points = pd.DataFrame(
+        {
+            "series_id": "cases",
+            "ts": pd.date_range("2001-01-01", periods=120, freq="W-MON", tz="UTC"),
+            "value": values,
+        }
+    )
+    detector = make_detector("counts", threshold="fpr:0.05").fit(points)
+    explained = detector.explain(points)
+    # Every point is scored, the first ones against the weeks after them, and said so.
+    assert detector.n_warmup_ == 0 and explained["score"].notna().all()
+    assert explained["reason"].iloc[3].startswith("value 14 is")
+    assert "above the rate after it" in explained["reason"].iloc[3]
+    assert "the trailing rate" in explained["reason"].iloc[-1]
+    assert detector.predict(points)[3:6].tolist() == [1, 1, 1]
+    # Those first scores settle once the year after them has passed; the rest never move.
+    assert np.allclose(detector.score(points.iloc[:100]), detector.score(points)[:100])
+    # A series too short for any baseline is reported, not guessed at.
+    short = detector.explain(points.iloc[:8])
+    assert short["reason"].str.startswith("not scored: only").all()
+
+
+def test_counts_guard_keeps_an_outbreak_out_of_its_own_baseline():
+    values = np.r_[np.tile([1.0, 2.0, 1.0, 0.0, 3.0, 1.0], 10), [9, 12, 14, 15, 15, 16]]
+    points = pd.DataFrame(
+        {
+            "series_id": "cases",
+            "ts": pd.date_range("2001-01-01", periods=values.size, freq="W-MON", tz="UTC"),
+            "value": values,
+        }
+    )
+    guarded = make_detector("counts").fit(points).explain(points)
+    unguarded = make_detector("counts", guard=0).fit(points).explain(points)
+    # The outbreak's fifth week is judged against the weeks before the outbreak began
+    # (a guard of a month of a weekly series), not against its own first weeks.
+    assert guarded["expected"].iloc[-2] == pytest.approx(values[:-6].mean(), rel=0.05)
+    assert unguarded["expected"].iloc[-2] > 1.5 * guarded["expected"].iloc[-2]
+    assert guarded["score"].iloc[-3:].min() > unguarded["score"].iloc[-3:].max()
 
 
 @pytest.mark.parametrize("name", ["gaussian", "seasonal"])

@@ -321,3 +321,62 @@ def window_features(X: pd.DataFrame, *, windows=DEFAULT_WINDOWS) -> pd.DataFrame
     if not parsed:
         raise InvalidArgument("windows must hold at least one window, e.g. ('1d', '7d').")
     return restore_order(sorted_window_features(frame, parsed), order)
+
+
+def guarded_statistics(
+    frame: pd.DataFrame,
+    windows: dict[str, dt.timedelta],
+    guards: dict[str, dt.timedelta],
+    min_points: int,
+) -> pd.DataFrame:
+    """Per point of a sorted frame, ``mean``, ``std`` and ``count`` of its series' values
+    in the window that ends a guard before it: ``[ts - guard - window, ts - guard)``.
+
+    The guard keeps the points just before a point out of its baseline, so a surge that
+    lasts several points does not raise its own baseline (the lag of the CDC's EARS C2
+    and C3 methods). A point with fewer than ``min_points`` there, at the start of its
+    series, is judged against the window after it, ``(ts + guard, ts + guard + window]``,
+    instead: the first weeks of a history are then scored rather than left unscored;
+    ``ahead`` marks those points (their figures can change until that window fills).
+    Missing values count in neither window.
+    """
+    size = len(frame)
+    out = {name: np.full(size, np.nan) for name in ("mean", "std", "count")}
+    ahead = np.zeros(size, dtype=bool)
+    ids = frame["series_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if size else np.array([], int)
+    stops = np.r_[starts[1:], size]
+    ts = frame["ts"].to_numpy().astype("datetime64[us]").astype(np.int64)
+    values = frame["value"].to_numpy(dtype=float)
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        series = ids[start]
+        window = int(windows[series] / dt.timedelta(microseconds=1))
+        guard = int(guards[series] / dt.timedelta(microseconds=1))
+        t, v = ts[start:stop], values[start:stop]
+        known = np.isfinite(v)
+        # Centred sums: the variance from sums of squares keeps its precision.
+        shifted = np.where(known, v - (v[known].mean() if known.any() else 0.0), 0.0)
+        sums = [np.r_[0.0, np.cumsum(part)] for part in (known, shifted, shifted**2)]
+
+        def summed(lo: np.ndarray, hi: np.ndarray, sums=sums) -> list[np.ndarray]:
+            return [total[hi] - total[lo] for total in sums]
+
+        before = summed(
+            np.searchsorted(t, t - guard - window, "left"), np.searchsorted(t, t - guard, "left")
+        )
+        after = summed(
+            np.searchsorted(t, t + guard, "right"), np.searchsorted(t, t + guard + window, "right")
+        )
+        forward = before[0] < min_points
+        count, total, squares = (
+            np.where(forward, a, b) for b, a in zip(before, after, strict=True)
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+            variance = (squares - count * mean**2) / (count - 1)
+        centre = v[known].mean() if known.any() else 0.0
+        out["mean"][start:stop] = np.where(count > 0, mean + centre, np.nan)
+        out["std"][start:stop] = np.where(count > 1, np.sqrt(np.maximum(variance, 0.0)), np.nan)
+        out["count"][start:stop] = count
+        ahead[start:stop] = forward
+    return pd.DataFrame({**out, "ahead": ahead})

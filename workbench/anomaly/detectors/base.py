@@ -28,7 +28,9 @@ class Judgement:
 
     ``expected`` and ``scale`` describe a band when the score is
     ``|value - expected| / scale``; otherwise they are NaN. ``warmup`` says
-    why a point is not scored (empty when it is).
+    why a point is not scored (empty when it is). ``baseline``, where given and not
+    empty, names a point's baseline in its reason instead of the detector's
+    ``baseline_name``.
     """
 
     score: np.ndarray
@@ -36,6 +38,7 @@ class Judgement:
     scale: np.ndarray
     warmup: np.ndarray
     detail: np.ndarray | None = None
+    baseline: np.ndarray | None = None
 
 
 def check_labels(y: object, rows: int) -> np.ndarray | None:
@@ -138,7 +141,9 @@ class SeriesDetector(BaseEstimator, ABC):
         """One anomaly score per row of ``X`` (higher = more anomalous; NaN = not scored).
 
         Each point is scored from itself and the points before it in its series,
-        so scoring a longer stretch of the same series never changes earlier scores.
+        so scoring a longer stretch of the same series never changes earlier scores;
+        the one exception is the counts detector's judging of a series' first points,
+        which have too little before them, against the points after them.
         """
         self._check_fitted()
         frame, order = check_observations(X)
@@ -178,6 +183,7 @@ class SeriesDetector(BaseEstimator, ABC):
                 high[i],
                 judgement.warmup[i],
                 None if judgement.detail is None else judgement.detail[i],
+                None if judgement.baseline is None else judgement.baseline[i],
             )
             for i in range(len(frame))
         ]
@@ -186,7 +192,7 @@ class SeriesDetector(BaseEstimator, ABC):
         )
         return restore_order(out, order)
 
-    def _reason(self, value, score, expected, low, high, warmup, detail) -> str:
+    def _reason(self, value, score, expected, low, high, warmup, detail, baseline=None) -> str:
         if np.isnan(score):
             return f"not scored: {warmup}"
         if np.isfinite(expected) and not np.isnan(low):
@@ -199,7 +205,8 @@ class SeriesDetector(BaseEstimator, ABC):
                 else "the alert budget allows no alerts"
             )
             return (
-                f"value {_number(value)} is {score:.1f} {self.unit} {side} {self.baseline_name} "
+                f"value {_number(value)} is {score:.1f} {self.unit} {side} "
+                f"{baseline or self.baseline_name} "
                 f"{_number(expected)} ({limit})"
             )
         text = self._score_text(score)

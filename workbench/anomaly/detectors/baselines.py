@@ -13,6 +13,7 @@ import pandas as pd
 
 from workbench.anomaly.detectors._frames import (
     floor_scale,
+    guarded_statistics,
     parse_window,
     series_windows,
     suffix,
@@ -27,6 +28,7 @@ from workbench.exceptions import InvalidArgument
 MAD_TO_SD = 1.4826
 _US = np.timedelta64(1, "us")
 _DAY = dt.timedelta(days=1)
+_NO_TIME = dt.timedelta(0)
 
 
 def _positive_int(name: str, value: object, low: int) -> int:
@@ -133,28 +135,40 @@ class GaussianDetector(_TrailingWindowDetector):
 
 
 class CountDetector(_TrailingWindowDetector):
-    """Counts baseline: how rare a count is at the trailing window's rate.
+    """Counts baseline: how rare a count is at the rate of the window before it.
 
-    For series of counts (whole numbers, often small: fallbacks an hour, failed
-    logins a minute), where a Gaussian band misleads: in a mostly-zero window the
-    spread is near 0, so a lone 1 scores as an enormous outlier and a real surge does
-    not stand out from it. Here the expected count is the trailing ``window``'s mean
-    and its variance allows for over-dispersion (quasi-Poisson: ``phi x mean``, with
-    ``phi`` the window's variance over its mean, at least 1): a negative binomial
-    (a Poisson when ``phi`` is 1). A point's score is the chance of a count at least
-    as far from the mean, either way, written as standard normal deviations: a score
-    of 3 is as rare as a 3-SD deviation of a Gaussian, so thresholds read alike. A
-    window with no events is read as holding half of one, so the first event after a
-    quiet spell is unusual but not infinitely so.
+    For series of counts (whole numbers, often small: cases a week, fallbacks an
+    hour, failed logins a minute), where a Gaussian band misleads: in a mostly-zero
+    window the spread is near 0, so a lone 1 scores as an enormous outlier and a real
+    surge does not stand out from it. Here the expected count is the mean of the
+    ``window`` that ends a ``guard`` before the point, and its variance allows for
+    over-dispersion (quasi-Poisson: ``phi x mean``, with ``phi`` the window's variance
+    over its mean, at least 1): a negative binomial (a Poisson when ``phi`` is 1). A
+    point's score is the chance of a count at least as far from the mean, either way,
+    written as standard normal deviations: a score of 3 is as rare as a 3-SD deviation
+    of a Gaussian, so thresholds read alike. A window with no events is read as holding
+    half of one, so the first event after a quiet spell is unusual but not infinitely so.
+
+    The guard leaves the points just before a point out of its baseline, as outbreak
+    detection does (the lag of the CDC's EARS C2 and C3): an outbreak lasting weeks is
+    judged against the weeks before it began, not against its own first weeks. The
+    first points of a series, with fewer than ``min_points`` before the guard, are
+    judged against the window after them instead (their reason says so), so a history's
+    first weeks are scored, not left in warm-up; their scores can change until that
+    window has filled. Every later point is judged from its past alone.
 
     Parameters
     ----------
     window : str, datetime.timedelta or None
-        Trailing window, e.g. ``"7d"``. None (the default) fits each series' cadence:
-        a week, widened to hold 30 of its points.
+        The baseline window, e.g. ``"7d"``. None (the default) fits each series' cadence:
+        a week, widened to hold 30 of its points and one whole cycle (52 weeks of a
+        weekly series), so a seasonal swing does not read as a surge.
+    guard : int or None
+        Points just before a point left out of its baseline (0: none). None (the
+        default) fits the cadence: a twelfth of the series' cycle (a month of a weekly
+        series, 2 hours of an hourly one), at least 2.
     min_points : int
-        Fewest points in the window for a point to be scored (>= 2); earlier
-        points are the warm-up and score NaN.
+        Fewest points in a baseline for a point to be scored (>= 2).
     threshold : AlertBudget, FalseAlarmRate or str
         How ``fit`` sets ``threshold_`` (see :mod:`workbench.anomaly.thresholds`).
 
@@ -164,7 +178,7 @@ class CountDetector(_TrailingWindowDetector):
     >>> quiet = [0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0]
     >>> points = pd.DataFrame({"series_id": "fallbacks", "value": [*quiet, 6],
     ...     "ts": pd.date_range("2026-01-01", periods=22, freq="h")})
-    >>> detector = CountDetector(window="1d", min_points=12, threshold="fpr:0.01")
+    >>> detector = CountDetector(window="1d", guard=0, min_points=12, threshold="fpr:0.01")
     >>> detector.fit(points.iloc[:-1]).predict(points).tolist()[-3:]
     [0, 0, 1]
     >>> detector.explain(points)["expected"].round(2).tolist()[-1]
@@ -175,6 +189,29 @@ class CountDetector(_TrailingWindowDetector):
     unit = "SDs"
     #: A count is never negative: the band stops at 0.
     floor = 0.0
+
+    def __init__(self, *, window=None, guard=None, min_points=12, threshold=SERIES_DEFAULT):
+        super().__init__(window=window, min_points=min_points, threshold=threshold)
+        self.guard = guard
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.guard is not None:
+            _positive_int("guard", self.guard, 0)
+
+    def _spans(self, frame: pd.DataFrame) -> tuple[dict, dict]:
+        """Each series' baseline window and guard (as time spans)."""
+        windows, guards = {}, {}
+        for series, cadence in series_cadences(frame).items():
+            if self.window is not None:
+                windows[series] = parse_window("window", self.window)
+            else:
+                windows[series] = max(
+                    cadence.span(30, least=dt.timedelta(days=7)), cadence.cycle or dt.timedelta(0)
+                )
+            guard = self.guard if self.guard is not None else max(2, cadence.points_per_cycle // 12)
+            guards[series] = cadence.span(guard, least=dt.timedelta(0)) if guard else _NO_TIME
+        return windows, guards
 
     def _judge(self, frame: pd.DataFrame) -> Judgement:
         from scipy import stats
@@ -189,13 +226,13 @@ class CountDetector(_TrailingWindowDetector):
                 f"{pd.Timestamp(frame['ts'].iloc[at]).isoformat()}; use 'gaussian' for "
                 "rates and measurements."
             )
-        windows = series_windows(frame, self.window, least=dt.timedelta(days=7), points=30)
-        trailing = trailing_statistics(frame, windows)
-        count = trailing["count"].fillna(0).to_numpy(dtype=int)
+        windows, guards = self._spans(frame)
+        baseline = guarded_statistics(frame, windows, guards, self.min_points)
+        count = baseline["count"].fillna(0).to_numpy(dtype=int)
         short = count < self.min_points
-        mean = trailing["mean"].to_numpy(dtype=float)
+        mean = baseline["mean"].to_numpy(dtype=float)
         rate = np.maximum(np.nan_to_num(mean), 0.5 / np.maximum(count, 1))
-        variance = np.nan_to_num(trailing["std"].to_numpy(dtype=float)) ** 2
+        variance = np.nan_to_num(baseline["std"].to_numpy(dtype=float)) ** 2
         phi = np.maximum(variance / rate, 1.0)
         # A negative binomial with this mean and variance phi x mean; phi 1 is a Poisson.
         poisson = phi <= 1.0 + 1e-9
@@ -211,8 +248,18 @@ class CountDetector(_TrailingWindowDetector):
         score = np.where(short | np.isnan(values), np.nan, score)
         expected = np.where(short, np.nan, rate)
         scale = np.where(short, np.nan, np.sqrt(phi * rate))
-        warmup = _warmup(frame, windows, count, short, self.min_points)
-        return Judgement(score=score, expected=expected, scale=scale, warmup=warmup)
+        ahead = baseline["ahead"].to_numpy() & ~short
+        names = frame["series_id"].map({s: suffix(w) for s, w in windows.items()}).to_numpy()
+        warmup = np.where(
+            short,
+            [
+                f"only {c} point(s) in the {name} around it, needs {self.min_points}"
+                for c, name in zip(count, names, strict=True)
+            ],
+            "",
+        )
+        words = np.where(ahead, "the rate after it", "")
+        return Judgement(score=score, expected=expected, scale=scale, warmup=warmup, baseline=words)
 
 
 class SeasonalDetector(SeriesDetector):
