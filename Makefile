@@ -97,12 +97,19 @@ $(SURVEILLANCE_DEB):
 	cd benchmarks/data && apt-get download r-cran-surveillance=1.20.3-1 \
 		|| { echo "Fetch $(SURVEILLANCE_DEB) with apt-get download (run apt-get update first)."; exit 1; }
 
+# Real tables (shuttle, satellite, ionosphere) ship in Debian's r-cran-mlbench, fetched the same way.
+MLBENCH_DEB := benchmarks/data/r-cran-mlbench_2.1-3-1_amd64.deb
+$(MLBENCH_DEB):
+	mkdir -p benchmarks/data
+	cd benchmarks/data && apt-get download r-cran-mlbench=2.1-3-1 \
+		|| { echo "Fetch $(MLBENCH_DEB) with apt-get download (run apt-get update first)."; exit 1; }
+
 # VUS-PR is computed by the vus package's own code, imported from its wheel (not installed).
 VUS_WHEEL := benchmarks/data/vus-0.0.6-py3-none-any.whl
 $(VUS_WHEEL):
 	python3 -m pip download --quiet --no-deps --only-binary=:all: --dest benchmarks/data vus==0.0.6
 
-bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB) $(VUS_WHEEL)
+bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB) $(MLBENCH_DEB) $(VUS_WHEEL)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
 lint: sync
