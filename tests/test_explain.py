@@ -14,6 +14,7 @@ from workbench.recommend import (
     EASERecommender,
     ItemKNNRecommender,
     PopularityRecommender,
+    RP3betaRecommender,
 )
 from workbench.recommend.explain import (
     COLUMNS,
@@ -48,8 +49,8 @@ def test_an_item_knn_list_is_explained_by_the_similar_items_the_user_chose():
 
 @pytest.mark.parametrize(
     "model",
-    [ItemKNNRecommender(neighbors=20), EASERecommender(l2=50.0)],
-    ids=["itemknn", "ease"],
+    [ItemKNNRecommender(neighbors=20), RP3betaRecommender(neighbors=20), EASERecommender(l2=50.0)],
+    ids=["itemknn", "rp3beta", "ease"],
 )
 def test_item_to_item_contributions_add_up_to_the_models_score(music, model):
     model.fit(music)
@@ -116,7 +117,7 @@ def test_popularity_says_nothing_of_the_user_contributed():
 
 def test_models_whose_scores_do_not_split_are_refused_with_the_alternatives():
     model = BPRRecommender(factors=2, iterations=2).fit(TINY)
-    with pytest.raises(InvalidArgument, match="itemknn, ease, als or popularity"):
+    with pytest.raises(InvalidArgument, match="itemknn, rp3beta, ease, als or popularity"):
         explain_recommendations(model, "a")
     with pytest.raises(InvalidArgument, match="BPRRecommender"):
         describe_explanation(model)

@@ -18,11 +18,13 @@ from workbench.exceptions import InvalidArgument
 from workbench.recommend import (
     MODELS,
     ALSRecommender,
+    BlendRecommender,
     BPRRecommender,
     EASERecommender,
     InteractionMatrix,
     ItemKNNRecommender,
     PopularityRecommender,
+    RP3betaRecommender,
 )
 from workbench.recommend import base as recommend_base
 
@@ -30,9 +32,11 @@ from workbench.recommend import base as recommend_base
 QUALITY_MODELS = {
     "popularity": PopularityRecommender(),
     "itemknn": ItemKNNRecommender(),
+    "rp3beta": RP3betaRecommender(),
     "ease": EASERecommender(),
     "als": ALSRecommender(),
     "bpr": BPRRecommender(),
+    "blend": BlendRecommender(),
 }
 
 
@@ -82,7 +86,7 @@ def test_every_model_beats_random(name, recommendations, music_split):
     assert model_precision > 1.5 * precision_at_10(recommendations["random"], test)
 
 
-@pytest.mark.parametrize("name", ["itemknn", "ease", "als"])
+@pytest.mark.parametrize("name", ["itemknn", "rp3beta", "ease", "als"])
 def test_personalized_models_beat_popularity(name, recommendations, music_split):
     test = music_split[1]
     popularity = precision_at_10(recommendations["popularity"], test)
@@ -186,15 +190,16 @@ def test_a_model_saves_with_skops_trusting_only_known_types(name):
     model = MODELS[name]().fit(events)
     expected = model.recommend(None, k=2)  # builds the user lookup, which is not saved
     data = skops.io.dumps(model)
-    cls = MODELS[name]
-    trusted = ["scipy.sparse._csr.csr_array", f"{cls.__module__}.{cls.__qualname__}"]
+    # A blend holds its fitted base models: their types are the registry's own too.
+    types = {MODELS[name], *(type(base) for base in getattr(model, "models_", []))}
+    trusted = ["scipy.sparse._csr.csr_array", *{f"{c.__module__}.{c.__qualname__}" for c in types}]
     assert sorted(skops.io.get_untrusted_types(data=data)) == sorted(trusted)
     restored = skops.io.loads(data, trusted=trusted)
     pd.testing.assert_frame_equal(restored.recommend(None, k=2), expected)
 
 
 def test_models_map_short_names_to_classes():
-    assert sorted(MODELS) == ["als", "bpr", "ease", "itemknn", "popularity"]
+    assert sorted(MODELS) == ["als", "blend", "bpr", "ease", "itemknn", "popularity", "rp3beta"]
     assert MODELS["ease"] is EASERecommender
 
 

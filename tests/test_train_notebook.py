@@ -64,9 +64,11 @@ def test_the_notebook_records_metrics_and_the_best_model(tmp_path, music_store_u
         "scope",
         "feedback",
         "split",
+        "tuning",
         "undeclared_event_types",
         "headline",
     }
+    assert results["tuning"] == {}  # tune_seconds = 0: the defaults, nothing chosen
     assert results["scope"]["name"] == "music" and results["undeclared_event_types"] == {}
     assert results["split"]["split"] == split
     metrics = results["metrics"]
@@ -138,6 +140,39 @@ def test_register_registers_every_fitted_model_with_its_holdout_metrics(tmp_path
             store, "notebook-recs", found[registered[worst]].version, metric=f"ndcg_at_{K}_score"
         )
     assert resolve(store, "notebook-recs@champion").ref == registered[best]
+
+
+@pytest.mark.slow
+def test_tune_seconds_chooses_each_models_values_on_train_and_the_version_keeps_them(
+    tmp_path, music_store_url
+):
+    import papermill
+
+    from workbench.registry import versions
+
+    output = tmp_path / "tuned.ipynb"
+    parameters = {
+        "store": music_store_url,
+        "models": "itemknn,ease",
+        "tune_seconds": 20,
+        "n_resamples": 100,
+        "register": True,
+        "promote": False,
+        "registry_name": "tuned-recs",
+    }
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(output), parameters=parameters, progress_bar=False, cwd=str(ROOT)
+    )
+    results = read_results(output)
+    tuning = results["tuning"]
+    assert set(tuning) == {"itemknn", "ease"}
+    assert tuning["ease"]["tried"] == tuning["ease"]["grid"] == 9
+    assert set(tuning["itemknn"]["params"]) == {"similarity", "neighbors", "shrinkage"}
+    found = {v.params["model"]: v for v in versions(Store.open(music_store_url), "tuned-recs")}
+    # The registered model was fitted with the chosen values, and says how they were chosen.
+    assert found["ease"].params["l2"] == tuning["ease"]["params"]["l2"]
+    assert found["ease"].params["tuning"] == tuning["ease"]
+    assert "Tuned" in output.read_text() and "validation nDCG@10" in output.read_text()
 
 
 def test_promote_makes_the_best_champion_and_a_rerun_that_does_not_beat_it_leaves_it(

@@ -28,7 +28,9 @@ def simulate(
     ] = 0.1,
     recommender: Annotated[
         str,
-        typer.Option(help="Recommender retrained every day: popularity, itemknn, ease, als, bpr."),
+        typer.Option(
+            help="Recommender retrained every day: popularity, itemknn, rp3beta, ease, als, bpr."
+        ),
     ] = "itemknn",
     incident_day: Annotated[
         int | None,

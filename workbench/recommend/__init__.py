@@ -13,9 +13,13 @@ Models, by their short name in :data:`MODELS`:
   items, optionally with recent interactions counting more;
 - ``"itemknn"`` :class:`ItemKNNRecommender`: items similar (cosine, Jaccard)
   to the user's;
+- ``"rp3beta"`` :class:`RP3betaRecommender`: item-to-item random walks with a
+  popularity penalty;
 - ``"ease"`` :class:`EASERecommender`: a closed-form linear item-item model;
 - ``"als"`` :class:`ALSRecommender`: implicit-feedback matrix factorization;
-- ``"bpr"`` :class:`BPRRecommender`: pairwise-ranking matrix factorization.
+- ``"bpr"`` :class:`BPRRecommender`: pairwise-ranking matrix factorization;
+- ``"blend"`` :class:`BlendRecommender`: two or more of the above, scores scaled per
+  user and summed with weights.
 
 Examples
 --------
@@ -44,12 +48,14 @@ _LAZY = {
     "explain_recommendations": "explain",
     "ALSRecommender": "factorization",
     "BPRRecommender": "factorization",
+    "BlendRecommender": "blend",
     "InteractionMatrix": "interactions",
     "EASERecommender": "linear",
     "ItemKNNRecommender": "neighbors",
     "item_similarity": "neighbors",
     "PlantedTasteRecommender": "oracle",
     "PopularityRecommender": "popularity",
+    "RP3betaRecommender": "graph",
     "LearningToRankRecommender": "rerank",
     "SPLITS": "comparison",
     "best_model": "comparison",
@@ -61,6 +67,9 @@ _LAZY = {
     "metrics_for_record": "comparison",
     "model_names": "comparison",
     "split_interactions": "comparison",
+    "SEARCH_SPACES": "tuning",
+    "Tuning": "tuning",
+    "tune_model": "tuning",
 }
 
 __all__ = list(_LAZY)

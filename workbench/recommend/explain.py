@@ -188,7 +188,8 @@ def explain_items(
                 "share": 1.0,
             }
         )
-    seen = model.interactions_[[row]]
+    # RP3beta walks from the user's items with their transition chances, not their weights.
+    seen = (model.walks_ if kind == "rp3beta" else model.interactions_)[[row]]
     own, weights = seen.indices, seen.data.astype(np.float64)
     # parts[a, b]: what the user's item own[a] adds to the score of item columns[b].
     parts = _contributions(kind, model, own, weights, columns)
@@ -197,6 +198,7 @@ def explain_items(
 
 def _method(model: Any) -> tuple[str, str]:
     from workbench.recommend.factorization import ALSRecommender
+    from workbench.recommend.graph import RP3betaRecommender
     from workbench.recommend.linear import EASERecommender
     from workbench.recommend.neighbors import ItemKNNRecommender
     from workbench.recommend.popularity import PopularityRecommender
@@ -205,6 +207,12 @@ def _method(model: Any) -> tuple[str, str]:
         return "itemknn", (
             "Item-kNN: an item scores by its similarity to each item the user chose; "
             "a contribution is the user's weight on that item times the similarity."
+        )
+    if isinstance(model, RP3betaRecommender):
+        return "rp3beta", (
+            "RP3beta: an item scores by the walks from each item the user chose that end on "
+            "it; a contribution is the chance the walk starts at that item times the "
+            "popularity-discounted chance it goes on to the explained item."
         )
     if isinstance(model, EASERecommender):
         return "ease", (
@@ -224,7 +232,7 @@ def _method(model: Any) -> tuple[str, str]:
         )
     raise InvalidArgument(
         f"A {type(model).__name__} cannot be explained by the user's items: its scores do "
-        "not split over them. Explain an itemknn, ease, als or popularity model instead."
+        "not split over them. Explain an itemknn, rp3beta, ease, als or popularity model instead."
     )
 
 
@@ -250,7 +258,7 @@ def _contributions(
     kind: str, model: Any, own: np.ndarray, weights: np.ndarray, columns: np.ndarray
 ) -> np.ndarray:
     """Matrix of contributions, shape ``(len(own), len(columns))``."""
-    if kind == "itemknn":
+    if kind in ("itemknn", "rp3beta"):
         return weights[:, None] * model.similarity_[own][:, columns].toarray()
     if kind == "ease":
         return weights[:, None] * model.coefficients_[np.ix_(own, columns)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from workbench.recommend.base import BaseRecommender, check_choice, check_number
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ItemKNNRecommender", "item_similarity"]
+__all__ = ["ItemKNNRecommender", "item_similarity", "pruned_item_matrix"]
 
 # Dense similarities per block of items (32 MiB of float64).
 _BLOCK_CELLS = 2**22
@@ -125,17 +126,33 @@ def item_similarity(
     if similarity == "cosine":
         size = np.sqrt(size)
     n_items = by_user.shape[1]
-    keep = min(neighbors, n_items - 1)
-    block = max(1, _BLOCK_CELLS // max(n_items, 1))
 
-    def neighbours_of(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        stop = min(n_items, start + block)
+    def block_scores(start: int, stop: int) -> np.ndarray:
         shared = (by_item[start:stop] @ by_user).toarray()
         if similarity == "cosine":
             denominator = size[start:stop, None] * size[None, :] + shrinkage
         else:
             denominator = size[start:stop, None] + size[None, :] - shared + shrinkage
-        scores = np.divide(shared, denominator, out=np.zeros_like(shared), where=denominator > 0)
+        return np.divide(shared, denominator, out=np.zeros_like(shared), where=denominator > 0)
+
+    return pruned_item_matrix(n_items, neighbors, block_scores)
+
+
+def pruned_item_matrix(
+    n_items: int, neighbors: int, block_scores: Callable[[int, int], np.ndarray]
+) -> sp.csr_array:
+    """An item x item matrix built block by block of rows, each row pruned to its
+    ``neighbors`` largest positive values, the diagonal zero.
+
+    ``block_scores(start, stop)`` returns the dense rows ``start:stop`` (all items as
+    columns). Memory stays within a few blocks however many items there are.
+    """
+    keep = min(neighbors, n_items - 1)
+    block = max(1, _BLOCK_CELLS // max(n_items, 1))
+
+    def neighbours_of(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        stop = min(n_items, start + block)
+        scores = block_scores(start, stop)
         scores[np.arange(stop - start), np.arange(start, stop)] = 0.0
         top = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
         best = np.take_along_axis(scores, top, axis=1)
@@ -144,7 +161,7 @@ def item_similarity(
         return block_rows, top[nonzero], best[nonzero]
 
     # scipy's sparse product and numpy's partition release the GIL, so blocks run on
-    # threads; results are gathered in block order, so the similarity is the same.
+    # threads; results are gathered in block order, so the matrix is the same.
     starts = range(0, n_items if keep > 0 else 0, block)
     with ThreadPoolExecutor(max_workers=min(_THREADS, max(1, len(starts)))) as pool:
         parts = list(pool.map(neighbours_of, starts))

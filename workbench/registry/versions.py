@@ -291,6 +291,7 @@ def register_models(
     feature_set: str | None = None,
     scope: Scope | str | dict | None = None,
     feedback: Feedback | dict | None = None,
+    tuning: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, ModelVersion]:
     """Register several fitted models (say, those a comparison fitted) as versions of ``name``.
 
@@ -298,7 +299,9 @@ def register_models(
     value}}``, as :func:`workbench.recommend.comparison.metrics_for_record`
     gives), the shared training rows and holdout, and the model's short name
     in its params (``"model"``), so the versions can be promoted against
-    each other.
+    each other. ``tuning`` (``{model: Tuning.record()}``, see
+    :func:`workbench.recommend.tune_model`) is kept in a model's params as
+    ``"tuning"``: how its hyper-parameters were chosen.
 
     Returns
     -------
@@ -318,7 +321,11 @@ def register_models(
             model,
             name,
             metrics=metrics[short_name],
-            params={"model": short_name, **_params_of(model, None)},
+            params={
+                "model": short_name,
+                **_params_of(model, None),
+                **({"tuning": tuning[short_name]} if tuning and short_name in tuning else {}),
+            },
             training_data=summary,
             feature_set=feature_set,
             holdout=holdout_id,

@@ -1,0 +1,255 @@
+"""Hyper-parameter search on a validation split carved from the training data only.
+
+A model's hyper-parameters are chosen without looking at the test split::
+
+    train, test = split_interactions(events, split="stratified", seed=0)
+    tuned = tune_model("ease", train, budget_seconds=60)
+    tuned.params          # {'l2': 300.0}: the values that ranked the validation best
+    model = MODELS["ease"](**tuned.params).fit(train)
+
+Each user's rows of ``train`` are split again at random (``validation_ratio`` of
+them held out, as the test split holds out its share); every candidate is fitted
+on the rest and judged by nDCG@k on the held-out rows; the best one's values come
+back with every trial, so what was tried and what it scored stays on record. The
+candidates are each model's :data:`SEARCH_SPACES` grid (the ranges the literature
+on tuning top-n recommenders finds, Dacrema et al. 2019 and Anelli et al. 2022),
+tried in a seeded random order until the grid or ``budget_seconds`` runs out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workbench.exceptions import InvalidArgument
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SEARCH_SPACES", "Tuning", "tune_model"]
+
+SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "popularity": {},
+    "itemknn": {
+        "similarity": ("cosine", "jaccard"),
+        "neighbors": (20, 50, 100, 200, 400),
+        "shrinkage": (0.0, 10.0, 50.0, 200.0),
+    },
+    "rp3beta": {
+        "alpha": (0.4, 0.6, 0.8, 1.0, 1.2),
+        "beta": (0.0, 0.2, 0.35, 0.5, 0.65, 0.8),
+        "neighbors": (50, 100, 200, 400),
+    },
+    "ease": {"l2": (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0, 2000.0, 4000.0)},
+    "als": {
+        "factors": (16, 32, 64, 128),
+        "regularization": (0.01, 0.1, 1.0),
+        "alpha": (1.0, 5.0, 20.0, 40.0),
+    },
+    "bpr": {
+        "factors": (32, 64, 128),
+        "learning_rate": (0.005, 0.01, 0.05),
+        "regularization": (0.001, 0.01, 0.1),
+        "iterations": (50, 100),
+    },
+    # The base models' own values come from their tuning (``fixed={"params": ...}``).
+    "blend": {
+        "weights": ((1.0, 0.0), (1.0, 0.1), (1.0, 0.2), (1.0, 0.35), (1.0, 0.5), (1.0, 1.0)),
+    },
+}
+"""Model short name -> {parameter: candidate values}; the grid :func:`tune_model` searches."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What :func:`tune_model` tried and chose.
+
+    Attributes
+    ----------
+    model : str
+        The model's short name.
+    params : dict
+        The chosen values (the best validation nDCG@k; the first tried on a tie).
+    score : float
+        Their validation nDCG@k.
+    trials : pandas.DataFrame
+        One row per candidate tried, in order: its values, ``ndcg_at_k_score`` and
+        ``seconds``.
+    tried, grid : int
+        Candidates tried, of the grid's.
+    seconds, budget_seconds : float
+        Time spent, and the budget it had.
+    validation_ratio : float
+        Share of each user's training rows held out to judge.
+    k : int
+        The cut-off of nDCG.
+    """
+
+    model: str
+    params: dict[str, Any]
+    score: float
+    trials: pd.DataFrame = field(repr=False)
+    tried: int
+    grid: int
+    seconds: float
+    budget_seconds: float
+    validation_ratio: float
+    k: int
+
+    def describe(self) -> str:
+        """In words, for a report: ``"ease: l2=300 (validation nDCG@10 0.412; 9 of 9..."``."""
+        values = ", ".join(f"{name}={value!r}" for name, value in self.params.items())
+        return (
+            f"{self.model}: {values or 'its defaults (nothing to tune)'} (validation "
+            f"nDCG@{self.k} {self.score:.3f}; {self.tried} of {self.grid} candidates in "
+            f"{self.seconds:.1f} s, budget {self.budget_seconds:g} s, "
+            f"{self.validation_ratio:.0%} of each user's training rows held out)"
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What a model version keeps of its tuning (plain JSON values)."""
+        return {
+            "params": dict(self.params),
+            "validation_ndcg_at_k_score": float(self.score),
+            "k": int(self.k),
+            "tried": int(self.tried),
+            "grid": int(self.grid),
+            "seconds": round(float(self.seconds), 3),
+            "budget_seconds": float(self.budget_seconds),
+            "validation_ratio": float(self.validation_ratio),
+        }
+
+
+def tune_model(
+    model: str,
+    train: Any,
+    *,
+    space: Mapping[str, Sequence[Any]] | None = None,
+    budget_seconds: float = 60.0,
+    validation_ratio: float = 0.25,
+    k: int = 10,
+    seed: int = 0,
+    fixed: Mapping[str, Any] | None = None,
+) -> Tuning:
+    """Choose ``model``'s hyper-parameters on a validation split of ``train`` alone.
+
+    Parameters
+    ----------
+    model : str
+        A short name of :data:`workbench.recommend.MODELS`.
+    train : DataFrame or Ibis table
+        The training interactions (``event_id``, ``user_id``, ``item_id``; a
+        ``weight`` column, as :func:`~workbench.recommend.load_interactions` gives,
+        is learnt from and only rows of positive weight are validation targets).
+    space : mapping, optional
+        ``{parameter: values}`` to search instead of the model's :data:`SEARCH_SPACES`.
+    budget_seconds : float, default 60
+        Candidates are tried until this is spent (the one running finishes); at least one is.
+    validation_ratio : float, default 0.25
+        Share of each user's rows held out to judge the candidates.
+    k : int, default 10
+        Cut-off of the nDCG the candidates are ranked by.
+    seed : int, default 0
+        Seeds the validation split and the order candidates are tried in.
+    fixed : mapping, optional
+        Parameters every candidate gets (e.g. ``{"random_state": 0}``).
+
+    Returns
+    -------
+    Tuning
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown model, a parameter the model does not take, an empty grid
+        value, a budget that is not positive, or a split that leaves nothing to judge.
+
+    Examples
+    --------
+    >>> from workbench.datasets import make_music
+    >>> events = make_music(users=60, items=80, days=20, seed=1).tables["events"].to_pandas()
+    >>> train = events[events["event_type"] != "skip"][["event_id", "user_id", "item_id"]]
+    >>> tuned = tune_model("ease", train, space={"l2": [10.0, 100.0]}, budget_seconds=30)
+    >>> sorted(tuned.params), tuned.tried, tuned.grid
+    (['l2'], 2, 2)
+    """
+    import ibis
+    import pandas as pd
+
+    from workbench.evaluate.compare import score_users
+    from workbench.feedback import WEIGHT
+    from workbench.recommend.comparison import make_models, split_interactions
+    from workbench.tables import to_frame
+
+    if model not in SEARCH_SPACES:
+        raise InvalidArgument(
+            f"No search space for model {model!r}; tunable: {', '.join(SEARCH_SPACES)}."
+        )
+    if isinstance(budget_seconds, bool) or not budget_seconds > 0:
+        raise InvalidArgument(f"budget_seconds must be > 0, got {budget_seconds!r}.")
+    grid = _grid(model, SEARCH_SPACES[model] if space is None else space, fixed or {})
+    rows = to_frame(train, name="train")
+    if "event_id" not in rows.columns:
+        rows = rows.assign(event_id=[str(i) for i in range(len(rows))])
+    fit_part, held = split_interactions(
+        ibis.memtable(rows), split="stratified", test_ratio=validation_ratio, seed=seed
+    )
+    fit_part = fit_part[rows.columns.intersection(fit_part.columns)]
+    relevant = held[["user_id", "item_id"]]
+    weight = WEIGHT if WEIGHT in rows.columns else None
+    order = list(range(len(grid)))
+    random.Random(seed).shuffle(order)
+    started = time.perf_counter()
+    trials, tried = [], []
+    for position in order:
+        values = grid[position]
+        tried.append(values)
+        began = time.perf_counter()
+        candidate = make_models([model], params={model: {**(fixed or {}), **values}}, weight=weight)
+        fitted = candidate[model].fit(fit_part)
+        lists = fitted.recommend(relevant["user_id"].unique().tolist(), k=k)
+        score = float(score_users(lists, relevant, k=k)["ndcg_at_k_score"].mean())
+        trials.append({**values, "ndcg_at_k_score": score, "seconds": time.perf_counter() - began})
+        if time.perf_counter() - started >= budget_seconds:
+            break
+    table = pd.DataFrame(trials)
+    best = int(table["ndcg_at_k_score"].to_numpy().argmax())
+    chosen = dict(tried[best])
+    return Tuning(
+        model=model,
+        params=chosen,
+        score=float(table["ndcg_at_k_score"].iloc[best]),
+        trials=table,
+        tried=len(trials),
+        grid=len(grid),
+        seconds=time.perf_counter() - started,
+        budget_seconds=float(budget_seconds),
+        validation_ratio=float(validation_ratio),
+        k=int(k),
+    )
+
+
+def _grid(
+    model: str, space: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Every combination of the space's values, each a dict; one empty dict for no space."""
+    from workbench.recommend import MODELS
+
+    known = set(MODELS[model]().get_params())
+    unknown = sorted((set(space) | set(fixed)) - known)
+    if unknown:
+        raise InvalidArgument(
+            f"{model} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(known))}."
+        )
+    empty = [name for name, values in space.items() if len(list(values)) == 0]
+    if empty:
+        raise InvalidArgument(f"The search space gives no value for {', '.join(empty)}.")
+    names = list(space)
+    return [
+        dict(zip(names, combination, strict=True))
+        for combination in itertools.product(*(list(space[name]) for name in names))
+    ]
