@@ -86,7 +86,9 @@ def plot_alerts_overview(alerts: pd.DataFrame) -> alt.Chart:
     height = max(60, 18 * data["series_id"].nunique())
     encoding = {
         "x": alt.X("ts:T", title="time (UTC)"),
-        "y": alt.Y("series_id:N", title="series"),
+        # No axis title: the chart's title names the series, and a long series name drawn
+        # in the reader's font (wider than the one the chart was laid out with) ran into it.
+        "y": alt.Y("series_id:N", title=None),
         "tooltip": ["series_id:N", "ts:T", "score:Q"],
     }
     if not data.empty:  # a colour scale over no scores would show a legend of NaN
