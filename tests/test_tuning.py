@@ -8,7 +8,7 @@ import pytest
 
 from workbench.datasets import make_music
 from workbench.exceptions import InvalidArgument
-from workbench.recommend import MODELS, SEARCH_SPACES, RP3betaRecommender, tune_model
+from workbench.recommend import MODELS, SEARCH_SPACES, RP3betaRecommender, tune_model, tune_models
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +55,44 @@ def test_every_search_space_names_parameters_its_model_takes():
     assert set(SEARCH_SPACES) == set(MODELS)
 
 
+def test_fixed_values_are_part_of_what_comes_back(train):
+    tuned = tune_model("ease", train, space={}, fixed={"l2": 50.0})
+    assert tuned.params == {"l2": 50.0} and "l2=50.0" in tuned.describe()
+    blend = tune_model("blend", train, fixed={"models": "ease,rp3beta"}, budget_seconds=30)
+    # Built from params alone, the model is the blend that was tuned, not the default one.
+    assert blend.params["models"] == "ease,rp3beta"
+    assert MODELS["blend"](**blend.params).get_params()["models"] == "ease,rp3beta"
+    # The default weights run from one base alone to the other alone, whichever is first.
+    assert {(1.0, 0.0), (0.0, 1.0)} <= set(SEARCH_SPACES["blend"]["weights"])
+
+
+def test_a_repeat_of_a_kept_item_is_no_validation_target():
+    # Each user has one item, twice: whichever row is held out, the other is kept, so no
+    # held-out item could ever be recommended, and tuning says so instead of scoring 0s.
+    repeats = pd.DataFrame(
+        {
+            "user_id": np.repeat([f"u{i}" for i in range(30)], 2),
+            "item_id": np.repeat([f"i{i % 7}" for i in range(30)], 2),
+        }
+    )
+    with pytest.raises(InvalidArgument, match="no held-out item a model could recommend"):
+        tune_model("itemknn", repeats, validation_ratio=0.5)
+
+
 @pytest.mark.parametrize(
     ("model", "kwargs", "message"),
     [
         ("nope", {}, "No search space for model 'nope'"),
         ("ease", {"space": {"lambda": [1.0]}}, "ease has no parameter"),
         ("ease", {"space": {"l2": []}}, "gives no value for l2"),
-        ("ease", {"budget_seconds": 0}, "budget_seconds must be > 0"),
+        ("ease", {"space": {"l2": 300.0}}, "must be a list of candidate values"),
+        ("itemknn", {"space": {"similarity": "cosine"}}, "must be a list of candidate values"),
+        ("ease", {"space": {"l2": [1.0]}, "fixed": {"l2": 5.0}}, "both searched"),
+        ("ease", {"budget_seconds": 0}, "budget_seconds must be a number > 0"),
+        ("ease", {"budget_seconds": "10"}, "budget_seconds must be a number > 0"),
+        ("ease", {"validation_ratio": 0}, "validation_ratio must be in"),
+        ("ease", {"k": 0}, "k must be an integer >= 1"),
+        ("blend", {"fixed": {"models": "ease,als,itemknn"}}, "space=\\{'weights'"),
     ],
 )
 def test_bad_requests_are_refused_in_one_line(train, model, kwargs, message):
@@ -128,9 +159,22 @@ def test_a_blend_is_registered_and_loads_back_with_the_same_lists(train):
         ({"models": "ease,als", "weights": (1.0, -1.0)}, "must be 2 numbers >= 0"),
         ({"models": "ease,als", "weights": (0.0, 0.0)}, "the weights are all 0"),
         ({"models": "ease,als", "params": {"bpr": {}}}, "params names"),
+        ({"models": "ease,als", "weights": "1,0.5"}, "must be 2 numbers >= 0"),
+        ({"models": "ease,als", "params": {"ease": {"lambda": 8}}}, "ease has no parameter"),
+        ({"models": "ease,als", "params": {"ease": 300}}, "must be a dict of ease"),
     ],
 )
 def test_a_blend_refuses_what_it_cannot_blend_in_one_line(train, kwargs, message):
     with pytest.raises(InvalidArgument, match=message) as refused:
         MODELS["blend"](**kwargs).fit(train)
     assert "\n" not in str(refused.value)
+
+
+def test_tune_models_tunes_a_blend_over_its_bases_chosen_values(train):
+    tuned = tune_models("ease,blend", train, budget_seconds=20)
+    assert list(tuned) == ["ease", "blend"]
+    blend = tuned["blend"].params
+    assert blend["models"] == "ease,als"
+    # Its ease is the one chosen for ease; als, not named, was tuned for the blend.
+    assert blend["params"]["ease"] == tuned["ease"].params
+    assert set(blend["params"]["als"]) == set(SEARCH_SPACES["als"])

@@ -70,6 +70,7 @@ _LAZY = {
     "SEARCH_SPACES": "tuning",
     "Tuning": "tuning",
     "tune_model": "tuning",
+    "tune_models": "tuning",
 }
 
 __all__ = list(_LAZY)

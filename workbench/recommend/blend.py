@@ -26,8 +26,9 @@ class BlendRecommender(BaseRecommender):
     Each base model scores every item for a user; its scores are scaled per user so
     that the user's best unseen item is 1 and the ``SCALE_DEPTH``-th best is 0 (the
     models' units differ: similarities, regression weights, dot products), then summed
-    with ``weights``. Choose the weights (and each base's parameters) on a validation
-    split with :func:`~workbench.recommend.tune_model`, never on the test split.
+    with ``weights``. Choose each base's values with :func:`~workbench.recommend.tune_model`,
+    then the weights the same way (``tune_model("blend", train, fixed={"models": ...,
+    "params": ...})``): on a validation split, never on the test split.
 
     Parameters
     ----------
@@ -83,7 +84,11 @@ class BlendRecommender(BaseRecommender):
     def _weights(self, count: int) -> np.ndarray:
         if self.weights is None:
             return np.full(count, 1.0 / count)
-        weights = np.asarray(self.weights, dtype=float).ravel()
+        numbers = not isinstance(self.weights, str | bytes) and all(
+            isinstance(w, int | float | np.number) and not isinstance(w, bool)
+            for w in np.ravel(np.asarray(self.weights, dtype=object))
+        )
+        weights = np.asarray(self.weights, dtype=float).ravel() if numbers else np.array([])
         if weights.size != count or not np.isfinite(weights).all() or (weights < 0).any():
             raise InvalidArgument(
                 f"BlendRecommender: weights={self.weights!r} must be {count} numbers >= 0, one "
@@ -97,11 +102,31 @@ class BlendRecommender(BaseRecommender):
         super()._check_params()
         names = self._names()
         self._weights(len(names))
-        stray = sorted(set(self.params or {}) - set(names))
+        params = self.params or {}
+        if not isinstance(params, dict):
+            raise InvalidArgument(
+                f"BlendRecommender: params must be {{model: {{parameter: value}}}}, got {params!r}."
+            )
+        stray = sorted(set(params) - set(names))
         if stray:
             raise InvalidArgument(
                 f"BlendRecommender: params names {stray}, which are not among {names}."
             )
+        from workbench.recommend.models import MODELS
+
+        for name, values in params.items():
+            if not isinstance(values, dict):
+                raise InvalidArgument(
+                    f"BlendRecommender: params[{name!r}] must be a dict of {name}'s parameters, "
+                    f"got {values!r}."
+                )
+            known = set(MODELS[name]().get_params())
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise InvalidArgument(
+                    f"BlendRecommender: {name} has no parameter(s) {', '.join(unknown)}; it "
+                    f"takes {', '.join(sorted(known))}."
+                )
 
     def _fit_interactions(self, matrix: sp.csr_array, frame: pd.DataFrame | None) -> None:
         from workbench.recommend.comparison import make_models

@@ -6,6 +6,9 @@ so each of the user's items has an exact share in the score:
 
 - :class:`~workbench.recommend.ItemKNNRecommender`: ``W`` is the pruned item
   similarity; the contributions sum to the score.
+- :class:`~workbench.recommend.RP3betaRecommender`: ``W`` is the pruned,
+  popularity-discounted walk from item to item, and ``x[u, i]`` the chance the walk
+  starts at ``i``; the contributions sum to the score.
 - :class:`~workbench.recommend.EASERecommender`: ``W`` is the learned item-item
   weight matrix ``B``; the contributions sum to the score (some may be negative:
   an item the user chose can count against another).
@@ -19,8 +22,9 @@ so each of the user's items has an exact share in the score:
   contributes; every user gets the items with the most interactions, and the
   explanation says so (no ``because_item_id``, the whole score is popularity).
 
-BPR and learning-to-rank scores do not decompose over the user's items; asking
-to explain them raises :class:`~workbench.exceptions.InvalidArgument`.
+BPR, blend and learning-to-rank scores do not decompose over the user's items; asking
+to explain them raises :class:`~workbench.exceptions.InvalidArgument` (explain one of a
+blend's bases, ``blend.models_[i]``, instead).
 
 Examples
 --------
@@ -74,7 +78,7 @@ def explain_recommendations(
     Parameters
     ----------
     model : fitted recommender
-        An item-kNN, EASE, ALS or popularity model from :mod:`workbench.recommend`.
+        An item-kNN, RP3beta, EASE, ALS or popularity model from :mod:`workbench.recommend`.
     users : id or sequence of ids
         Whom to explain. A user the model did not see in training gets no rows,
         as ``recommend`` gives them no list.

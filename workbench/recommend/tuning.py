@@ -14,6 +14,9 @@ back with every trial, so what was tried and what it scored stays on record. The
 candidates are each model's :data:`SEARCH_SPACES` grid (the ranges the literature
 on tuning top-n recommenders finds, Dacrema et al. 2019 and Anelli et al. 2022),
 tried in a seeded random order until the grid or ``budget_seconds`` runs out.
+
+A blend's weights are tuned once its bases' values are known: tune each base, then
+``tune_model("blend", train, fixed={"models": "ease,als", "params": {"ease": ..., "als": ...}})``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from workbench.exceptions import InvalidArgument
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SEARCH_SPACES", "Tuning", "tune_model"]
+__all__ = ["SEARCH_SPACES", "Tuning", "tune_model", "tune_models"]
 
 SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
     "popularity": {},
@@ -56,9 +59,18 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "regularization": (0.001, 0.01, 0.1),
         "iterations": (50, 100),
     },
-    # The base models' own values come from their tuning (``fixed={"params": ...}``).
+    # For two bases (their own values come from their tuning, ``fixed={"params": ...}``);
+    # from one alone to the other alone, so the order the bases are named in does not matter.
     "blend": {
-        "weights": ((1.0, 0.0), (1.0, 0.1), (1.0, 0.2), (1.0, 0.35), (1.0, 0.5), (1.0, 1.0)),
+        "weights": (
+            (1.0, 0.0),
+            (1.0, 0.2),
+            (1.0, 0.5),
+            (1.0, 1.0),
+            (0.5, 1.0),
+            (0.2, 1.0),
+            (0.0, 1.0),
+        ),
     },
 }
 """Model short name -> {parameter: candidate values}; the grid :func:`tune_model` searches."""
@@ -73,7 +85,8 @@ class Tuning:
     model : str
         The model's short name.
     params : dict
-        The chosen values (the best validation nDCG@k; the first tried on a tie).
+        The values to build the model with: the chosen ones (the best validation
+        nDCG@k; the first tried on a tie) and those given as ``fixed``.
     score : float
         Their validation nDCG@k.
     trials : pandas.DataFrame
@@ -150,13 +163,18 @@ def tune_model(
     budget_seconds : float, default 60
         Candidates are tried until this is spent (the one running finishes); at least one is.
     validation_ratio : float, default 0.25
-        Share of each user's rows held out to judge the candidates.
+        Share of each user's rows held out to judge the candidates. A held-out item the
+        user also has among the rows kept (a repeat) is no target: it could never be
+        recommended to them.
     k : int, default 10
         Cut-off of the nDCG the candidates are ranked by.
     seed : int, default 0
         Seeds the validation split and the order candidates are tried in.
     fixed : mapping, optional
-        Parameters every candidate gets (e.g. ``{"random_state": 0}``).
+        Parameters every candidate gets (e.g. ``{"random_state": 0}``); they are part
+        of the returned ``params``. For ``"blend"``: its bases and their values,
+        ``{"models": "ease,als", "params": {...}}`` (default ``"ease,als"`` with their
+        defaults); the default grid weighs two bases.
 
     Returns
     -------
@@ -165,8 +183,10 @@ def tune_model(
     Raises
     ------
     InvalidArgument
-        For an unknown model, a parameter the model does not take, an empty grid
-        value, a budget that is not positive, or a split that leaves nothing to judge.
+        For an unknown model, a parameter the model does not take or that is both in
+        ``space`` and ``fixed``, a space value that is not a list of candidates, a
+        budget that is not a positive number, a ratio outside (0, 1), a k below 1, or a
+        split that leaves nothing to judge.
 
     Examples
     --------
@@ -189,9 +209,28 @@ def tune_model(
         raise InvalidArgument(
             f"No search space for model {model!r}; tunable: {', '.join(SEARCH_SPACES)}."
         )
-    if isinstance(budget_seconds, bool) or not budget_seconds > 0:
-        raise InvalidArgument(f"budget_seconds must be > 0, got {budget_seconds!r}.")
-    grid = _grid(model, SEARCH_SPACES[model] if space is None else space, fixed or {})
+    if (
+        isinstance(budget_seconds, bool)
+        or not isinstance(budget_seconds, int | float)
+        or not budget_seconds > 0
+    ):
+        raise InvalidArgument(f"budget_seconds must be a number > 0, got {budget_seconds!r}.")
+    if isinstance(validation_ratio, bool) or not isinstance(validation_ratio, int | float):
+        raise InvalidArgument(f"validation_ratio must be in (0, 1), got {validation_ratio!r}.")
+    if not 0 < validation_ratio < 1:
+        raise InvalidArgument(f"validation_ratio must be in (0, 1), got {validation_ratio!r}.")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidArgument(f"k must be an integer >= 1, got {k!r}.")
+    fixed = dict(fixed or {})
+    if space is None:
+        space = SEARCH_SPACES[model]
+        bases = fixed.get("models", "ease,als")
+        if model == "blend" and isinstance(bases, str) and len(bases.split(",")) != 2:
+            raise InvalidArgument(
+                f"The default grid of blend weights is for two models, not {bases!r}; pass "
+                "space={'weights': [...]} with one weight per model in each candidate."
+            )
+    grid = _grid(model, space, fixed)
     rows = to_frame(train, name="train")
     if "event_id" not in rows.columns:
         rows = rows.assign(event_id=[str(i) for i in range(len(rows))])
@@ -199,7 +238,15 @@ def tune_model(
         ibis.memtable(rows), split="stratified", test_ratio=validation_ratio, seed=seed
     )
     fit_part = fit_part[rows.columns.intersection(fit_part.columns)]
-    relevant = held[["user_id", "item_id"]]
+    # A held-out repeat of an item the user keeps in the fit part can never be recommended.
+    kept = pd.MultiIndex.from_frame(fit_part[["user_id", "item_id"]])
+    relevant = held[["user_id", "item_id"]].drop_duplicates()
+    relevant = relevant[~pd.MultiIndex.from_frame(relevant).isin(kept)]
+    if relevant.empty:
+        raise InvalidArgument(
+            "The validation split left no held-out item a model could recommend (every one "
+            "is a repeat of a kept one); tune on more interactions."
+        )
     weight = WEIGHT if WEIGHT in rows.columns else None
     order = list(range(len(grid)))
     random.Random(seed).shuffle(order)
@@ -209,7 +256,7 @@ def tune_model(
         values = grid[position]
         tried.append(values)
         began = time.perf_counter()
-        candidate = make_models([model], params={model: {**(fixed or {}), **values}}, weight=weight)
+        candidate = make_models([model], params={model: {**fixed, **values}}, weight=weight)
         fitted = candidate[model].fit(fit_part)
         lists = fitted.recommend(relevant["user_id"].unique().tolist(), k=k)
         score = float(score_users(lists, relevant, k=k)["ndcg_at_k_score"].mean())
@@ -218,7 +265,7 @@ def tune_model(
             break
     table = pd.DataFrame(trials)
     best = int(table["ndcg_at_k_score"].to_numpy().argmax())
-    chosen = dict(tried[best])
+    chosen = {**fixed, **tried[best]}
     return Tuning(
         model=model,
         params=chosen,
@@ -245,7 +292,18 @@ def _grid(
         raise InvalidArgument(
             f"{model} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(known))}."
         )
-    empty = [name for name, values in space.items() if len(list(values)) == 0]
+    both = sorted(set(space) & set(fixed))
+    if both:
+        raise InvalidArgument(
+            f"{', '.join(both)} is both searched (space) and fixed; give it in one of them."
+        )
+    for name, values in space.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise InvalidArgument(
+                f"space[{name!r}] must be a list of candidate values, e.g. [{values!r}]; "
+                f"got {values!r}."
+            )
+    empty = [name for name, values in space.items() if len(values) == 0]
     if empty:
         raise InvalidArgument(f"The search space gives no value for {', '.join(empty)}.")
     names = list(space)
@@ -253,3 +311,39 @@ def _grid(
         dict(zip(names, combination, strict=True))
         for combination in itertools.product(*(list(space[name]) for name in names))
     ]
+
+
+def tune_models(
+    names: str | Sequence[str],
+    train: Any,
+    *,
+    budget_seconds: float = 60.0,
+    validation_ratio: float = 0.25,
+    k: int = 10,
+    seed: int = 0,
+) -> dict[str, Tuning]:
+    """:func:`tune_model` for each named model, the same split and budget each.
+
+    A blend is tuned last, over its default bases (``ease`` and ``als``) with the values
+    their own tuning chose; bases it needs that were not named are tuned for it.
+
+    Returns
+    -------
+    dict
+        Short name -> :class:`Tuning`, in the order of ``names``.
+    """
+    from workbench.recommend import BlendRecommender
+    from workbench.recommend.comparison import model_names
+
+    names = model_names(names)
+    options = {"budget_seconds": budget_seconds, "validation_ratio": validation_ratio}
+    options |= {"k": k, "seed": seed}
+    bases = model_names(BlendRecommender().models) if "blend" in names else []
+    tuned = {name: tune_model(name, train, **options) for name in names if name != "blend"}
+    for base in bases:
+        if base not in tuned:
+            tuned[base] = tune_model(base, train, **options)
+    if "blend" in names:
+        fixed = {"models": ",".join(bases), "params": {b: tuned[b].params for b in bases}}
+        tuned["blend"] = tune_model("blend", train, fixed=fixed, **options)
+    return {name: tuned[name] for name in names}
