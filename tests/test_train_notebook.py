@@ -166,7 +166,7 @@ def test_tune_seconds_chooses_each_models_values_on_train_and_the_version_keeps_
     results = read_results(output)
     tuning = results["tuning"]
     assert set(tuning) == {"itemknn", "ease"}
-    assert tuning["ease"]["tried"] == tuning["ease"]["grid"] == 9
+    assert tuning["ease"]["tried"] == tuning["ease"]["grid"] == 27
     assert set(tuning["itemknn"]["params"]) == {"similarity", "neighbors", "shrinkage"}
     found = {v.params["model"]: v for v in versions(Store.open(music_store_url), "tuned-recs")}
     # The registered model was fitted with the chosen values, and says how they were chosen.

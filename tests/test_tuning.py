@@ -45,8 +45,9 @@ def test_the_same_seed_gives_the_same_choice_and_the_budget_is_kept(train):
     )
     # A budget smaller than one fit still tries one candidate, and says how many of the grid.
     short = tune_model("ease", train, budget_seconds=1e-6)
-    assert short.tried == 1 and short.grid == len(SEARCH_SPACES["ease"]["l2"])
-    assert "1 of 9 candidates" in short.describe()
+    grid = len(SEARCH_SPACES["ease"]["l2"]) * len(SEARCH_SPACES["ease"]["dropout"])
+    assert short.tried == 1 and short.grid == grid
+    assert f"1 of {grid} candidates" in short.describe()
 
 
 def test_every_search_space_names_parameters_its_model_takes():
@@ -178,3 +179,17 @@ def test_tune_models_tunes_a_blend_over_its_bases_chosen_values(train):
     # Its ease is the one chosen for ease; als, not named, was tuned for the blend.
     assert blend["params"]["ease"] == tuned["ease"].params
     assert set(blend["params"]["als"]) == set(SEARCH_SPACES["als"])
+
+
+def test_edlae_dropout_shrinks_a_popular_items_weights_more():
+    # Item 0 is in every basket, item 3 in two: dropout's penalty on an item's weights
+    # toward the others (its row of B) grows with its popularity.
+    matrix = np.array(
+        [[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 1, 1], [1, 1, 0, 1], [1, 0, 1, 0], [1, 1, 1, 0]]
+    )
+    plain = MODELS["ease"](l2=1.0).fit(matrix).coefficients_
+    dropped = MODELS["ease"](l2=1.0, dropout=0.5).fit(matrix).coefficients_
+    ratio = np.abs(dropped).sum(axis=1) / np.abs(plain).sum(axis=1)
+    assert ratio[0] < ratio[3] < 1.0 and np.allclose(np.diag(dropped), 0)
+    with pytest.raises(InvalidArgument, match=r"dropout must be in \[0, 1\)"):
+        MODELS["ease"](dropout=1.0).fit(matrix)
