@@ -146,6 +146,14 @@ def test_a_blend_is_registered_and_loads_back_with_the_same_lists(train):
     loaded, _ = load(store, version.ref)
     users = list(blend.user_index_[:5])
     pd.testing.assert_frame_equal(loaded.recommend(users, k=5), blend.recommend(users, k=5))
+    # Precomputed lists are the model's own lists.
+    from workbench.delivery import precompute
+
+    report = precompute(store, version.ref, k=5)
+    stored = store.table("recommendations").to_pandas()
+    assert report.users == len(blend.user_index_) and len(stored) == 5 * report.users
+    mine = stored[stored["user_id"] == users[0]].sort_values("rank")["item_id"].tolist()
+    assert mine == blend.recommend([users[0]], k=5)["item_id"].tolist()
     # Tuned: the weights are chosen on validation, the bases' values given.
     tuned = tune_model("blend", train, fixed={"models": "ease,rp3beta"}, budget_seconds=30)
     assert tuned.params["weights"] in SEARCH_SPACES["blend"]["weights"]
