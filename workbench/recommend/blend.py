@@ -112,21 +112,10 @@ class BlendRecommender(BaseRecommender):
             raise InvalidArgument(
                 f"BlendRecommender: params names {stray}, which are not among {names}."
             )
-        from workbench.recommend.models import MODELS
+        from workbench.recommend.comparison import check_model_params
 
         for name, values in params.items():
-            if not isinstance(values, dict):
-                raise InvalidArgument(
-                    f"BlendRecommender: params[{name!r}] must be a dict of {name}'s parameters, "
-                    f"got {values!r}."
-                )
-            known = set(MODELS[name]().get_params())
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise InvalidArgument(
-                    f"BlendRecommender: {name} has no parameter(s) {', '.join(unknown)}; it "
-                    f"takes {', '.join(sorted(known))}."
-                )
+            check_model_params(name, values)
 
     def _fit_interactions(self, matrix: sp.csr_array, frame: pd.DataFrame | None) -> None:
         from workbench.recommend.comparison import make_models

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SPLITS",
     "best_model",
+    "check_model_params",
     "compare_models",
     "comparison_at_k",
     "load_interactions",
@@ -223,8 +224,34 @@ def make_models(
     stray = sorted(set(params) - set(names))
     if stray:
         raise InvalidArgument(f"params names model(s) {stray} that are not compared: {names}.")
+    for name in names:
+        check_model_params(name, params.get(name, {}))
     shared = {} if weight is None else {"weight": weight}
     return {name: MODELS[name](**{**shared, **params.get(name, {})}) for name in names}
+
+
+def check_model_params(model: str, params: Any) -> None:
+    """Refuse, in one line, ``params`` that are not a dict of ``model``'s own parameters.
+
+    Examples
+    --------
+    >>> check_model_params("ease", {"lambda": 8.0})
+    Traceback (most recent call last):
+    ...
+    workbench.exceptions.InvalidArgument: ease has no parameter(s) lambda; it takes dropout, l2, weight.
+    """
+    from workbench.recommend import MODELS
+
+    if not isinstance(params, Mapping):
+        raise InvalidArgument(
+            f"params[{model!r}] must be a dict of {model}'s parameters, got {params!r}."
+        )
+    known = set(MODELS[model]().get_params())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidArgument(
+            f"{model} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(known))}."
+        )
 
 
 def compare_models(

@@ -287,14 +287,9 @@ def _grid(
     model: str, space: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Every combination of the space's values, each a dict; one empty dict for no space."""
-    from workbench.recommend import MODELS
+    from workbench.recommend.comparison import check_model_params
 
-    known = set(MODELS[model]().get_params())
-    unknown = sorted((set(space) | set(fixed)) - known)
-    if unknown:
-        raise InvalidArgument(
-            f"{model} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(known))}."
-        )
+    check_model_params(model, {**space, **fixed})
     both = sorted(set(space) & set(fixed))
     if both:
         raise InvalidArgument(

@@ -355,7 +355,8 @@ def guarded_statistics(
         t, v = ts[start:stop], values[start:stop]
         known = np.isfinite(v)
         # Centred sums: the variance from sums of squares keeps its precision.
-        shifted = np.where(known, v - (v[known].mean() if known.any() else 0.0), 0.0)
+        centre = v[known].mean() if known.any() else 0.0
+        shifted = np.where(known, v - centre, 0.0)
         sums = [np.r_[0.0, np.cumsum(part)] for part in (known, shifted, shifted**2)]
 
         def summed(lo: np.ndarray, hi: np.ndarray, sums=sums) -> list[np.ndarray]:
@@ -374,7 +375,6 @@ def guarded_statistics(
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / count
             variance = (squares - count * mean**2) / (count - 1)
-        centre = v[known].mean() if known.any() else 0.0
         out["mean"][start:stop] = np.where(count > 0, mean + centre, np.nan)
         out["std"][start:stop] = np.where(count > 1, np.sqrt(np.maximum(variance, 0.0)), np.nan)
         out["count"][start:stop] = count
